@@ -1,0 +1,85 @@
+/**
+ * Every error that reaches a user or a client is a HearthError: a stable code
+ * (clients and tests match on it), an HTTP status, and a message that says what
+ * went wrong and what to do. The one HTTP error path (src/http/errors.ts) turns
+ * them into responses; the CLI prints `hearth: <message>` and exits non-zero.
+ *
+ * Codes are listed here, in one place, so they stay unique and documented.
+ */
+export const ERROR_CODES = {
+  // configuration
+  CONFIG_INVALID: 500,
+  CONFIG_NOT_FOUND: 500,
+  // Atlas database
+  ATLAS_DB_UNREACHABLE: 503,
+  ATLAS_DB_MIGRATION_FAILED: 500,
+  ATLAS_DB_SCHEMA_TOO_NEW: 500,
+  // Atlas files
+  ATLAS_FILES_UNWRITABLE: 503,
+  ATLAS_FILES_BAD_KEY: 400,
+  ATLAS_FILES_NOT_FOUND: 404,
+  ATLAS_FILES_DIGEST_MISMATCH: 400,
+  ATLAS_FILES_EXISTS: 409,
+  // node cache
+  NODE_CACHE_UNUSABLE: 500,
+  NODE_CACHE_CORRUPT: 500,
+  NODE_CACHE_TOO_SMALL: 507,
+  // HTTP / requests
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED: 501,
+  INTERNAL: 500,
+  SHUTTING_DOWN: 503,
+  // models and inference
+  MODEL_NOT_FOUND: 404,
+  MODEL_INVALID: 400,
+  MODEL_EXISTS: 409,
+  MODEL_NAME_INVALID: 400,
+  MODELFILE_INVALID: 400,
+  PULL_FAILED: 502,
+  ENGINE_LOAD_FAILED: 500,
+  ENGINE_GPU_FAILED: 500,
+  ENGINE_OUT_OF_MEMORY: 507,
+  ENGINE_CAPABILITY: 400,
+  QUEUE_FULL: 503,
+  CLIENT_CLOSED: 499,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface HearthErrorOptions {
+  /** Overrides the code's default HTTP status. */
+  status?: number;
+  cause?: unknown;
+  /** Structured details a client may use (the offending key, value, ...). */
+  details?: Record<string, unknown>;
+}
+
+export class HearthError extends Error {
+  override readonly name = 'HearthError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: HearthErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? ERROR_CODES[code];
+    this.details = options.details;
+  }
+}
+
+export function isHearthError(err: unknown, code?: ErrorCode): err is HearthError {
+  return err instanceof HearthError && (code === undefined || err.code === code);
+}
+
+/** A short, human message for any thrown value (system errors keep their errno code). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}
