@@ -1,0 +1,33 @@
+// The standard set of generated models every test file shares (the global setup makes them once).
+import { join } from 'node:path';
+import { generateModel } from '../fixtures/gguf/index.js';
+
+export interface TestModels {
+  /** A tiny chat model with the ChatML template (node-llama-cpp's `ChatML` wrapper). */
+  chat: string;
+  /** The same shape with Qwen 2.5's tool-call template (node-llama-cpp parses `<tool_call>` function calls). */
+  tools: string;
+  /** A tiny embedding model (mean pooling), for `createEmbeddingContext`. */
+  embed: string;
+}
+
+/**
+ * Writes the standard test models into `dir` (which must exist) and returns their paths.
+ * Deterministic: the same files, byte for byte, on every run. Takes well under a second.
+ */
+export async function makeTestModels(dir: string): Promise<TestModels> {
+  // 2048 context: node-llama-cpp's function-calling system prompt alone is several hundred tokens.
+  const common = { contextLength: 2048, seed: 1 } as const;
+  const [chat, tools, embed] = await Promise.all([
+    generateModel({ ...common, path: join(dir, 'chat.gguf'), chatTemplate: 'chatml', name: 'hearth-test-chat' }),
+    generateModel({ ...common, path: join(dir, 'tools.gguf'), chatTemplate: 'qwen-tools', name: 'hearth-test-tools' }),
+    generateModel({
+      ...common,
+      path: join(dir, 'embed.gguf'),
+      chatTemplate: 'none',
+      embedding: true,
+      name: 'hearth-test-embed',
+    }),
+  ]);
+  return { chat: chat.path, tools: tools.path, embed: embed.path };
+}
