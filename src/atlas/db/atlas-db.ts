@@ -1,0 +1,153 @@
+import type { Logger } from 'pino';
+import { describeError, HearthError } from '../../errors.js';
+import { isEmbeddedDatabase, parsePostgresUrl } from './database-url.js';
+import type { AtlasDbDriver, AtlasOrm, AtlasTransaction } from './driver.js';
+import { migrations } from './migrations/index.js';
+import { applyMigrations, type MigrationStatus, readMigrationStatus } from './migrator.js';
+import { openPostgresDriver } from './pg/driver.js';
+import { openPgliteDriver } from './pglite/driver.js';
+
+/** How to open the Atlas state database. */
+export interface AtlasDbOptions {
+  /** 'embedded' (PGlite in `embeddedDir`) or a postgres:// / postgresql:// URL. */
+  database: string;
+  /** Where PGlite keeps its data when database === 'embedded' (hearth passes `<atlas.files>/.hearth/db`). */
+  embeddedDir: string;
+  /** Gets the open, each applied migration (info) and connection losses (warn). */
+  log: Logger;
+  /** Apply pending migrations on open (default true). With false, open never changes the schema. */
+  migrate?: boolean;
+  /** PostgreSQL only: most connections this process keeps open (default 10). */
+  maxConnections?: number;
+  /** PostgreSQL only: how long to wait for a connection before failing, ms (default 10 000). */
+  connectTimeoutMs?: number;
+  /** PostgreSQL only: server-side limit for one statement, ms (default 60 000); migrations run without it. */
+  statementTimeoutMs?: number;
+}
+
+/** The Atlas state database: PostgreSQL on Atlas, or the embedded PGlite default. */
+export interface AtlasDb {
+  readonly kind: 'postgres' | 'pglite';
+  /** Where it is, secrets masked: 'postgres://hearth:***@atlas:5432/hearth' or 'embedded (PGlite) at <dir>'. */
+  readonly describe: string;
+  /** Typed drizzle database over the schema (./schema.ts). */
+  readonly orm: AtlasOrm;
+  /**
+   * Runs one statement with `$1`-style parameters and returns its rows (node-postgres conventions on both
+   * backends: timestamptz → Date, json → parsed, int8 and numeric → string). Throws ATLAS_DB_UNREACHABLE
+   * when the database cannot be reached; SQL errors pass through.
+   */
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
+  /** Throws ATLAS_DB_UNREACHABLE within `timeoutMs` (default 5000) if the database does not answer `select 1`. */
+  ping(timeoutMs?: number): Promise<void>;
+  /** Applies pending migrations (see ./migrator.ts); throws ATLAS_DB_SCHEMA_TOO_NEW if a newer hearth migrated it. */
+  migrate(): Promise<{ applied: string[] }>;
+  migrationStatus(): Promise<MigrationStatus>;
+  /** Closes connections (and the embedded database's lock). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the Atlas database and (unless `migrate: false`) brings its schema up
+ * to date. Throws ATLAS_DB_UNREACHABLE, ATLAS_DB_IN_USE (embedded, another
+ * process has it), ATLAS_DB_SCHEMA_TOO_NEW or ATLAS_DB_MIGRATION_FAILED.
+ */
+export async function openAtlasDb(opts: AtlasDbOptions): Promise<AtlasDb> {
+  const driver = isEmbeddedDatabase(opts.database)
+    ? await openPgliteDriver({ dir: opts.embeddedDir })
+    : await openPostgresDriver({
+        target: parsePostgresUrl(opts.database),
+        log: opts.log,
+        maxConnections: opts.maxConnections ?? 10,
+        connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+        statementTimeoutMs: opts.statementTimeoutMs ?? 60_000,
+      });
+  const db = new AtlasDatabase(driver, opts.log);
+  try {
+    if (opts.migrate ?? true) await db.migrate();
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  opts.log.info({ database: db.describe }, 'atlas database open');
+  return db;
+}
+
+class AtlasDatabase implements AtlasDb {
+  readonly #driver: AtlasDbDriver;
+  readonly #log: Logger;
+  // One migrate() at a time per instance (PGlite's advisory lock is re-entrant for its single session).
+  #migrating: Promise<unknown> = Promise.resolve();
+
+  constructor(driver: AtlasDbDriver, log: Logger) {
+    this.#driver = driver;
+    this.#log = log;
+  }
+
+  get kind() {
+    return this.#driver.kind;
+  }
+  get describe() {
+    return this.#driver.describe;
+  }
+  get orm() {
+    return this.#driver.orm;
+  }
+
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
+    return this.#driver.query<R>(sql, params);
+  }
+
+  transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
+    return this.#driver.transaction(fn);
+  }
+
+  async ping(timeoutMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new HearthError(
+              'ATLAS_DB_UNREACHABLE',
+              `atlas.database: ${this.describe} did not answer within ${timeoutMs} ms: ` +
+                `check that the database server on Atlas is up and reachable from this node`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#driver.ping(), timeout]);
+    } catch (err) {
+      if (err instanceof HearthError) throw err;
+      throw new HearthError(
+        'ATLAS_DB_UNREACHABLE',
+        `atlas.database: ${this.describe} did not answer (${describeError(err)})`,
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  migrate(): Promise<{ applied: string[] }> {
+    const run = this.#migrating.then(() =>
+      this.#driver.withMigrationSession((session) => applyMigrations(session, migrations, this.#log, this.describe)),
+    );
+    this.#migrating = run.catch(() => undefined);
+    return run;
+  }
+
+  migrationStatus(): Promise<MigrationStatus> {
+    return readMigrationStatus(this.#driver, migrations);
+  }
+
+  close(): Promise<void> {
+    return this.#driver.close();
+  }
+}

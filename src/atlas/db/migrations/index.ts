@@ -1,0 +1,19 @@
+import { foundation } from './0001_foundation.js';
+import { models } from './0002_models.js';
+
+/**
+ * One step of the Atlas schema. The SQL lives in TS modules (not .sql files)
+ * so `tsc` carries it into dist/ with no copy step.
+ */
+export interface Migration {
+  /** `NNNN_name`; applied in this order, recorded in `hearth_migrations`, never renamed once released. */
+  readonly id: string;
+  /** Runs in one transaction; must work on PostgreSQL 13+ and PGlite. */
+  readonly sql: string;
+}
+
+/**
+ * Every migration this build knows, oldest first. A feature adds its own as a
+ * new module (`0002_models.ts`) appended here; a released one is never edited.
+ */
+export const migrations: readonly Migration[] = [foundation, models];

@@ -1,0 +1,107 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { describeError, HearthError } from '../../../errors.js';
+import type { AtlasDbDriver, AtlasOrm, AtlasTransaction, MigrationSession } from '../driver.js';
+import * as schema from '../schema.js';
+import { EmbeddedDirLock } from './dir-lock.js';
+
+/** How hearth runs its embedded database. */
+export interface PgliteDriverOptions {
+  /** The data directory (created if missing); `<dir>.lock` guards it. */
+  dir: string;
+}
+
+// node-postgres returns int8 as a string (lossless); PGlite would return a number. Same answer on both backends.
+const INT8 = 20;
+const parsers = { [INT8]: (value: string) => value };
+
+/** Opens (creating if need be) the embedded database, or throws ATLAS_DB_IN_USE / ATLAS_DB_UNREACHABLE. */
+export async function openPgliteDriver(opts: PgliteDriverOptions): Promise<AtlasDbDriver> {
+  const dir = resolve(opts.dir);
+  const describe = `embedded (PGlite) at ${dir}`;
+  await mkdir(dirname(dir), { recursive: true }).catch((err: unknown) => {
+    throw cannotOpen(describe, err, `make ${dirname(dir)} writable for hearth or choose another atlas.files`);
+  });
+  const lock = await EmbeddedDirLock.acquire(`${dir}.lock`, `the embedded database at ${dir}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const pglite = await PGlite.create({ dataDir: dir, parsers });
+    return new PgliteDriver(pglite, lock, describe);
+  } catch (err) {
+    await lock.release();
+    throw cannotOpen(
+      describe,
+      err,
+      `check that ${dir} is writable and holds a database of this hearth's PGlite (or is empty)`,
+    );
+  }
+}
+
+function cannotOpen(describe: string, err: unknown, hint: string): HearthError {
+  return new HearthError(
+    'ATLAS_DB_UNREACHABLE',
+    `atlas.database: cannot open ${describe} (${describeError(err)}): ${hint}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+class PgliteDriver implements AtlasDbDriver {
+  readonly kind = 'pglite' as const;
+  readonly describe: string;
+  readonly orm: AtlasOrm;
+  readonly #pglite: PGlite;
+  readonly #lock: EmbeddedDirLock;
+  #closed: Promise<void> | undefined;
+
+  constructor(pglite: PGlite, lock: EmbeddedDirLock, describe: string) {
+    this.#pglite = pglite;
+    this.#lock = lock;
+    this.describe = describe;
+    this.orm = drizzle({ client: pglite, schema });
+  }
+
+  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
+    return (await this.#pglite.query<R>(sql, params)).rows;
+  }
+
+  async ping(): Promise<void> {
+    await this.#pglite.query('select 1');
+  }
+
+  transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
+    return this.orm.transaction(fn);
+  }
+
+  // PGlite is a single connection: the instance itself is the migration session. Its
+  // transaction() holds every other query back until it ends, so nothing interleaves.
+  withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T> {
+    const pglite = this.#pglite;
+    return fn({
+      query: async (sql, params) => (await pglite.query<never>(sql, params)).rows,
+      transaction: (body) =>
+        pglite.transaction((tx) =>
+          body({
+            query: async (sql, params) => (await tx.query<never>(sql, params)).rows,
+            exec: async (script) => {
+              await tx.exec(script);
+            },
+          }),
+        ),
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      try {
+        await this.#pglite.close();
+      } finally {
+        await this.#lock.release();
+      }
+    })();
+    return this.#closed;
+  }
+}
