@@ -1,0 +1,109 @@
+import { access, mkdir } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { openAtlasDb } from '../atlas/db/index.js';
+import { openFileStore } from '../atlas/files/index.js';
+import { embeddedDbDir } from '../config/index.js';
+import { detectGpu } from '../engine/gpu.js';
+import { describeError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import { assessExposure } from '../net/index.js';
+import { formatBytes } from '../units.js';
+import { action, type ConfigOption, exposureReport, loadCliConfig } from './shared.js';
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check Atlas (database and files), the node cache, the GPU and the listeners')
+    .action(action(async () => doctor(program.opts<ConfigOption>())));
+}
+
+interface Check {
+  name: string;
+  run: () => Promise<string>;
+}
+
+async function doctor(opts: ConfigOption): Promise<void> {
+  const { config, source, warnings } = loadCliConfig(opts);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`config: ${source ?? 'built-in defaults'}`);
+  for (const w of warnings) out(`  warning: ${w}`);
+
+  const checks: Check[] = [
+    {
+      name: 'atlas files',
+      run: async () => {
+        const files = await openFileStore(config.atlas.files);
+        await files.checkWritable();
+        return `${files.describe} is writable`;
+      },
+    },
+    {
+      name: 'atlas database',
+      run: async () => {
+        const db = await openAtlasDb({
+          database: config.atlas.database,
+          embeddedDir: embeddedDbDir(config),
+          log: silentLogger(),
+          migrate: false,
+        });
+        try {
+          await db.ping(5_000);
+          const status = await db.migrationStatus();
+          if (!status.current) {
+            const detail = status.unknown.length
+              ? `it has migrations this hearth does not know (${status.unknown.join(', ')}): upgrade hearth`
+              : `migrations pending (${status.pending.join(', ')}): they apply when \`hearth serve\` starts`;
+            throw new Error(`${db.describe}: ${detail}`);
+          }
+          return `${db.describe}: reachable, ${status.applied.length} migrations, schema current`;
+        } finally {
+          await db.close();
+        }
+      },
+    },
+    {
+      name: 'node cache',
+      run: async () => {
+        await mkdir(config.node.cacheDir, { recursive: true });
+        await access(config.node.cacheDir, 2 /* W_OK */);
+        return `${config.node.cacheDir} (budget ${formatBytes(config.node.cacheMaxBytes)}; disposable)`;
+      },
+    },
+    {
+      name: 'gpu',
+      run: async () => {
+        const gpu = await detectGpu(config.node.gpu);
+        const devices = gpu.devices.length ? ` on ${gpu.devices.join(', ')}` : '';
+        const vram = gpu.vram ? `, ${formatBytes(gpu.vram.free)} of ${formatBytes(gpu.vram.total)} VRAM free` : '';
+        return `${gpu.backend}${devices}${vram}${gpu.note ? ` (${gpu.note})` : ''} [node.gpu: ${config.node.gpu}]`;
+      },
+    },
+    {
+      name: 'network exposure',
+      run: async () => {
+        const { problems, warnings } = assessExposure(config);
+        if (problems.length > 0)
+          throw new Error(`\`hearth serve\` would refuse to start:\n    ${problems.join('\n    ')}`);
+        const n = config.listeners.length;
+        return `${n} listener${n === 1 ? '' : 's'}, nothing exposed beyond their zones${warnings.map((w) => `\n  warning: ${w}`).join('')}`;
+      },
+    },
+  ];
+
+  let failed = 0;
+  for (const check of checks) {
+    try {
+      out(`✓ ${check.name}: ${await check.run()}`);
+    } catch (err) {
+      failed++;
+      out(`✗ ${check.name}: ${describeError(err)}`);
+    }
+  }
+  out('exposure:');
+  for (const line of exposureReport(config)) out(`  ${line}`);
+  if (failed > 0) {
+    process.stderr.write(`hearth: doctor found ${failed} problem${failed === 1 ? '' : 's'}\n`);
+    process.exit(1);
+  }
+  out('all checks passed');
+}

@@ -1,0 +1,172 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type AtlasDb, openAtlasDb } from './atlas/db/index.js';
+import { type FileStore, openFileStore } from './atlas/files/index.js';
+import { ChatService } from './chat/index.js';
+import { embeddedDbDir, type HearthConfig } from './config/index.js';
+import { Engine } from './engine/index.js';
+import { JobService } from './jobs/index.js';
+import type { Logger } from './log.js';
+import { HearthMetrics } from './metrics/index.js';
+import { InferencePlanner } from './models/inference.js';
+import { ModelLibrary } from './models/library.js';
+import { ModelPuller } from './models/pull.js';
+import { NodeCache } from './node/index.js';
+import { HEARTH_VERSION } from './version.js';
+
+/**
+ * The application context: everything a service needs, passed in rather than
+ * reached through module singletons, so a test can run two nodes in one process.
+ */
+export interface AppContext {
+  readonly config: HearthConfig;
+  readonly log: Logger;
+  readonly version: string;
+  /** Authoritative: what a person would be upset to lose lives here. */
+  readonly atlas: { readonly db: AtlasDb; readonly files: FileStore };
+  /** Disposable: may be wiped at any time; start-up never needs it. */
+  readonly node: { readonly id: string; readonly hostname: string; readonly cache: NodeCache };
+  /** llama.cpp, one per process */
+  readonly engine: Engine;
+  /** the model library (manifests and blobs on Atlas) */
+  readonly models: ModelLibrary;
+  readonly pull: ModelPuller;
+  /** the one path from an API request to engine options */
+  readonly inference: InferencePlanner;
+  /** the chat UI's accounts, sessions, conversations and presets (on Atlas) */
+  readonly chat: ChatService;
+  /** Prometheus metrics of this context (its own registry), served on `metrics` listeners */
+  readonly metrics: HearthMetrics;
+  /** batch jobs: submit, inspect, cancel, retry; and this node's workers (node.jobs.concurrency) */
+  readonly jobs: JobService;
+  /** Closers run in reverse order by closeContext (services register theirs here). */
+  readonly closers: Array<() => Promise<void>>;
+}
+
+export async function openContext(config: HearthConfig, log: Logger): Promise<AppContext> {
+  const files = await openFileStore(config.atlas.files);
+  const db = await openAtlasDb({
+    database: config.atlas.database,
+    embeddedDir: embeddedDbDir(config),
+    log: log.child({ component: 'atlas.db' }),
+  });
+  const closers: Array<() => Promise<void>> = [() => db.close()];
+  const metrics = new HearthMetrics({ version: HEARTH_VERSION, nodeId: config.node.id });
+  closers.push(async () => metrics.close());
+  try {
+    const cache = await NodeCache.open({
+      dir: config.node.cacheDir,
+      maxBytes: config.node.cacheMaxBytes,
+      log: log.child({ component: 'node.cache' }),
+    });
+    closers.push(() => cache.close());
+    const engine = await Engine.open({
+      gpu: config.node.gpu,
+      gpuFallback: config.node.gpuFallback,
+      threads: config.node.threads,
+      maxLoadedModels: config.inference.maxLoadedModels,
+      maxQueue: config.inference.maxQueue,
+      numParallel: config.inference.numParallel,
+      log: log.child({ component: 'engine' }),
+    });
+    closers.push(() => engine.close());
+    const models = new ModelLibrary({ db, files, cache, log: log.child({ component: 'models' }) });
+    const inference = new InferencePlanner(models, engine, {
+      keepAliveMs: config.inference.keepAlive,
+      numCtx: config.inference.numCtx,
+      numBatch: config.inference.numBatch,
+      numParallel: config.inference.numParallel,
+    });
+    const chat = await ChatService.open({
+      db,
+      inference,
+      engine,
+      log: log.child({ component: 'chat' }),
+      nodeId: config.node.id,
+      sessionTtlMs: config.ui.sessionTtl,
+      generateTitles: config.ui.generateTitles,
+    });
+    closers.push(() => chat.close());
+    // Workers start here (every `hearth serve` runs them); closing hands their work back to the queue.
+    const jobs = await JobService.open({
+      db,
+      files,
+      engine,
+      inference,
+      log: log.child({ component: 'jobs' }),
+      database: config.atlas.database,
+      node: config.node.id,
+      version: HEARTH_VERSION,
+      settings: {
+        concurrency: config.node.jobs.concurrency,
+        shardSize: config.jobs.shardSize,
+        maxAttempts: config.jobs.maxAttempts,
+        leaseMs: config.jobs.lease,
+        retryDelayMs: config.jobs.retryDelay,
+        maintenanceIntervalMs: config.jobs.maintenanceInterval,
+        pollIntervalMs: config.jobs.pollInterval,
+      },
+      engineFault: process.env['HEARTH_TEST_ENGINE_FAULT'],
+    });
+    closers.push(() => jobs.close());
+    const ctx: AppContext = {
+      config,
+      log,
+      version: HEARTH_VERSION,
+      atlas: { db, files },
+      node: { id: config.node.id, hostname: hostname(), cache },
+      engine,
+      models,
+      metrics,
+      pull: new ModelPuller({
+        library: models,
+        // Partial downloads are node-local and disposable; they survive a restart so a pull resumes.
+        partialDir: join(config.node.cacheDir, 'partial'),
+        log: log.child({ component: 'pull' }),
+        ...(process.env['HF_ENDPOINT'] ? { hfEndpoint: process.env['HF_ENDPOINT'] } : {}),
+      }),
+      inference,
+      chat,
+      jobs,
+      closers,
+    };
+    metrics.watch({
+      cache,
+      atlasDb: db,
+      engine: {
+        backend: engine.backend,
+        loaded: () => engine.loaded(),
+        queueDepth: () => engine.queueDepth(),
+      },
+    });
+    await registerNode(ctx);
+    return ctx;
+  } catch (err) {
+    await closeAll(closers, log);
+    throw err;
+  }
+}
+
+export async function closeContext(ctx: AppContext): Promise<void> {
+  await closeAll(ctx.closers, ctx.log);
+}
+
+async function closeAll(closers: Array<() => Promise<void>>, log: Logger): Promise<void> {
+  for (const close of closers.splice(0).reverse()) {
+    try {
+      await close();
+    } catch (err) {
+      log.warn({ err }, 'error while closing');
+    }
+  }
+}
+
+/** Nodes sharing one Atlas see each other here (invariant 5: coordination goes through the database). */
+async function registerNode(ctx: AppContext): Promise<void> {
+  await ctx.atlas.db.query(
+    `insert into nodes (id, hostname, version, started_at, last_seen) values ($1, $2, $3, now(), now())
+     on conflict (id) do update set hostname = excluded.hostname, version = excluded.version,
+       started_at = excluded.started_at, last_seen = excluded.last_seen`,
+    [ctx.node.id, ctx.node.hostname, ctx.version],
+  );
+}

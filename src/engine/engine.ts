@@ -1,0 +1,306 @@
+import type { Logger } from 'pino';
+import { describeError, HearthError, isHearthError } from '../errors.js';
+import { formatBytes } from '../units.js';
+import { readCapabilities } from './capabilities.js';
+import { prepareChat } from './chat.js';
+import { prepareCompletion } from './completion.js';
+import { embedInputs } from './embed.js';
+import type { PreparedGeneration } from './generation.js';
+import { GpuHealth } from './gpu-health.js';
+import { OutputGrammars } from './grammars.js';
+import type { ModelInstance } from './instance.js';
+import { acquireLlama, type Backend, type LlamaLease } from './llama.js';
+import { defaultMemoryBudget } from './memory.js';
+import { type EngineOptions, normalizeLoadOptions } from './options.js';
+import { clientClosed, Scheduler } from './scheduler.js';
+import { defaultThreadCount } from './threads.js';
+import type {
+  EmbedRequest,
+  EmbedResult,
+  GenerateRequest,
+  GenerateResult,
+  LoadedModel,
+  LoadOptions,
+  ModelCapabilities,
+  ModelSpec,
+} from './types.js';
+
+const DEFAULT_LOAD_WAIT_MS = 5 * 60_000;
+const MAX_CACHED_CAPABILITIES = 256;
+
+/**
+ * The inference engine: llama.cpp in-process through node-llama-cpp, with a
+ * scheduler that shares model instances between requests (continuous
+ * batching over parallel sequences, prompt cache, keep-alive, memory budget).
+ * The HTTP layers speak only the types in ./types.ts to it.
+ */
+export class Engine {
+  /** the backend llama.cpp runs on */
+  readonly backend: Backend;
+  /** CPU threads per instance when a request does not set numThread */
+  readonly threads: number;
+  private readonly scheduler: Scheduler;
+  private readonly grammars: OutputGrammars;
+  private readonly gpu: GpuHealth;
+  private readonly capabilitiesCache = new Map<string, Promise<ModelCapabilities>>();
+  /** aborts every running request when the engine closes */
+  private readonly shutdown = new AbortController();
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly lease: LlamaLease,
+    private readonly log: Logger,
+    settings: { threads: number; maxLoadedModels: number; maxQueue: number; memoryBudget: number; loadWaitMs: number },
+    gpuFallback: 'cpu' | 'none',
+  ) {
+    this.backend = lease.backend;
+    this.threads = settings.threads;
+    this.gpu = new GpuHealth(lease.backend, gpuFallback, log);
+    this.grammars = new OutputGrammars(lease.llama);
+    this.scheduler = new Scheduler({
+      llama: lease.llama,
+      backend: lease.backend,
+      gpu: this.gpu,
+      maxLoadedModels: settings.maxLoadedModels,
+      maxQueue: settings.maxQueue,
+      memoryBudget: settings.memoryBudget,
+      loadWaitMs: settings.loadWaitMs,
+      log,
+    });
+  }
+
+  /** Starts llama.cpp (one Llama per process, prebuilt binaries only) and the scheduler. */
+  static async open(opts: EngineOptions): Promise<Engine> {
+    for (const [name, value, min] of [
+      ['threads', opts.threads, 0],
+      ['maxLoadedModels', opts.maxLoadedModels, 0],
+      ['maxQueue', opts.maxQueue, 0],
+      ['numParallel', opts.numParallel, 1],
+    ] as const) {
+      if (!Number.isInteger(value) || value < min) {
+        throw new HearthError('CONFIG_INVALID', `engine: ${name} must be an integer >= ${min}, got ${String(value)}`);
+      }
+    }
+    const lease = await acquireLlama(opts);
+    try {
+      const { llama, backend } = lease;
+      const threads = opts.threads > 0 ? opts.threads : defaultThreadCount(llama.cpuMathCores);
+      const gpus = backend === 'cpu' ? 1 : Math.max(1, (await llama.getGpuDeviceNames()).length);
+      const maxLoadedModels = opts.maxLoadedModels > 0 ? opts.maxLoadedModels : 3 * gpus;
+      const memoryBudget = opts.memoryBudget ?? (await defaultMemoryBudget(llama, backend));
+      const engine = new Engine(
+        lease,
+        opts.log,
+        {
+          threads,
+          maxLoadedModels,
+          maxQueue: opts.maxQueue,
+          memoryBudget,
+          loadWaitMs: opts.loadWaitMs ?? DEFAULT_LOAD_WAIT_MS,
+        },
+        opts.gpuFallback,
+      );
+      opts.log.info(
+        { backend, threads, maxLoadedModels, maxQueue: opts.maxQueue, memoryBudget: formatBytes(memoryBudget) },
+        'engine: ready',
+      );
+      return engine;
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
+  }
+
+  /** Whether loads may still use the GPU (false after a GPU failure). */
+  get gpuHealthy(): boolean {
+    return this.gpu.healthy;
+  }
+
+  /**
+   * Marks the GPU unusable (what a failed load or generation on it does), so later loads run on the CPU
+   * (gpuFallback: cpu) or are refused (none). Also the hook for a health probe or a test.
+   */
+  markGpuUnhealthy(reason: string): void {
+    this.gpu.markUnhealthy(reason);
+  }
+
+  async generate(req: GenerateRequest): Promise<GenerateResult> {
+    const started = process.hrtime.bigint();
+    this.assertOpen();
+    if (req.kind === 'chat' && req.messages.some((m) => (m.images?.length ?? 0) > 0)) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        `model "${req.model.name}" does not support images (hearth has no vision support yet)`,
+        { details: { param: 'images' } },
+      );
+    }
+    const load = normalizeLoadOptions(req.load, this.threads);
+    const grammar = req.format ? await this.grammars.get(req.format) : undefined;
+    const prepared: PreparedGeneration =
+      req.kind === 'chat' ? prepareChat(req, grammar) : prepareCompletion(req, grammar);
+    return this.withRequestSignal(req.signal, async (signal) => {
+      const lease = await this.scheduler.acquire({
+        spec: req.model,
+        load,
+        keepAliveMs: req.keepAliveMs,
+        want: 'sequence',
+        signal,
+        prompt: (instance) => prepared.promptTokens(instance),
+      });
+      let broken = false;
+      try {
+        const outcome = await prepared.run(lease.instance, lease.slot!, signal);
+        return {
+          ...outcome,
+          loadDurationNs: lease.loadDurationNs,
+          totalDurationNs: Number(process.hrtime.bigint() - started),
+        };
+      } catch (err) {
+        const mapped = this.requestError(err, lease.instance, signal, 'generation');
+        broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
+        throw mapped;
+      } finally {
+        lease.release({ unload: broken });
+      }
+    });
+  }
+
+  async embed(req: EmbedRequest): Promise<EmbedResult> {
+    const started = process.hrtime.bigint();
+    this.assertOpen();
+    const load = normalizeLoadOptions(req.load, this.threads);
+    return this.withRequestSignal(req.signal, async (signal) => {
+      const lease = await this.scheduler.acquire({
+        spec: req.model,
+        load,
+        keepAliveMs: req.keepAliveMs,
+        want: 'embedding',
+        signal,
+      });
+      let broken = false;
+      try {
+        const { embeddings, promptTokens } = await embedInputs(lease.instance, req.inputs, {
+          truncate: req.truncate,
+          ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}),
+          signal,
+        });
+        return {
+          embeddings,
+          promptTokens,
+          loadDurationNs: lease.loadDurationNs,
+          totalDurationNs: Number(process.hrtime.bigint() - started),
+        };
+      } catch (err) {
+        const mapped = this.requestError(err, lease.instance, signal, 'embedding');
+        broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
+        throw mapped;
+      } finally {
+        lease.release({ unload: broken });
+      }
+    });
+  }
+
+  /** Loads a model without generating (Ollama: an empty prompt); waits in the queue like any request. */
+  async load(model: ModelSpec, load: LoadOptions, keepAliveMs: number): Promise<{ loadDurationNs: number }> {
+    this.assertOpen();
+    const lease = await this.scheduler.acquire({
+      spec: model,
+      load: normalizeLoadOptions(load, this.threads),
+      keepAliveMs,
+      want: 'none',
+      signal: this.shutdown.signal,
+    });
+    lease.release();
+    return { loadDurationNs: lease.loadDurationNs };
+  }
+
+  /** Unloads every instance of a model (by digest): idle ones now, busy ones when their requests end. False if none is loaded. */
+  unload(digest: string): Promise<boolean> {
+    return this.scheduler.unload(digest);
+  }
+
+  /** What `ollama ps` shows. */
+  loaded(): LoadedModel[] {
+    return this.scheduler.loaded();
+  }
+
+  /** What a GGUF can do, from its metadata alone (cached by path: blobs are content-addressed). */
+  capabilities(path: string): Promise<ModelCapabilities> {
+    let cached = this.capabilitiesCache.get(path);
+    if (!cached) {
+      cached = readCapabilities(path, this.lease.llama);
+      cached.catch(() => this.capabilitiesCache.delete(path));
+      this.capabilitiesCache.set(path, cached);
+      if (this.capabilitiesCache.size > MAX_CACHED_CAPABILITIES) {
+        this.capabilitiesCache.delete(this.capabilitiesCache.keys().next().value as string);
+      }
+    }
+    return cached;
+  }
+
+  /** Requests waiting for a sequence or a load right now. */
+  queueDepth(): number {
+    return this.scheduler.queueDepth();
+  }
+
+  /** Aborts running requests, refuses waiting ones, unloads everything and lets go of llama.cpp. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.shutdown.abort(new HearthError('SHUTTING_DOWN', 'engine: shutting down'));
+      try {
+        await this.scheduler.close();
+      } finally {
+        await this.lease.release();
+        this.log.info('engine: closed');
+      }
+    })();
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new HearthError('SHUTTING_DOWN', 'engine: shutting down; retry after the restart');
+  }
+
+  /** Runs `fn` with a signal that aborts when the client goes away or the engine closes. */
+  private async withRequestSignal<T>(
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    if (!signal) return fn(this.shutdown.signal);
+    const combined = new AbortController();
+    const forward = (source: AbortSignal) => () => combined.abort(source.reason);
+    const onClient = forward(signal);
+    const onShutdown = forward(this.shutdown.signal);
+    if (signal.aborted) throw clientClosed();
+    signal.addEventListener('abort', onClient, { once: true });
+    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    try {
+      return await fn(combined.signal);
+    } finally {
+      signal.removeEventListener('abort', onClient);
+      this.shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  /** The error a request sees; a native failure on the GPU marks it unhealthy. */
+  private requestError(err: unknown, instance: ModelInstance, signal: AbortSignal, what: string): unknown {
+    if (isHearthError(err)) return err;
+    if (signal.aborted) {
+      return this.shutdown.signal.aborted
+        ? new HearthError('SHUTTING_DOWN', 'engine: shutting down; the request was cut short')
+        : clientClosed();
+    }
+    if (this.gpu.isGpuFailure(err, instance.load.numGpu)) {
+      this.gpu.markUnhealthy(`${what} with ${instance.spec.name}: ${describeError(err)}`);
+      return this.gpu.failedError(`${what} with model "${instance.spec.name}"`, err);
+    }
+    this.log.error({ err, model: instance.spec.name }, `engine: ${what} failed`);
+    return new HearthError(
+      'INTERNAL',
+      `engine: ${what} with model "${instance.spec.name}" failed: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}

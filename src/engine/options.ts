@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import { HearthError } from '../errors.js';
+import type { LoadOptions, SamplingOptions } from './types.js';
+
+/** How `Engine.open` sets up llama.cpp and the scheduler. */
+export interface EngineOptions {
+  /** Backend to run on: `auto` picks a GPU whose binary loads and falls back to CPU by itself. */
+  gpu: 'auto' | 'cuda' | 'vulkan' | 'metal' | 'cpu';
+  /**
+   * What to do when the GPU fails (its backend does not start, or a load or a generation fails on it):
+   * `cpu` keeps serving on the CPU (logged as an error), `none` fails those requests with ENGINE_GPU_FAILED.
+   */
+  gpuFallback: 'cpu' | 'none';
+  /** CPU threads per model instance; 0 = the measured default (see docs/engine.md: one core is left to the JS thread on small machines). */
+  threads: number;
+  /** Model instances loaded at once; 0 = auto (3 per GPU, or 3 on CPU), then limited by the memory budget. */
+  maxLoadedModels: number;
+  /**
+   * Requests waiting for a sequence or a load; one more is refused with QUEUE_FULL (HTTP 503).
+   * The bound holds for models that are already loaded too (unlike Ollama, issue #7758).
+   */
+  maxQueue: number;
+  /** Default parallel sequences per model instance (LoadOptions.numParallel overrides). */
+  numParallel: number;
+  /**
+   * Bytes the engine may use for loaded models (weights + KV cache): VRAM on a GPU backend, RAM on CPU.
+   * Default: the free VRAM (GPU) or free RAM (CPU) when the engine opens, less llama.cpp's safety padding.
+   */
+  memoryBudget?: number;
+  /**
+   * How long a load may wait for busy instances to go idle when the memory budget or maxLoadedModels is
+   * exhausted, before it fails with ENGINE_OUT_OF_MEMORY. Default 5 minutes (Ollama's load timeout).
+   */
+  loadWaitMs?: number;
+  log: Logger;
+}
+
+/** Ollama's load-time defaults; `partial` fields that are undefined are ignored. */
+export function defaultLoadOptions(
+  partial: Partial<LoadOptions> = {},
+  engineDefaults: { numParallel: number } = { numParallel: 1 },
+): LoadOptions {
+  return {
+    numCtx: partial.numCtx ?? 2048,
+    numBatch: partial.numBatch ?? 512,
+    numGpu: partial.numGpu ?? -1,
+    numThread: partial.numThread ?? 0,
+    useMmap: partial.useMmap ?? true,
+    numParallel: partial.numParallel ?? engineDefaults.numParallel,
+  };
+}
+
+/** Ollama's sampling defaults (api/types.go DefaultOptions); `partial` fields that are undefined are ignored. */
+export function defaultSampling(partial: Partial<SamplingOptions> = {}): SamplingOptions {
+  const out: SamplingOptions = {
+    temperature: partial.temperature ?? 0.8,
+    topK: partial.topK ?? 40,
+    topP: partial.topP ?? 0.9,
+    minP: partial.minP ?? 0,
+    typicalP: partial.typicalP ?? 1,
+    repeatPenalty: partial.repeatPenalty ?? 1.1,
+    repeatLastN: partial.repeatLastN ?? 64,
+    presencePenalty: partial.presencePenalty ?? 0,
+    frequencyPenalty: partial.frequencyPenalty ?? 0,
+    numPredict: partial.numPredict ?? -1,
+    stop: partial.stop ?? [],
+  };
+  if (partial.seed !== undefined) out.seed = partial.seed;
+  if (partial.numKeep !== undefined) out.numKeep = partial.numKeep;
+  return out;
+}
+
+/**
+ * Checks load options and fills in what the engine decides: numThread 0 becomes the engine's
+ * default, so `0` and the default's value share one instance.
+ */
+export function normalizeLoadOptions(load: LoadOptions, engineThreads: number): LoadOptions {
+  const positive: Array<keyof LoadOptions> = ['numCtx', 'numBatch', 'numParallel'];
+  for (const key of positive) {
+    const value = load[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new HearthError('BAD_REQUEST', `engine: ${key} must be a positive integer, got ${String(value)}`, {
+        details: { param: key },
+      });
+    }
+  }
+  if (!Number.isInteger(load.numGpu) || !Number.isInteger(load.numThread) || load.numThread < 0) {
+    throw new HearthError('BAD_REQUEST', 'engine: numGpu and numThread must be integers (numThread >= 0)');
+  }
+  return { ...load, numThread: load.numThread === 0 ? engineThreads : load.numThread };
+}
+
+/** The instance cache key: a request asking for different load options gets a different instance. */
+export function instanceKey(digest: string, load: LoadOptions): string {
+  return [
+    digest,
+    `ctx=${load.numCtx}`,
+    `batch=${load.numBatch}`,
+    `gpu=${load.numGpu}`,
+    `threads=${load.numThread}`,
+    `mmap=${load.useMmap ? 1 : 0}`,
+    `parallel=${load.numParallel}`,
+  ].join('|');
+}

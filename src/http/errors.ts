@@ -1,0 +1,81 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HearthError } from '../errors.js';
+
+/**
+ * The one HTTP error path. Each API family keeps its clients' error shape:
+ * - ollama (default): `{"error": "message"}` — what the ollama SDKs read;
+ * - openai: `{"error": {"message", "type", "param", "code"}}`.
+ * A route picks its family with `config: { errorShape: 'openai' }` (route plugins set it once).
+ */
+export type ErrorShape = 'ollama' | 'openai';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    errorShape?: ErrorShape;
+  }
+}
+
+export function toHearthError(err: unknown): HearthError {
+  if (err instanceof HearthError) return err;
+  const fe = err as Partial<FastifyError> & { message?: string };
+  if (fe && typeof fe === 'object') {
+    if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return new HearthError('BAD_REQUEST', 'request body is empty: send a JSON object');
+    }
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return new HearthError('BAD_REQUEST', `unsupported Content-Type: ${fe.message ?? ''}`.trim(), { status: 415 });
+    }
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return new HearthError('PAYLOAD_TOO_LARGE', 'request body is larger than server.bodyLimit');
+    }
+    if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return new HearthError('BAD_REQUEST', `invalid JSON in request body: ${fe.message ?? 'parse error'}`);
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return new HearthError('BAD_REQUEST', fe.message ?? 'bad request', { status: fe.statusCode });
+    }
+  }
+  return new HearthError('INTERNAL', 'internal server error', { cause: err });
+}
+
+const OPENAI_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  429: 'rate_limit_error',
+  503: 'server_error',
+};
+
+export function errorBody(shape: ErrorShape, err: HearthError): unknown {
+  if (shape === 'openai') {
+    const param = typeof err.details?.['param'] === 'string' ? err.details['param'] : null;
+    return {
+      error: {
+        message: err.message,
+        type: OPENAI_TYPES[err.status] ?? (err.status >= 500 ? 'server_error' : 'invalid_request_error'),
+        param,
+        code: err.code.toLowerCase(),
+      },
+    };
+  }
+  return { error: err.message };
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: HearthError): FastifyReply {
+  const shape = request.routeOptions.config?.errorShape ?? 'ollama';
+  return reply.code(err.status).type('application/json; charset=utf-8').send(errorBody(shape, err));
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((raw, request, reply) => {
+    const err = toHearthError(raw);
+    if (err.status >= 500) request.log.error({ err: raw, code: err.code }, err.message);
+    else request.log.debug({ code: err.code }, err.message);
+    return sendError(request, reply, err);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new HearthError('NOT_FOUND', `${request.method} ${request.url.split('?')[0]}: no such route`);
+    return sendError(request, reply, err);
+  });
+}

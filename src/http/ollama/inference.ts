@@ -1,0 +1,270 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { AppContext } from '../../context.js';
+import type { ChatMessage, GenerateResult, OutputFormat, ToolDefinition } from '../../engine/types.js';
+import { HearthError } from '../../errors.js';
+import { parseKeepAlive } from '../../models/keep-alive.js';
+import { parseOptions } from '../../models/options.js';
+import { parseRequest } from '../validate.js';
+import { chatSchema, embeddingsSchema, embedSchema, generateSchema, type messageSchema } from './schemas.js';
+import { clientGone, NdjsonStream } from './stream.js';
+
+const now = () => new Date().toISOString();
+
+function outputFormat(format: unknown): OutputFormat | undefined {
+  if (format === undefined || format === '' || format === null) return undefined;
+  if (format === 'json') return 'json';
+  return { schema: format as Record<string, unknown> };
+}
+
+function refuseThinking(model: string, think: unknown): void {
+  if (think === true || (typeof think === 'string' && think !== '' && think !== 'false')) {
+    throw new HearthError('ENGINE_CAPABILITY', `"${model}" does not support thinking`, { details: { param: 'think' } });
+  }
+}
+
+function metrics(r: GenerateResult) {
+  return {
+    total_duration: r.totalDurationNs,
+    load_duration: r.loadDurationNs,
+    prompt_eval_count: r.promptTokens,
+    prompt_eval_duration: r.promptEvalDurationNs,
+    eval_count: r.evalTokens,
+    eval_duration: r.evalDurationNs,
+  };
+}
+
+function toEngineMessages(messages: Array<z.output<typeof messageSchema>>): ChatMessage[] {
+  return messages.map((m) => {
+    const out: ChatMessage = { role: m.role, content: m.content };
+    if (m.images?.length) out.images = m.images;
+    if (m.tool_calls?.length) {
+      out.toolCalls = m.tool_calls.map((c, i) => ({
+        id: c.id ?? `call_${i}`,
+        name: c.function.name,
+        arguments: c.function.arguments,
+      }));
+    }
+    if (m.tool_name) out.toolName = m.tool_name;
+    return out;
+  });
+}
+
+async function loadOrUnload(
+  ctx: AppContext,
+  model: string,
+  keepAliveMs: number | undefined,
+  options: unknown,
+): Promise<{ done_reason: 'load' | 'unload'; load_duration?: number; total_duration?: number }> {
+  const started = process.hrtime.bigint();
+  const prepared = await ctx.inference.prepare(model, parseOptions(options), keepAliveMs);
+  if (prepared.keepAliveMs === 0) {
+    await ctx.engine.unload(prepared.entry.digest);
+    return { done_reason: 'unload' };
+  }
+  const { loadDurationNs } = await ctx.engine.load(prepared.spec, prepared.load, prepared.keepAliveMs);
+  return {
+    done_reason: 'load',
+    load_duration: loadDurationNs,
+    total_duration: Number(process.hrtime.bigint() - started),
+  };
+}
+
+export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.post('/api/generate', async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = parseRequest(generateSchema, request.body);
+    refuseThinking(body.model, body.think);
+    const keepAliveMs = parseKeepAlive(body.keep_alive);
+    if (body.template) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        'template overrides are not supported: hearth uses the chat template in the GGUF; use raw: true to send a fully formatted prompt',
+        {
+          details: { param: 'template' },
+        },
+      );
+    }
+    if (body.prompt === '' && !body.suffix && !body.images?.length) {
+      const r = await loadOrUnload(ctx, body.model, keepAliveMs, body.options);
+      return { model: body.model, created_at: now(), response: '', done: true, ...r };
+    }
+    const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
+    if (body.images?.length) {
+      throw new HearthError('ENGINE_CAPABILITY', `model "${body.model}" does not support images`, {
+        details: { param: 'images' },
+      });
+    }
+    const signal = clientGone(request, reply);
+    const stream = body.stream ? new NdjsonStream(request, reply) : null;
+    const onText = stream
+      ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
+      : undefined;
+    const format = outputFormat(body.format);
+    const base = {
+      model: prepared.spec,
+      load: prepared.load,
+      keepAliveMs: prepared.keepAliveMs,
+      signal,
+      sampling: prepared.sampling,
+      format,
+      onText,
+    };
+    try {
+      const result =
+        body.raw || body.suffix !== undefined
+          ? await ctx.engine.generate({
+              ...base,
+              kind: 'completion',
+              prompt: body.prompt,
+              ...(body.suffix !== undefined ? { suffix: body.suffix } : {}),
+            })
+          : await ctx.engine.generate({
+              ...base,
+              kind: 'chat',
+              messages: ctx.inference.withModelPrelude(
+                prepared.entry,
+                [{ role: 'user', content: body.prompt }],
+                body.system,
+              ),
+            });
+      const final = {
+        model: body.model,
+        created_at: now(),
+        response: stream ? '' : result.text,
+        done: true,
+        done_reason: result.doneReason === 'length' ? 'length' : 'stop',
+        ...(result.context ? { context: result.context } : {}),
+        ...metrics(result),
+      };
+      if (!stream) return final;
+      stream.write(final);
+      stream.end();
+      return reply;
+    } catch (err) {
+      if (!stream) throw err;
+      stream.fail(err);
+      return reply;
+    }
+  });
+
+  app.post('/api/chat', async (request, reply) => {
+    const body = parseRequest(chatSchema, request.body);
+    refuseThinking(body.model, body.think);
+    const keepAliveMs = parseKeepAlive(body.keep_alive);
+    if (body.messages.length === 0) {
+      const r = await loadOrUnload(ctx, body.model, keepAliveMs, body.options);
+      return { model: body.model, created_at: now(), message: { role: 'assistant', content: '' }, done: true, ...r };
+    }
+    const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
+    const messages = ctx.inference.withModelPrelude(prepared.entry, toEngineMessages(body.messages));
+    const tools: ToolDefinition[] | undefined = body.tools?.length
+      ? body.tools.map((t) => ({
+          name: t.function.name,
+          ...(t.function.description !== undefined ? { description: t.function.description } : {}),
+          ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
+        }))
+      : undefined;
+    const signal = clientGone(request, reply);
+    const stream = body.stream ? new NdjsonStream(request, reply) : null;
+    const onText = stream
+      ? (text: string) =>
+          stream.write({
+            model: body.model,
+            created_at: now(),
+            message: { role: 'assistant', content: text },
+            done: false,
+          })
+      : undefined;
+    try {
+      const result = await ctx.engine.generate({
+        kind: 'chat',
+        model: prepared.spec,
+        load: prepared.load,
+        keepAliveMs: prepared.keepAliveMs,
+        signal,
+        sampling: prepared.sampling,
+        messages,
+        ...(tools ? { tools } : {}),
+        format: outputFormat(body.format),
+        onText,
+      });
+      const toolCalls = result.toolCalls.map((c, index) => ({
+        id: c.id,
+        function: { index, name: c.name, arguments: c.arguments },
+      }));
+      if (stream && toolCalls.length) {
+        stream.write({
+          model: body.model,
+          created_at: now(),
+          message: { role: 'assistant', content: '', tool_calls: toolCalls },
+          done: false,
+        });
+      }
+      const final = {
+        model: body.model,
+        created_at: now(),
+        message: {
+          role: 'assistant',
+          content: stream ? '' : result.text,
+          ...(!stream && toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
+        done: true,
+        done_reason: result.doneReason === 'length' ? 'length' : 'stop',
+        ...metrics(result),
+      };
+      if (!stream) return final;
+      stream.write(final);
+      stream.end();
+      return reply;
+    } catch (err) {
+      if (!stream) throw err;
+      stream.fail(err);
+      return reply;
+    }
+  });
+
+  app.post('/api/embed', async (request, reply) => {
+    const body = parseRequest(embedSchema, request.body);
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    const keepAliveMs = parseKeepAlive(body.keep_alive);
+    const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
+    const result = await ctx.engine.embed({
+      model: prepared.spec,
+      load: prepared.load,
+      keepAliveMs: prepared.keepAliveMs,
+      signal: clientGone(request, reply),
+      inputs,
+      truncate: body.truncate,
+      ...(body.dimensions !== undefined ? { dimensions: body.dimensions } : {}),
+    });
+    return {
+      model: body.model,
+      embeddings: result.embeddings,
+      total_duration: result.totalDurationNs,
+      load_duration: result.loadDurationNs,
+      prompt_eval_count: result.promptTokens,
+    };
+  });
+
+  // The legacy endpoint: one prompt, one vector.
+  app.post('/api/embeddings', async (request, reply) => {
+    const body = parseRequest(embeddingsSchema, request.body);
+    const prepared = await ctx.inference.prepare(
+      body.model,
+      parseOptions(body.options),
+      parseKeepAlive(body.keep_alive),
+    );
+    if (body.prompt === '') return { embedding: [] };
+    const result = await ctx.engine.embed({
+      model: prepared.spec,
+      load: prepared.load,
+      keepAliveMs: prepared.keepAliveMs,
+      signal: clientGone(request, reply),
+      inputs: [body.prompt],
+      truncate: true,
+    });
+    return { embedding: result.embeddings[0] ?? [] };
+  });
+}

@@ -1,0 +1,138 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { HearthError, isHearthError } from '../../errors.js';
+import { clientGone } from '../ollama/stream.js';
+import { parseRequest } from '../validate.js';
+import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
+import { invalidParam, openaiOptions, prepareModel } from './options.js';
+import { finishReason, responseId, UsageCounter, unixSeconds } from './responses.js';
+import { type ChatCompletionBody, chatCompletionSchema } from './schemas.js';
+import { SseStream } from './sse.js';
+
+/** Fields OpenAI honours that would change the response; hearth refuses them rather than ignore them. */
+function refuseUnsupported(body: ChatCompletionBody): void {
+  if (body.logprobs === true)
+    throw invalidParam('logprobs', 'logprobs are not supported: leave logprobs out or set it to false');
+  if (body.top_logprobs) throw invalidParam('top_logprobs', 'top_logprobs is not supported: leave it out');
+  if (body.modalities?.some((m) => m !== 'text')) {
+    throw invalidParam('modalities', 'hearth generates text only: set modalities to ["text"] or leave it out');
+  }
+  if (body.audio !== undefined && body.audio !== null)
+    throw invalidParam('audio', 'audio output is not supported: leave audio out');
+  if (body.functions !== undefined && body.functions !== null) {
+    throw invalidParam('functions', 'functions (deprecated) is not supported: send them as tools with type "function"');
+  }
+  if (body.function_call !== undefined && body.function_call !== null) {
+    throw invalidParam('function_call', 'function_call (deprecated) is not supported: use tool_choice');
+  }
+  if (body.reasoning_effort)
+    throw invalidParam('reasoning_effort', "reasoning_effort is not supported for hearth's models: leave it out");
+  if (body.web_search_options !== undefined && body.web_search_options !== null) {
+    throw invalidParam('web_search_options', 'web search is not supported: leave web_search_options out');
+  }
+}
+
+/** The engine names Ollama's `images` field; an OpenAI client sent its images inside `messages`. */
+function namingMessages(err: unknown): unknown {
+  if (!isHearthError(err) || err.details?.['param'] !== 'images') return err;
+  return new HearthError(err.code, err.message, {
+    status: err.status,
+    details: { ...err.details, param: 'messages' },
+    cause: err,
+  });
+}
+
+/** POST /v1/chat/completions */
+export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const body = parseRequest(chatCompletionSchema, request.body);
+    refuseUnsupported(body);
+    const messages = toEngineMessages(body.messages);
+    const tools = toEngineTools(body);
+    const toolChoice = toEngineToolChoice(body, tools);
+    const format = toEngineFormat(body.response_format);
+    const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
+    const conversation = ctx.inference.withModelPrelude(prepared.entry, messages);
+    const signal = clientGone(request, reply);
+
+    const id = responseId('chatcmpl');
+    const created = unixSeconds();
+    const includeUsage = body.stream === true && body.stream_options?.include_usage === true;
+    const stream = body.stream ? new SseStream(request, reply) : null;
+    // With include_usage every chunk carries `usage: null` and one last chunk the totals, as OpenAI sends them.
+    const chunk = (choices: unknown[]) => ({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: body.model,
+      choices,
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    const usage = new UsageCounter();
+    const choices: unknown[] = [];
+    const n = body.n ?? 1;
+
+    try {
+      // n > 1 runs the conversation n times, one after another, on the same scheduler.
+      for (let index = 0; index < n; index++) {
+        let roleSent = false;
+        const delta = (d: Record<string, unknown>, finish: string | null = null) => {
+          stream?.send(
+            chunk([
+              { index, delta: roleSent ? d : { role: 'assistant', ...d }, logprobs: null, finish_reason: finish },
+            ]),
+          );
+          roleSent = true;
+        };
+        const result = await ctx.engine.generate({
+          kind: 'chat',
+          model: prepared.spec,
+          load: prepared.load,
+          keepAliveMs: prepared.keepAliveMs,
+          signal,
+          sampling: prepared.sampling,
+          messages: conversation,
+          ...(tools ? { tools } : {}),
+          ...(toolChoice ? { toolChoice } : {}),
+          ...(format ? { format } : {}),
+          ...(stream ? { onText: (text: string) => text && delta({ content: text }) } : {}),
+        });
+        usage.add(result, index === 0);
+        const calls = body.parallel_tool_calls === false ? result.toolCalls.slice(0, 1) : result.toolCalls;
+        const toolCalls = calls.map((c) => ({
+          id: c.id,
+          type: 'function' as const,
+          function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+        }));
+        const finish = finishReason(result, toolCalls.length);
+        if (stream) {
+          if (toolCalls.length) delta({ tool_calls: toolCalls.map((c, i) => ({ index: i, ...c })) });
+          delta(roleSent ? {} : { content: '' }, finish);
+        } else {
+          choices.push({
+            index,
+            message: {
+              role: 'assistant',
+              // OpenAI answers a pure tool call with null content.
+              content: toolCalls.length && result.text === '' ? null : result.text,
+              refusal: null,
+              ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+            },
+            logprobs: null,
+            finish_reason: finish,
+          });
+        }
+      }
+      if (!stream) return { id, object: 'chat.completion', created, model: body.model, choices, usage: usage.toJSON() };
+      if (includeUsage) stream.send({ ...chunk([]), usage: usage.toJSON() });
+      stream.done();
+      return reply;
+    } catch (err) {
+      if (!stream) throw namingMessages(err);
+      stream.fail(namingMessages(err));
+      return reply;
+    }
+  });
+}

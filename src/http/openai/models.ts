@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { HearthError, isHearthError } from '../../errors.js';
+import type { ModelEntry } from '../../models/library.js';
+import { parseModelName } from '../../models/names.js';
+import { unixSeconds } from './responses.js';
+
+function toOpenAIModel(entry: ModelEntry) {
+  let owner = 'library';
+  try {
+    owner = parseModelName(entry.name).namespace ?? owner;
+  } catch {
+    // a stored name is valid by construction; keep the default owner if not
+  }
+  return { id: entry.name, object: 'model' as const, created: unixSeconds(entry.createdAt), owned_by: owner };
+}
+
+/** GET /v1/models and /v1/models/{id}, from the model library on Atlas. */
+export async function modelListRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.get('/v1/models', async () => ({ object: 'list', data: (await ctx.models.list()).map(toOpenAIModel) }));
+
+  // A wildcard, because library names may hold slashes (`hf.co/owner/repo:Q4_K_M`).
+  app.get('/v1/models/*', async (request) => {
+    const id = (request.params as { '*': string })['*'];
+    let entry: ModelEntry | null = null;
+    try {
+      entry = id ? await ctx.models.find(id) : null;
+    } catch (err) {
+      // A name that cannot exist is simply not there, as OpenAI answers it.
+      if (!isHearthError(err, 'MODEL_NAME_INVALID')) throw err;
+    }
+    if (!entry) {
+      throw new HearthError('MODEL_NOT_FOUND', `model "${id}" not found: GET /v1/models lists the models hearth has`, {
+        details: { param: 'model' },
+      });
+    }
+    return toOpenAIModel(entry);
+  });
+}

@@ -1,0 +1,159 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { parseListenAddress, type ServiceClass } from '../config/index.js';
+import type { AppContext } from '../context.js';
+import { HearthError } from '../errors.js';
+import { installHttpMetrics, metricsRoutes } from '../metrics/index.js';
+import {
+  AccessControl,
+  assertExposureAllowed,
+  guardListenerApp,
+  type ListenerGuard,
+  serviceClassScope,
+} from '../net/index.js';
+import { adminKeyRoutes } from './admin/keys.js';
+import { coreRoutes } from './core/routes.js';
+import { installErrorHandling } from './errors.js';
+import { fileRoutes } from './jobs/files.js';
+import { jobRoutes } from './jobs/routes.js';
+import { ollamaInferenceRoutes } from './ollama/inference.js';
+import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
+import { openaiRoutes } from './openai/index.js';
+import { uiApiRoutes } from './ui/api.js';
+import { uiAppRoutes } from './ui/app.js';
+
+export interface HttpAppOptions {
+  /** listener name, for logs */
+  listener: string;
+  /** service classes this listener serves; routes of other classes answer 404 here */
+  serves: readonly ServiceClass[];
+  /** the listener's access control (zones at accept, Host/CORS, API keys); absent in apps built for `inject` tests */
+  guard?: ListenerGuard;
+}
+
+/**
+ * A route module belongs to exactly one service class. Adding an API means
+ * adding an entry here; the listener decides whether it is mounted.
+ */
+type RouteModule = (app: FastifyInstance, opts: { ctx: AppContext }) => Promise<void>;
+const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }> = [
+  { serviceClass: 'inference', routes: ollamaInferenceRoutes },
+  { serviceClass: 'inference', routes: ollamaLibraryRoutes },
+  { serviceClass: 'inference', routes: openaiRoutes },
+  { serviceClass: 'admin', routes: ollamaManageRoutes },
+  { serviceClass: 'admin', routes: adminKeyRoutes },
+  { serviceClass: 'admin', routes: fileRoutes },
+  { serviceClass: 'jobs', routes: jobRoutes },
+  { serviceClass: 'metrics', routes: metricsRoutes },
+  { serviceClass: 'ui', routes: uiApiRoutes },
+  { serviceClass: 'ui', routes: uiAppRoutes },
+];
+
+/** Builds the Fastify app for one listener. */
+export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.log.child({ component: 'http', listener: opts.listener }),
+    bodyLimit: ctx.config.server.bodyLimit,
+    disableRequestLogging: true,
+    // Close idle keep-alive sockets at shutdown; in-flight requests are drained.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  // first hook: every request is counted, those the access guard refuses included
+  installHttpMetrics(app, ctx.metrics.http, opts.listener);
+  installErrorHandling(app);
+  acceptJsonWhateverTheContentType(app);
+  if (opts.guard) guardListenerApp(app, opts.guard);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+  await app.register(coreRoutes, { ctx, serves: opts.serves });
+  for (const { serviceClass, routes } of ROUTES) {
+    if (opts.serves.includes(serviceClass))
+      await app.register(serviceClassScope(serviceClass, routes, opts.guard), { ctx });
+  }
+  return app;
+}
+
+export interface RunningServer {
+  /** the addresses actually bound, e.g. `http://127.0.0.1:11434` (port 0 in config binds a free port) */
+  readonly urls: string[];
+  /** stops accepting, drains in-flight requests (up to server.shutdownTimeout), then resolves */
+  close(): Promise<void>;
+}
+
+/** Binds every configured listener. A listener that cannot bind stops start-up, naming it. */
+export async function startHttp(ctx: AppContext): Promise<RunningServer> {
+  // Refused before anything binds: a wildcard or public address without allowPublicBind, admin outside adminZones.
+  for (const warning of assertExposureAllowed(ctx.config)) ctx.log.warn(warning);
+  const access = new AccessControl({ config: ctx.config, db: ctx.atlas.db, log: ctx.log.child({ component: 'net' }) });
+  const apps: FastifyInstance[] = [];
+  const urls: string[] = [];
+  try {
+    for (const listener of ctx.config.listeners) {
+      const app = await buildHttpApp(ctx, {
+        listener: listener.name,
+        serves: listener.serves,
+        guard: access.listener(listener),
+      });
+      const { host, port } = parseListenAddress(listener.address);
+      try {
+        await app.listen({ host, port });
+      } catch (err) {
+        await app.close();
+        const code = (err as NodeJS.ErrnoException).code;
+        const hint =
+          code === 'EADDRINUSE'
+            ? 'another process (an Ollama?) already listens there: stop it or choose another port'
+            : code === 'EADDRNOTAVAIL'
+              ? 'this machine has no such address: check the interface/VLAN is up'
+              : 'check the address';
+        throw new HearthError(
+          'CONFIG_INVALID',
+          `listeners.${listener.name}: cannot bind ${listener.address} (${code}): ${hint}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      apps.push(app);
+      const addr = app.server.address();
+      if (addr && typeof addr === 'object') {
+        const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        urls.push(`http://${h}:${addr.port}`);
+      }
+    }
+  } catch (err) {
+    await Promise.allSettled(apps.map((a) => a.close()));
+    access.close();
+    throw err;
+  }
+  return {
+    urls,
+    close: async () => {
+      await Promise.allSettled(apps.map((a) => a.close()));
+      access.close();
+    },
+  };
+}
+
+/**
+ * Ollama parses every request body as JSON whatever its Content-Type, and its
+ * users rely on that (`curl -d '{...}'` sends application/x-www-form-urlencoded;
+ * `fetch` with a string body sends text/plain). hearth does the same.
+ */
+function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      (err as Error & { statusCode?: number }).statusCode = 400;
+      done(err as Error, undefined);
+    }
+  });
+}

@@ -1,0 +1,345 @@
+import type { Readable } from 'node:stream';
+import type { AtlasDb } from '../atlas/db/index.js';
+import type { FileStore } from '../atlas/files/index.js';
+import type { ModelSpec } from '../engine/types.js';
+import { HearthError, isHearthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NodeCache } from '../node/index.js';
+import { type GgufSummary, summariseGguf } from './gguf-info.js';
+import { normaliseModelName } from './names.js';
+import { type ModelOptions, parseOptions } from './options.js';
+
+/** A model in the library: a manifest row on the Atlas database pointing at a GGUF blob in the Atlas file store. */
+export interface ModelEntry {
+  name: string;
+  digest: string;
+  /** FileStore key of the GGUF (models/blobs/sha256-<hex>, or a registered file elsewhere on Atlas) */
+  blobKey: string;
+  size: number;
+  details: GgufSummary['details'] & { parent_model: string };
+  modelInfo: Record<string, unknown>;
+  chatTemplate: string | null;
+  parameters: ModelOptions;
+  system: string | null;
+  template: string | null;
+  license: string[];
+  messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+  createdAt: Date;
+  modifiedAt: Date;
+}
+
+export interface CreateModelRequest {
+  model: string;
+  /** an existing model's name, or `atlas:<key>` for a GGUF already in the Atlas file store (registered, not copied) */
+  from?: string;
+  /** file name → `sha256:<hex>` of blobs uploaded with POST /api/blobs (one GGUF) */
+  files?: Record<string, string>;
+  parameters?: ModelOptions;
+  system?: string;
+  template?: string;
+  license?: string | string[];
+  messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+}
+
+const DIGEST = /^sha256[:-]([a-f0-9]{64})$/;
+
+export function parseDigest(digest: string): string {
+  const m = DIGEST.exec(digest);
+  if (!m) {
+    throw new HearthError('BAD_REQUEST', `invalid digest "${digest}": expected sha256:<64 lowercase hex digits>`, {
+      details: { param: 'digest' },
+    });
+  }
+  return m[1]!;
+}
+
+export const blobKeyFor = (hex: string) => `models/blobs/sha256-${hex}`;
+
+interface ModelRow {
+  key: string;
+  name: string;
+  digest: string;
+  blob_key: string;
+  size: string | number;
+  details: ModelEntry['details'];
+  model_info: Record<string, unknown>;
+  chat_template: string | null;
+  parameters: ModelOptions;
+  system: string | null;
+  template: string | null;
+  license: string[];
+  messages: ModelEntry['messages'];
+  created_at: Date | string;
+  modified_at: Date | string;
+}
+
+function fromRow(r: ModelRow): ModelEntry {
+  return {
+    name: r.name,
+    digest: r.digest,
+    blobKey: r.blob_key,
+    size: Number(r.size),
+    details: r.details,
+    modelInfo: r.model_info,
+    chatTemplate: r.chat_template,
+    parameters: r.parameters ?? {},
+    system: r.system,
+    template: r.template,
+    license: r.license ?? [],
+    messages: r.messages ?? [],
+    createdAt: new Date(r.created_at),
+    modifiedAt: new Date(r.modified_at),
+  };
+}
+
+export interface ModelLibraryDeps {
+  db: AtlasDb;
+  files: FileStore;
+  cache: NodeCache;
+  log: Logger;
+}
+
+/**
+ * The model library. Authoritative on Atlas: blobs in the file store, manifests
+ * in the database. The node only ever holds verified cache copies.
+ */
+export class ModelLibrary {
+  constructor(private readonly deps: ModelLibraryDeps) {}
+
+  async list(): Promise<ModelEntry[]> {
+    const rows = await this.deps.db.query<ModelRow>('select * from models order by modified_at desc, key');
+    return rows.map(fromRow);
+  }
+
+  async find(name: string): Promise<ModelEntry | null> {
+    const { key } = normaliseModelName(name);
+    const rows = await this.deps.db.query<ModelRow>('select * from models where key = $1', [key]);
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  /** The model, or Ollama's 404: `model "x" not found, try pulling it first`. */
+  async get(name: string): Promise<ModelEntry> {
+    const entry = await this.find(name);
+    if (!entry) throw new HearthError('MODEL_NOT_FOUND', `model "${name}" not found, try pulling it first`);
+    return entry;
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    const hex = parseDigest(digest);
+    const rows = await this.deps.db.query<{ blob_key: string }>('select blob_key from model_blobs where digest = $1', [
+      hex,
+    ]);
+    const key = rows[0]?.blob_key ?? blobKeyFor(hex);
+    return (await this.deps.files.stat(key)) !== null;
+  }
+
+  /** Stores an uploaded blob on Atlas, verifying its digest while it streams (nothing is kept on a mismatch). */
+  async putBlob(digest: string, body: Readable): Promise<{ created: boolean }> {
+    const hex = parseDigest(digest);
+    if (await this.hasBlob(digest)) {
+      body.resume();
+      return { created: false };
+    }
+    const key = blobKeyFor(hex);
+    let stored: { size: number };
+    try {
+      stored = await this.deps.files.put(key, body, { expectedSha256: hex });
+    } catch (err) {
+      if (isHearthError(err, 'ATLAS_FILES_DIGEST_MISMATCH')) {
+        throw new HearthError('BAD_REQUEST', `digest mismatch: the uploaded data does not hash to sha256:${hex}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    await this.recordBlob(hex, key, stored.size, false);
+    return { created: true };
+  }
+
+  private async recordBlob(hex: string, key: string, size: number, registered: boolean): Promise<void> {
+    await this.deps.db.query(
+      `insert into model_blobs (digest, blob_key, size, registered) values ($1, $2, $3, $4)
+       on conflict (digest) do nothing`,
+      [hex, key, size, registered],
+    );
+  }
+
+  /** Creates (or replaces) a model. `progress` gets Ollama-style status lines. */
+  async create(req: CreateModelRequest, progress: (status: string) => void = () => {}): Promise<ModelEntry> {
+    const target = normaliseModelName(req.model);
+    const parameters = parseOptions(req.parameters ?? {}, 'parameters');
+    let base: Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>;
+    const fileDigests = Object.entries(req.files ?? {});
+    if (fileDigests.length > 0) {
+      if (req.from) throw new HearthError('BAD_REQUEST', 'give either "from" or "files", not both');
+      const ggufs = fileDigests.filter(([n]) => n.toLowerCase().endsWith('.gguf') || fileDigests.length === 1);
+      if (ggufs.length !== 1) {
+        throw new HearthError(
+          'BAD_REQUEST',
+          `"files" must hold exactly one GGUF file, got ${fileDigests.map(([n]) => n).join(', ')}`,
+        );
+      }
+      const [fileName, digest] = ggufs[0]!;
+      const hex = parseDigest(digest);
+      if (!(await this.hasBlob(digest))) {
+        throw new HearthError(
+          'BAD_REQUEST',
+          `blob sha256:${hex} for "${fileName}" has not been uploaded: POST it to /api/blobs/sha256:${hex} first`,
+        );
+      }
+      progress('parsing GGUF');
+      base = await this.describeBlob(hex, blobKeyFor(hex), fileName);
+    } else if (req.from?.startsWith('atlas:')) {
+      const key = req.from.slice('atlas:'.length);
+      const stat = await this.deps.files.stat(key);
+      if (!stat)
+        throw new HearthError(
+          'MODEL_INVALID',
+          `from: ${key} does not exist in the Atlas file store (${this.deps.files.describe})`,
+        );
+      progress(`hashing ${key}`);
+      const hex = await this.deps.files.hash(key);
+      base = await this.describeBlob(hex, key, key);
+      await this.recordBlob(hex, key, stat.size, true);
+    } else if (req.from) {
+      const parent = await this.get(req.from);
+      base = { ...parent, details: { ...parent.details, parent_model: parent.name } };
+    } else {
+      throw new HearthError('BAD_REQUEST', 'nothing to create from: give "from" (a model or atlas:<path>) or "files"');
+    }
+
+    if (req.template !== undefined && req.template.trim() !== '' && req.template !== base.chatTemplate) {
+      throw new HearthError(
+        'MODELFILE_INVALID',
+        'TEMPLATE cannot be honoured: hearth formats prompts with the chat template embedded in the GGUF ' +
+          '(tokenizer.chat_template), through llama.cpp. Remove TEMPLATE, or use a GGUF that carries the template you want.',
+      );
+    }
+    const license = req.license === undefined ? base.license : Array.isArray(req.license) ? req.license : [req.license];
+    const entry = {
+      ...base,
+      parameters: { ...base.parameters, ...parameters },
+      system: req.system ?? base.system,
+      template: req.template ?? base.template,
+      license,
+      messages: req.messages ?? base.messages,
+    };
+    progress('writing manifest');
+    const rows = await this.deps.db.query<ModelRow>(
+      `insert into models (key, name, digest, blob_key, size, details, model_info, chat_template, parameters, system, template, license, messages)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       on conflict (key) do update set name = excluded.name, digest = excluded.digest, blob_key = excluded.blob_key,
+         size = excluded.size, details = excluded.details, model_info = excluded.model_info,
+         chat_template = excluded.chat_template, parameters = excluded.parameters, system = excluded.system,
+         template = excluded.template, license = excluded.license, messages = excluded.messages, modified_at = now()
+       returning *`,
+      [
+        target.key,
+        target.display,
+        entry.digest,
+        entry.blobKey,
+        entry.size,
+        JSON.stringify(entry.details),
+        JSON.stringify(entry.modelInfo),
+        entry.chatTemplate,
+        JSON.stringify(entry.parameters),
+        entry.system,
+        entry.template,
+        JSON.stringify(entry.license),
+        JSON.stringify(entry.messages),
+      ],
+    );
+    progress('success');
+    return fromRow(rows[0]!);
+  }
+
+  private async describeBlob(
+    hex: string,
+    key: string,
+    label: string,
+  ): Promise<Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>> {
+    const stat = await this.deps.files.stat(key);
+    if (!stat) throw new HearthError('MODEL_INVALID', `${label}: blob ${key} is missing from Atlas`);
+    const local = this.deps.files.localPath(key);
+    let summary: GgufSummary;
+    if (local) {
+      summary = await summariseGguf(local, label);
+    } else {
+      const cached = await this.deps.cache.ensureBlob(this.deps.files, key, hex);
+      try {
+        summary = await summariseGguf(cached.path, label);
+      } finally {
+        cached.release();
+      }
+    }
+    return {
+      digest: hex,
+      blobKey: key,
+      size: stat.size,
+      details: { ...summary.details, parent_model: '' },
+      modelInfo: summary.modelInfo,
+      chatTemplate: summary.chatTemplate,
+      parameters: {},
+      system: null,
+      template: null,
+      license: [],
+      messages: [],
+    };
+  }
+
+  async copy(source: string, destination: string): Promise<void> {
+    const src = await this.get(source);
+    const dst = normaliseModelName(destination);
+    await this.deps.db.query(
+      `insert into models (key, name, digest, blob_key, size, details, model_info, chat_template, parameters, system, template, license, messages, created_at)
+       select $2, $3, digest, blob_key, size, details, model_info, chat_template, parameters, system, template, license, messages, now()
+       from models where key = $1
+       on conflict (key) do update set name = excluded.name, digest = excluded.digest, blob_key = excluded.blob_key,
+         size = excluded.size, details = excluded.details, model_info = excluded.model_info, chat_template = excluded.chat_template,
+         parameters = excluded.parameters, system = excluded.system, template = excluded.template,
+         license = excluded.license, messages = excluded.messages, modified_at = now()`,
+      [normaliseModelName(src.name).key, dst.key, dst.display],
+    );
+  }
+
+  /** Deletes a model; its blob goes too when no other model uses it (registered files on Atlas are never deleted). */
+  async delete(name: string): Promise<ModelEntry> {
+    const entry = await this.get(name);
+    const { key } = normaliseModelName(name);
+    await this.deps.db.query('delete from models where key = $1', [key]);
+    const users = await this.deps.db.query<{ n: string | number }>(
+      'select count(*) as n from models where digest = $1',
+      [entry.digest],
+    );
+    if (Number(users[0]?.n ?? 0) === 0) {
+      const blobs = await this.deps.db.query<{ registered: boolean }>(
+        'select registered from model_blobs where digest = $1',
+        [entry.digest],
+      );
+      if (!blobs[0]?.registered && entry.blobKey === blobKeyFor(entry.digest)) {
+        await this.deps.db.query('delete from model_blobs where digest = $1', [entry.digest]);
+        await this.deps.files.delete(entry.blobKey);
+      }
+    }
+    return entry;
+  }
+
+  /** The blob's path on Atlas when the file store is a local folder or mount (metadata reads only; loads use the cache). */
+  localPath(entry: ModelEntry): string | undefined {
+    return this.deps.files.localPath(entry.blobKey);
+  }
+
+  /** The engine's view of a model: the blob comes through the node cache, verified. */
+  spec(entry: ModelEntry): ModelSpec {
+    const { files, cache } = this.deps;
+    return {
+      name: entry.name,
+      digest: entry.digest,
+      size: entry.size,
+      resolveFile: async () => {
+        const cached = await cache.ensureBlob(files, entry.blobKey, entry.digest);
+        return { path: cached.path, release: () => cached.release() };
+      },
+    };
+  }
+}
