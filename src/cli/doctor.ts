@@ -4,7 +4,7 @@ import { openAtlasDb } from '../atlas/db/index.js';
 import { openFileStore } from '../atlas/files/index.js';
 import { embeddedDbDir } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
-import { describeError } from '../errors.js';
+import { describeError, isHearthError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { assessExposure } from '../net/index.js';
 import { formatBytes } from '../units.js';
@@ -40,20 +40,29 @@ async function doctor(opts: ConfigOption): Promise<void> {
     {
       name: 'atlas database',
       run: async () => {
-        const db = await openAtlasDb({
-          database: config.atlas.database,
-          embeddedDir: embeddedDbDir(config),
-          log: silentLogger(),
-          migrate: false,
-        });
+        let db: Awaited<ReturnType<typeof openAtlasDb>>;
+        try {
+          db = await openAtlasDb({
+            database: config.atlas.database,
+            embeddedDir: embeddedDbDir(config),
+            log: silentLogger(),
+            migrate: false,
+          });
+        } catch (err) {
+          // The embedded database is single-process: a running `hearth serve` holding it is healthy.
+          if (isHearthError(err, 'ATLAS_DB_IN_USE')) return `${err.message} (a running hearth holds it: fine)`;
+          throw err;
+        }
         try {
           await db.ping(5_000);
           const status = await db.migrationStatus();
-          if (!status.current) {
-            const detail = status.unknown.length
-              ? `it has migrations this hearth does not know (${status.unknown.join(', ')}): upgrade hearth`
-              : `migrations pending (${status.pending.join(', ')}): they apply when \`hearth serve\` starts`;
-            throw new Error(`${db.describe}: ${detail}`);
+          if (status.unknown.length) {
+            throw new Error(
+              `${db.describe}: it has migrations this hearth does not know (${status.unknown.join(', ')}): a newer hearth wrote it; upgrade this one`,
+            );
+          }
+          if (status.pending.length) {
+            return `${db.describe}: reachable; ${status.pending.length} migration(s) pending (${status.pending.join(', ')}), applied when \`hearth serve\` starts`;
           }
           return `${db.describe}: reachable, ${status.applied.length} migrations, schema current`;
         } finally {
