@@ -55,6 +55,8 @@ export interface HearthProcess {
   logs(): string;
   /** SIGTERM (or the given signal) and wait for exit; resolves the exit code */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** resolves the exit code when the process exits, without signalling it */
+  exited: Promise<number | null>;
 }
 
 /** Runs `hearth serve` as a child process on a free loopback port. Needs `npm run build` (npm test does it). */
@@ -109,6 +111,7 @@ export async function startHearthProcess(opts: {
     url,
     child,
     logs: () => stderr,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
