@@ -249,7 +249,6 @@ export class ModelLibrary {
         JSON.stringify(entry.messages),
       ],
     );
-    progress('success');
     return fromRow(rows[0]!);
   }
 

@@ -7,7 +7,7 @@ import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseOptions } from '../../models/options.js';
 import { parseRequest } from '../validate.js';
 import { chatSchema, embeddingsSchema, embedSchema, generateSchema, type messageSchema } from './schemas.js';
-import { clientGone, NdjsonStream } from './stream.js';
+import { clientGone, respond } from './stream.js';
 
 const now = () => new Date().toISOString();
 
@@ -97,21 +97,19 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       });
     }
     const signal = clientGone(request, reply);
-    const stream = body.stream ? new NdjsonStream(request, reply) : null;
-    const onText = stream
-      ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
-      : undefined;
-    const format = outputFormat(body.format);
-    const base = {
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      signal,
-      sampling: prepared.sampling,
-      format,
-      onText,
-    };
-    try {
+    return respond(request, reply, body.stream, async (stream) => {
+      const onText = stream
+        ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
+        : undefined;
+      const base = {
+        model: prepared.spec,
+        load: prepared.load,
+        keepAliveMs: prepared.keepAliveMs,
+        signal,
+        sampling: prepared.sampling,
+        format: outputFormat(body.format),
+        onText,
+      };
       const result =
         body.raw || body.suffix !== undefined
           ? await ctx.engine.generate({
@@ -129,7 +127,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
                 body.system,
               ),
             });
-      const final = {
+      return {
         model: body.model,
         created_at: now(),
         response: stream ? '' : result.text,
@@ -138,15 +136,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         ...(result.context ? { context: result.context } : {}),
         ...metrics(result),
       };
-      if (!stream) return final;
-      stream.write(final);
-      stream.end();
-      return reply;
-    } catch (err) {
-      if (!stream) throw err;
-      stream.fail(err);
-      return reply;
-    }
+    });
   });
 
   app.post('/api/chat', async (request, reply) => {
@@ -167,17 +157,16 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         }))
       : undefined;
     const signal = clientGone(request, reply);
-    const stream = body.stream ? new NdjsonStream(request, reply) : null;
-    const onText = stream
-      ? (text: string) =>
-          stream.write({
-            model: body.model,
-            created_at: now(),
-            message: { role: 'assistant', content: text },
-            done: false,
-          })
-      : undefined;
-    try {
+    return respond(request, reply, body.stream, async (stream) => {
+      const onText = stream
+        ? (text: string) =>
+            stream.write({
+              model: body.model,
+              created_at: now(),
+              message: { role: 'assistant', content: text },
+              done: false,
+            })
+        : undefined;
       const result = await ctx.engine.generate({
         kind: 'chat',
         model: prepared.spec,
@@ -202,7 +191,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
           done: false,
         });
       }
-      const final = {
+      return {
         model: body.model,
         created_at: now(),
         message: {
@@ -214,15 +203,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...metrics(result),
       };
-      if (!stream) return final;
-      stream.write(final);
-      stream.end();
-      return reply;
-    } catch (err) {
-      if (!stream) throw err;
-      stream.fail(err);
-      return reply;
-    }
+    });
   });
 
   app.post('/api/embed', async (request, reply) => {

@@ -6,7 +6,7 @@ import type { ModelEntry } from '../../models/library.js';
 import { parseModelfile, renderModelfile } from '../../models/modelfile.js';
 import { parseRequest } from '../validate.js';
 import { copySchema, createSchema, deleteSchema, pullSchema, showSchema } from './schemas.js';
-import { clientGone, NdjsonStream } from './stream.js';
+import { clientGone, respond } from './stream.js';
 
 function details(e: ModelEntry) {
   const { parent_model, format, family, families, parameter_size, quantization_level } = e.details;
@@ -148,8 +148,7 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
         messages: req.messages ?? (mf.messages.length ? mf.messages : undefined),
       });
     }
-    const stream = body.stream ? new NdjsonStream(request, reply) : null;
-    try {
+    return respond(request, reply, body.stream, async (stream) => {
       await ctx.models.create(
         {
           model: req.model,
@@ -163,34 +162,21 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
         },
         (status) => stream?.write({ status }),
       );
-      if (!stream) return { status: 'success' };
-      stream.end();
-      return reply;
-    } catch (err) {
-      if (!stream) throw err;
-      stream.fail(err);
-      return reply;
-    }
+      return { status: 'success' };
+    });
   });
 
   app.post('/api/pull', async (request, reply) => {
     const body = parseRequest(pullSchema, request.body);
-    const stream = body.stream ? new NdjsonStream(request, reply) : null;
-    try {
+    const signal = clientGone(request, reply);
+    return respond(request, reply, body.stream, async (stream) => {
       await ctx.pull.pull((body.model ?? body.name)!, {
         insecure: body.insecure ?? false,
-        signal: clientGone(request, reply),
+        signal,
         onProgress: (p) => stream?.write(p),
       });
-      if (!stream) return { status: 'success' };
-      stream.write({ status: 'success' });
-      stream.end();
-      return reply;
-    } catch (err) {
-      if (!stream) throw err;
-      stream.fail(err);
-      return reply;
-    }
+      return { status: 'success' };
+    });
   });
 
   app.post('/api/push', async () => {

@@ -1,0 +1,93 @@
+/**
+ * API keys as text: `hth_<id>_<secret>`. The id (12 hex digits) is stored in
+ * clear and finds the key's row in one indexed lookup; the secret (32 random
+ * bytes) is stored only as an scrypt hash, so a copy of the Atlas database
+ * does not hand out working keys.
+ */
+import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
+import { parseDuration } from '../../config/index.js';
+
+/** What a key may be used for: the service classes that take bearer keys. */
+export const KEY_SCOPES = ['inference', 'workflows', 'jobs', 'admin'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+export const KEY_PREFIX = 'hth_';
+const KEY_PATTERN = /^hth_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** scrypt cost: 16 MiB and a few tens of ms per check; verified keys are remembered (key-store.ts), so this is paid once per key per process. */
+const SCRYPT: Required<Pick<ScryptOptions, 'N' | 'r' | 'p'>> = { N: 2 ** 14, r: 8, p: 1 };
+const HASH_BYTES = 32;
+
+export interface GeneratedKey {
+  /** The whole key, shown to the person once. */
+  key: string;
+  /** The lookup id (`hth_<id>_...`). */
+  id: string;
+  secret: string;
+}
+
+export function generateApiKey(): GeneratedKey {
+  const id = randomBytes(6).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  return { key: `${KEY_PREFIX}${id}_${secret}`, id, secret };
+}
+
+/** The id and secret of a well-formed key; undefined for anything else. */
+export function parseApiKey(text: string): { id: string; secret: string } | undefined {
+  const match = KEY_PATTERN.exec(text.trim());
+  return match ? { id: match[1] ?? '', secret: match[2] ?? '' } : undefined;
+}
+
+/** `scrypt$N$r$p$<salt>$<hash>` (base64url): the parameters travel with the hash so they can change later. */
+export async function hashKeySecret(secret: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await derive(secret, salt, SCRYPT);
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+}
+
+/** Whether `secret` matches a stored hash (constant-time compare). A hash it cannot read never matches. */
+export async function verifyKeySecret(secret: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  if (!N || !r || !p || N > 2 ** 20 || r > 32 || p > 16) return false;
+  const salt = Buffer.from(parts[4] ?? '', 'base64url');
+  const expected = Buffer.from(parts[5] ?? '', 'base64url');
+  if (salt.length < 8 || expected.length !== HASH_BYTES) return false;
+  const actual = await derive(secret, salt, { N, r, p });
+  return timingSafeEqual(actual, expected);
+}
+
+function derive(secret: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(secret, salt, HASH_BYTES, { ...params, maxmem: 256 * params.N * params.r }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
+}
+
+export const EXPIRY_HINT = 'use a number with a unit: 90d, 12w, 24h, 30m (or "never")';
+
+/** `90d`, `12w`, `24h`, `30m`, `1h30m` → ms; `never` → undefined. */
+export function parseKeyExpiry(text: string): number | undefined {
+  const value = text.trim().toLowerCase();
+  if (value === 'never') return undefined;
+  const days = /^(\d+(?:\.\d+)?)([dw])$/.exec(value);
+  let ms: number;
+  if (days) {
+    ms = Number(days[1]) * (days[2] === 'w' ? 7 : 1) * 86_400_000;
+  } else if (/^\d+(?:\.\d+)?$/.test(value)) {
+    // A bare number would be seconds to parseDuration: too easy to mean days.
+    throw new RangeError(`${JSON.stringify(text)} has no unit; ${EXPIRY_HINT}`);
+  } else {
+    try {
+      ms = parseDuration(value);
+    } catch {
+      throw new RangeError(`${JSON.stringify(text)} is not a key lifetime; ${EXPIRY_HINT}`);
+    }
+  }
+  if (!(ms > 0) || !Number.isSafeInteger(Math.round(ms))) {
+    throw new RangeError(`${JSON.stringify(text)} is not a key lifetime; ${EXPIRY_HINT}`);
+  }
+  return Math.round(ms);
+}
