@@ -1,0 +1,83 @@
+import { HearthError } from '../errors.js';
+import type { InputSpec, NodeDefinition } from './types.js';
+
+/** ComfyUI's `/object_info` entry for one node type. */
+export interface ObjectInfo {
+  input: {
+    required: Record<string, [unknown, Record<string, unknown>]>;
+    optional: Record<string, [unknown, Record<string, unknown>]>;
+  };
+  input_order: { required: string[]; optional: string[] };
+  output: string[];
+  output_is_list: boolean[];
+  output_name: string[];
+  name: string;
+  display_name: string;
+  description: string;
+  python_module: string;
+  category: string;
+  output_node: boolean;
+}
+
+/** The node types a workflow may use, by class_type. */
+export class NodeRegistry {
+  readonly #types = new Map<string, NodeDefinition>();
+
+  constructor(families: ReadonlyArray<readonly NodeDefinition[]>) {
+    for (const family of families) {
+      for (const def of family) {
+        // Two declarations under one name is a programming error: fail when the registry is built.
+        if (this.#types.has(def.name)) throw new Error(`workflow node type ${def.name} is declared twice`);
+        this.#types.set(def.name, def);
+      }
+    }
+  }
+
+  get(name: string): NodeDefinition | undefined {
+    return this.#types.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#types.keys()].sort();
+  }
+
+  /** `/object_info`, generated from the declarations. */
+  objectInfo(): Record<string, ObjectInfo> {
+    const out: Record<string, ObjectInfo> = {};
+    for (const name of this.names()) out[name] = describe(this.#types.get(name)!);
+    return out;
+  }
+
+  objectInfoOf(name: string): Record<string, ObjectInfo> {
+    const def = this.#types.get(name);
+    if (!def)
+      throw new HearthError('WORKFLOW_NODE_UNKNOWN', `no workflow node type ${name}: GET /object_info lists them`);
+    return { [name]: describe(def) };
+  }
+}
+
+function describe(def: NodeDefinition): ObjectInfo {
+  const required = Object.fromEntries(Object.entries(def.inputs.required).map(([k, v]) => [k, socket(v)]));
+  const optional = Object.fromEntries(Object.entries(def.inputs.optional ?? {}).map(([k, v]) => [k, socket(v)]));
+  return {
+    input: { required, optional },
+    input_order: { required: Object.keys(required), optional: Object.keys(optional) },
+    output: def.outputs.map((o) => o.type),
+    output_is_list: def.outputs.map((o) => o.isList === true),
+    output_name: def.outputs.map((o) => o.name),
+    name: def.name,
+    display_name: def.displayName,
+    description: def.description,
+    python_module: 'hearth',
+    category: def.category,
+    output_node: def.outputNode === true,
+  };
+}
+
+function socket(spec: InputSpec): [unknown, Record<string, unknown>] {
+  const options: Record<string, unknown> = {};
+  for (const key of ['default', 'min', 'max', 'step', 'multiline', 'tooltip'] as const) {
+    if (spec[key] !== undefined) options[key] = spec[key];
+  }
+  return [typeof spec.type === 'string' ? spec.type : [...spec.type], options];
+}
