@@ -1,0 +1,623 @@
+/**
+ * Conversations on Atlas as message trees: one row per message with its
+ * parent. Regenerating or editing adds a sibling, so every branch is kept and
+ * a long chat grows by one small row per message (never a rewritten blob).
+ * Every method that takes a user id only ever touches that user's rows: a
+ * conversation of someone else is CONVERSATION_NOT_FOUND, exactly like one
+ * that does not exist.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AtlasDb } from '../atlas/db/index.js';
+import { HearthError } from '../errors.js';
+
+export const MESSAGE_ROLES = ['system', 'user', 'assistant'] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+export const MESSAGE_STATUSES = ['streaming', 'done', 'stopped', 'error', 'interrupted'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export type TitleSource = 'default' | 'generated' | 'user' | 'imported';
+
+/** Per-chat model options, in Ollama's names (they go through the one option path, src/models/options.ts). */
+export type ChatParams = Record<string, number | boolean | string[]>;
+
+/** A text file given to a message as context. */
+export interface Attachment {
+  name: string;
+  /** bytes of the original text */
+  size: number;
+  /** what the model sees (possibly cut) */
+  text: string;
+  /** cut to fit the model's context */
+  truncated: boolean;
+}
+
+/** Per-message generation figures, shown on demand. */
+export interface MessageStats {
+  promptTokens?: number;
+  evalTokens?: number;
+  tokensPerSecond?: number;
+  timeToFirstTokenMs?: number;
+  totalMs?: number;
+  doneReason?: string;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  titleSource: TitleSource;
+  model: string | null;
+  systemPrompt: string | null;
+  params: ChatParams;
+  /** the last message of the branch shown */
+  currentLeafId: string | null;
+  pinned: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  pinned: boolean;
+  model: string | null;
+  updatedAt: Date;
+}
+
+export interface ChatMessage {
+  id: string;
+  parentId: string | null;
+  role: MessageRole;
+  content: string;
+  attachments: Attachment[];
+  model: string | null;
+  status: MessageStatus;
+  error: string | null;
+  stats: MessageStats | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A search hit: the conversation and a piece of text around the match. */
+export interface SearchHit extends ConversationSummary {
+  snippet: string;
+}
+
+/** What a new conversation starts with. */
+export interface NewConversation {
+  title?: string;
+  model?: string | null;
+  systemPrompt?: string | null;
+  params?: ChatParams;
+}
+
+/** The fields a PATCH may change. */
+export interface ConversationPatch {
+  title?: string;
+  pinned?: boolean;
+  model?: string | null;
+  systemPrompt?: string | null;
+  params?: ChatParams;
+  /** show another branch: must be a message of this conversation */
+  currentLeafId?: string;
+}
+
+/** A message for {@link ConversationStore.addMessage}. */
+export interface NewMessage {
+  parentId: string | null;
+  role: MessageRole;
+  content: string;
+  attachments?: Attachment[];
+  model?: string | null;
+  status?: MessageStatus;
+  /** the node writing a streaming reply (so a restarted node can mark its own as interrupted) */
+  nodeId?: string;
+}
+
+/** A whole conversation to insert at once (import). Message ids are the file's; parents refer to them. */
+export interface ConversationTree {
+  title: string;
+  model: string | null;
+  systemPrompt: string | null;
+  params: ChatParams;
+  pinned: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  currentLeafId: string | null;
+  messages: Array<Omit<ChatMessage, 'updatedAt'>>;
+}
+
+export const DEFAULT_TITLE = 'New chat';
+const TITLE_MAX = 200;
+
+const CONVERSATION_COLUMNS =
+  'c.id, c.title, c.title_source, c.model, c.system_prompt, c.params, c.current_leaf_id, c.pinned, c.created_at, c.updated_at';
+const MESSAGE_COLUMNS =
+  'm.id, m.parent_id, m.role, m.content, m.attachments, m.model, m.status, m.error, m.stats, m.created_at, m.updated_at';
+
+interface ConversationRow {
+  id: string;
+  title: string;
+  title_source: TitleSource;
+  model: string | null;
+  system_prompt: string | null;
+  params: ChatParams;
+  current_leaf_id: string | null;
+  pinned: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface MessageRow {
+  id: string;
+  parent_id: string | null;
+  role: MessageRole;
+  content: string;
+  attachments: Attachment[];
+  model: string | null;
+  status: MessageStatus;
+  error: string | null;
+  stats: MessageStats | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    title: row.title,
+    titleSource: row.title_source,
+    model: row.model,
+    systemPrompt: row.system_prompt,
+    params: row.params ?? {},
+    currentLeafId: row.current_leaf_id,
+    pinned: row.pinned,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toSummary(
+  row: Pick<ConversationRow, 'id' | 'title' | 'pinned' | 'model' | 'updated_at'>,
+): ConversationSummary {
+  return { id: row.id, title: row.title, pinned: row.pinned, model: row.model, updatedAt: row.updated_at };
+}
+
+function toMessage(row: MessageRow): ChatMessage {
+  return {
+    id: row.id,
+    parentId: row.parent_id,
+    role: row.role,
+    content: row.content,
+    attachments: row.attachments ?? [],
+    model: row.model,
+    status: row.status,
+    error: row.error,
+    stats: row.stats,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function notFound(id: string): HearthError {
+  return new HearthError(
+    'CONVERSATION_NOT_FOUND',
+    `no conversation ${JSON.stringify(id)}: it was deleted, or is not yours`,
+  );
+}
+
+/** PostgreSQL text cannot hold NUL characters (a random or broken model can emit them): they become U+FFFD. */
+export function storableText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+/** A title from free text: one line, trimmed, at most 200 characters. */
+export function cleanTitle(text: string, max = TITLE_MAX): string {
+  const line = text
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
+}
+
+/** `lighthouse keep` → `'lighthouse':* & 'keep':*` (prefix match per word); null when nothing is searchable. */
+export function searchQuery(text: string): string | null {
+  const words = (text.normalize('NFC').match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 8);
+  if (words.length === 0) return null;
+  return words.map((w) => `'${w.toLowerCase()}':*`).join(' & ');
+}
+
+export class ConversationStore {
+  readonly #db: Pick<AtlasDb, 'query'>;
+
+  constructor(opts: { db: Pick<AtlasDb, 'query'> }) {
+    this.#db = opts.db;
+  }
+
+  /**
+   * One page of the sidebar: pinned first, then most recently updated. `after`
+   * is the id of the last conversation of the previous page (keyset paging,
+   * so page 200 costs what page 1 does).
+   */
+  async list(
+    userId: string,
+    opts: { limit?: number; after?: string } = {},
+  ): Promise<{ items: ConversationSummary[]; next: string | null }> {
+    const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
+    const rows = await this.#db.query<ConversationRow>(
+      `select c.id, c.title, c.pinned, c.model, c.updated_at from conversations c
+       where c.user_id = $1 and c.deleted_at is null
+         and ($2::text is null or (c.pinned, c.updated_at, c.id) <
+           (select a.pinned, a.updated_at, a.id from conversations a where a.id = $2 and a.user_id = $1))
+       order by c.pinned desc, c.updated_at desc, c.id desc
+       limit $3`,
+      [userId, opts.after ?? null, limit + 1],
+    );
+    const items = rows.slice(0, limit).map(toSummary);
+    return { items, next: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
+  }
+
+  async count(userId: string): Promise<number> {
+    const [row] = await this.#db.query<{ n: string }>(
+      'select count(*) as n from conversations where user_id = $1 and deleted_at is null',
+      [userId],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  async create(userId: string, init: NewConversation = {}): Promise<Conversation> {
+    const title = init.title ? cleanTitle(init.title) : '';
+    const [row] = await this.#db.query<ConversationRow>(
+      `insert into conversations as c (id, user_id, title, title_source, model, system_prompt, params)
+       values ($1, $2, $3, $4, $5, $6, $7::jsonb) returning ${CONVERSATION_COLUMNS}`,
+      [
+        randomUUID(),
+        userId,
+        title || DEFAULT_TITLE,
+        title ? 'user' : 'default',
+        init.model ?? null,
+        init.systemPrompt ?? null,
+        JSON.stringify(init.params ?? {}),
+      ],
+    );
+    return toConversation(row!);
+  }
+
+  async get(userId: string, id: string): Promise<Conversation> {
+    const [row] = await this.#db.query<ConversationRow>(
+      `select ${CONVERSATION_COLUMNS} from conversations c where c.id = $1 and c.user_id = $2 and c.deleted_at is null`,
+      [id, userId],
+    );
+    if (!row) throw notFound(id);
+    return toConversation(row);
+  }
+
+  /** Every message of a conversation (all branches), oldest first: one indexed range read. */
+  async messages(userId: string, id: string): Promise<ChatMessage[]> {
+    const rows = await this.#db.query<MessageRow>(
+      `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
+       where m.conversation_id = $1 and c.user_id = $2 order by m.seq`,
+      [id, userId],
+    );
+    return rows.map(toMessage);
+  }
+
+  async update(userId: string, id: string, patch: ConversationPatch): Promise<Conversation> {
+    const title = patch.title === undefined ? null : cleanTitle(patch.title);
+    if (title === '') throw new HearthError('BAD_REQUEST', 'a title cannot be empty', { details: { param: 'title' } });
+    const [row] = await this.#db.query<ConversationRow>(
+      `update conversations c set
+         title = coalesce($3, c.title),
+         title_source = case when $3::text is null then c.title_source else 'user' end,
+         pinned = coalesce($4, c.pinned),
+         model = case when $5 then $6 else c.model end,
+         system_prompt = case when $7 then $8 else c.system_prompt end,
+         params = coalesce($9::jsonb, c.params),
+         current_leaf_id = case when $10::text is null then c.current_leaf_id
+           when exists (select 1 from chat_messages m where m.id = $10 and m.conversation_id = c.id) then $10
+           else c.current_leaf_id end
+       where c.id = $1 and c.user_id = $2 and c.deleted_at is null
+       returning ${CONVERSATION_COLUMNS}`,
+      [
+        id,
+        userId,
+        title,
+        patch.pinned ?? null,
+        patch.model !== undefined,
+        patch.model ?? null,
+        patch.systemPrompt !== undefined,
+        patch.systemPrompt ?? null,
+        patch.params === undefined ? null : JSON.stringify(patch.params),
+        patch.currentLeafId ?? null,
+      ],
+    );
+    if (!row) throw notFound(id);
+    if (patch.currentLeafId !== undefined && row.current_leaf_id !== patch.currentLeafId) {
+      throw new HearthError(
+        'MESSAGE_NOT_FOUND',
+        `message ${JSON.stringify(patch.currentLeafId)} is not in this conversation`,
+        {
+          details: { param: 'currentLeafId' },
+        },
+      );
+    }
+    return toConversation(row);
+  }
+
+  /** Moves a conversation to the bin; {@link restore} brings it back until it is purged. */
+  async delete(userId: string, id: string): Promise<void> {
+    const rows = await this.#db.query(
+      'update conversations set deleted_at = now() where id = $1 and user_id = $2 and deleted_at is null returning id',
+      [id, userId],
+    );
+    if (rows.length === 0) throw notFound(id);
+  }
+
+  async restore(userId: string, id: string): Promise<Conversation> {
+    const [row] = await this.#db.query<ConversationRow>(
+      `update conversations c set deleted_at = null where c.id = $1 and c.user_id = $2 returning ${CONVERSATION_COLUMNS}`,
+      [id, userId],
+    );
+    if (!row) throw notFound(id);
+    return toConversation(row);
+  }
+
+  /** Deletes for good what has been in the bin longer than `olderThanMs`. */
+  async purgeDeleted(olderThanMs: number): Promise<number> {
+    const rows = await this.#db.query(
+      `delete from conversations where deleted_at is not null and deleted_at < now() - ($1::bigint * interval '1 millisecond') returning id`,
+      [olderThanMs],
+    );
+    return rows.length;
+  }
+
+  /** One message, if it belongs to the user's (not deleted) conversation. */
+  async message(userId: string, conversationId: string, messageId: string): Promise<ChatMessage> {
+    const [row] = await this.#db.query<MessageRow>(
+      `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
+       where m.id = $1 and m.conversation_id = $2 and c.user_id = $3 and c.deleted_at is null`,
+      [messageId, conversationId, userId],
+    );
+    if (!row) {
+      throw new HearthError(
+        'MESSAGE_NOT_FOUND',
+        `no message ${JSON.stringify(messageId)} in conversation ${JSON.stringify(conversationId)}`,
+      );
+    }
+    return toMessage(row);
+  }
+
+  /** The branch from the first message down to `leafId`, oldest first (what the model is shown). */
+  async path(conversationId: string, leafId: string): Promise<ChatMessage[]> {
+    const rows = await this.#db.query<MessageRow & { seq: string }>(
+      `with recursive path as (
+         select * from chat_messages where id = $1 and conversation_id = $2
+         union all
+         select p.* from chat_messages p join path on p.id = path.parent_id
+       )
+       select ${MESSAGE_COLUMNS} from path m order by m.seq`,
+      [leafId, conversationId],
+    );
+    return rows.map(toMessage);
+  }
+
+  /**
+   * Adds a message under `parentId` (null: a first message) and makes it the
+   * conversation's shown leaf, in one statement. The parent must be in the
+   * same conversation.
+   */
+  async addMessage(conversationId: string, message: NewMessage): Promise<ChatMessage> {
+    const [row] = await this.#db.query<MessageRow>(
+      `with added as (
+         insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id)
+         select $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9
+         where $3::text is null or exists (select 1 from chat_messages where id = $3 and conversation_id = $2)
+         returning ${MESSAGE_COLUMNS}
+       ), shown as (
+         update conversations set current_leaf_id = (select id from added), updated_at = now()
+         where id = $2 and exists (select 1 from added)
+       )
+       select * from added m`,
+      [
+        randomUUID(),
+        conversationId,
+        message.parentId,
+        message.role,
+        storableText(message.content),
+        JSON.stringify(message.attachments ?? []),
+        message.model ?? null,
+        message.status ?? 'done',
+        message.nodeId ?? null,
+      ],
+    );
+    if (!row) {
+      throw new HearthError(
+        'MESSAGE_NOT_FOUND',
+        `message ${JSON.stringify(message.parentId)} is not in this conversation`,
+        {
+          details: { param: 'parentId' },
+        },
+      );
+    }
+    return toMessage(row);
+  }
+
+  /**
+   * Writes a reply's text so far (and, when it ends, its status and figures).
+   * Returns whether someone asked, through any node, to stop it.
+   */
+  async writeReply(
+    messageId: string,
+    update: { content: string; status?: MessageStatus; stats?: MessageStats; error?: string | null },
+  ): Promise<{ stopRequested: boolean }> {
+    const [row] = await this.#db.query<{ stop_requested: boolean }>(
+      `update chat_messages set content = $2, status = coalesce($3, status), stats = coalesce($4::jsonb, stats),
+         error = coalesce($5, error), updated_at = now(),
+         node_id = case when coalesce($3, status) = 'streaming' then node_id else null end
+       where id = $1 returning stop_requested`,
+      [
+        messageId,
+        storableText(update.content),
+        update.status ?? null,
+        update.stats ? JSON.stringify(update.stats) : null,
+        update.error ?? null,
+      ],
+    );
+    return { stopRequested: row?.stop_requested ?? false };
+  }
+
+  /** Asks whichever node writes a streaming reply to stop it (it checks at its next write). */
+  async requestStop(userId: string, conversationId: string, messageId: string): Promise<boolean> {
+    const rows = await this.#db.query(
+      `update chat_messages m set stop_requested = true
+       from conversations c
+       where m.id = $1 and m.conversation_id = $2 and c.id = m.conversation_id and c.user_id = $3 and m.status = 'streaming'
+       returning m.id`,
+      [messageId, conversationId, userId],
+    );
+    return rows.length > 0;
+  }
+
+  /** At start-up: replies this node was writing when it died keep their text and say so. */
+  async markInterrupted(nodeId: string): Promise<number> {
+    const rows = await this.#db.query(
+      `update chat_messages set status = 'interrupted', node_id = null, updated_at = now(),
+         error = 'the node restarted while writing this reply; the text written until then is kept'
+       where status = 'streaming' and node_id = $1 returning id`,
+      [nodeId],
+    );
+    return rows.length;
+  }
+
+  /** Sets the title unless a person has set one since (background titles never overwrite theirs). */
+  async setGeneratedTitle(conversationId: string, title: string, source: 'default' | 'generated'): Promise<boolean> {
+    const rows = await this.#db.query(
+      `update conversations set title = $2, title_source = $3 where id = $1 and title_source = 'default' returning id`,
+      [conversationId, cleanTitle(title), source],
+    );
+    return rows.length > 0;
+  }
+
+  /** Full-text search over the user's titles and message text, in the database. */
+  async search(userId: string, text: string, limit = 20): Promise<SearchHit[]> {
+    const query = searchQuery(text);
+    if (!query) return [];
+    const rows = await this.#db.query<ConversationRow & { snippet: string | null }>(
+      `with q as (select to_tsquery('simple', $2) as q)
+       select c.id, c.title, c.pinned, c.model, c.updated_at,
+         (select m.content from chat_messages m
+          where m.conversation_id = c.id and to_tsvector('simple', m.content) @@ q.q order by m.seq limit 1) as snippet
+       from conversations c, q
+       where c.user_id = $1 and c.deleted_at is null
+         and (to_tsvector('simple', c.title) @@ q.q
+              or c.id in (select m.conversation_id from chat_messages m where to_tsvector('simple', m.content) @@ q.q))
+       order by c.updated_at desc
+       limit $3`,
+      [userId, query, Math.min(Math.max(limit, 1), 100)],
+    );
+    return rows.map((row) => ({ ...toSummary(row), snippet: excerpt(row.snippet ?? '', text) }));
+  }
+
+  /** Conversation ids of a user, newest first (for export). */
+  async ids(userId: string): Promise<string[]> {
+    const rows = await this.#db.query<{ id: string }>(
+      'select id from conversations where user_id = $1 and deleted_at is null order by created_at, id',
+      [userId],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Inserts a whole conversation (an import) in one statement: it is there
+   * completely or not at all. New ids are given to the conversation and its
+   * messages; the tree's shape is kept.
+   */
+  async insertTree(userId: string, tree: ConversationTree): Promise<Conversation> {
+    const ids = new Map(tree.messages.map((m) => [m.id, randomUUID()]));
+    const rows = orderParentsFirst(tree.messages).map((m, ord) => ({
+      ord,
+      id: ids.get(m.id),
+      parent_id: m.parentId === null ? null : (ids.get(m.parentId) ?? null),
+      role: m.role,
+      content: storableText(m.content),
+      attachments: (m.attachments ?? []).map((x) => ({ ...x, text: storableText(x.text) })),
+      model: m.model,
+      status: m.status === 'streaming' ? 'interrupted' : m.status,
+      error: m.error,
+      stats: m.stats,
+      created_at: m.createdAt.toISOString(),
+    }));
+    const leaf = tree.currentLeafId ? (ids.get(tree.currentLeafId) ?? null) : (rows.at(-1)?.id ?? null);
+    const [row] = await this.#db.query<ConversationRow>(
+      `with c as (
+         insert into conversations (id, user_id, title, title_source, model, system_prompt, params, current_leaf_id, pinned, created_at, updated_at)
+         values ($1, $2, $3, 'imported', $4, $5, $6::jsonb, $7, $8, $9, $10)
+         returning *
+       ), m as (
+         insert into chat_messages (id, conversation_id, parent_id, role, content, attachments, model, status, error, stats, created_at, updated_at)
+         select x.id, (select id from c), x.parent_id, x.role, x.content, coalesce(x.attachments, '[]'::jsonb), x.model,
+                x.status, x.error, x.stats, x.created_at, x.created_at
+         from json_to_recordset($11::json) as x(ord int, id text, parent_id text, role text, content text, attachments jsonb,
+              model text, status text, error text, stats jsonb, created_at timestamptz)
+         order by x.ord
+       )
+       select ${CONVERSATION_COLUMNS} from c`,
+      [
+        randomUUID(),
+        userId,
+        cleanTitle(tree.title) || DEFAULT_TITLE,
+        tree.model,
+        tree.systemPrompt,
+        JSON.stringify(tree.params ?? {}),
+        leaf,
+        tree.pinned,
+        tree.createdAt.toISOString(),
+        tree.updatedAt.toISOString(),
+        JSON.stringify(rows),
+      ],
+    );
+    return toConversation(row!);
+  }
+}
+
+/**
+ * Parents before children (an import's messages may come in any order). A
+ * message whose parent is missing, or that closes a cycle, becomes a root, so
+ * the stored tree is always a tree.
+ */
+function orderParentsFirst<M extends { id: string; parentId: string | null }>(messages: M[]): M[] {
+  const byId = new Map(messages.map((m) => [m.id, { ...m }]));
+  const out: M[] = [];
+  const placed = new Set<string>();
+  for (const start of byId.values()) {
+    // Walk up to the first placed ancestor (or a root), then place the chain top-down.
+    const chain: M[] = [];
+    const onChain = new Set<string>();
+    let at: M | undefined = start;
+    while (at && !placed.has(at.id)) {
+      if (onChain.has(at.id)) {
+        at.parentId = null;
+        break;
+      }
+      chain.push(at);
+      onChain.add(at.id);
+      const parent: M | undefined = at.parentId === null ? undefined : byId.get(at.parentId);
+      if (at.parentId !== null && !parent) at.parentId = null;
+      at = parent;
+    }
+    for (const m of chain.reverse()) {
+      if (placed.has(m.id)) continue;
+      placed.add(m.id);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+/** About 160 characters of `text` around the first word of `query` found in it. */
+function excerpt(text: string, query: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  const first = (query.match(/[\p{L}\p{N}]+/u) ?? [''])[0]?.toLowerCase() ?? '';
+  const at = first ? flat.toLowerCase().indexOf(first) : -1;
+  const start = Math.max(0, at - 60);
+  const piece = flat.slice(start, start + 160);
+  return `${start > 0 ? '…' : ''}${piece}${start + 160 < flat.length ? '…' : ''}`;
+}

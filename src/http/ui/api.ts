@@ -1,0 +1,391 @@
+/**
+ * The JSON API the web app speaks, under /api/ui (service class `ui`).
+ * Documented in docs/ui.md. Errors leave through the one HTTP error path, in
+ * the `{"error": "..."}` shape.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import * as z from 'zod';
+import type { ChatMessage, ChatParams, User } from '../../chat/index.js';
+import { conversationMarkdown, exportConversation, exportFile, parseImport } from '../../chat/index.js';
+import type { AppContext } from '../../context.js';
+import { HearthError } from '../../errors.js';
+import { parseOptions } from '../../models/options.js';
+import { FailedAuthLimiter } from '../../net/index.js';
+import { clientGone, NdjsonStream } from '../ollama/stream.js';
+import { parseRequest } from '../validate.js';
+import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
+
+const credentials = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
+const paramsField = z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.string())]));
+const nullableText = (max: number) => z.string().max(max).nullable();
+
+const conversationInit = z.object({
+  title: z.string().max(200).optional(),
+  model: nullableText(200).optional(),
+  systemPrompt: nullableText(100_000).optional(),
+  params: paramsField.optional(),
+});
+const conversationPatch = conversationInit.extend({
+  pinned: z.boolean().optional(),
+  currentLeafId: z.string().min(1).optional(),
+});
+const replyBody = z.object({
+  parentId: z.string().min(1).nullable(),
+  content: z.string().max(1_000_000).optional(),
+  attachments: z
+    .array(z.object({ name: z.string().min(1).max(255), text: z.string() }))
+    .max(20)
+    .optional(),
+  model: z.string().min(1).max(200).optional(),
+});
+const mePatch = z.object({
+  defaultModel: nullableText(200).optional(),
+  currentPassword: z.string().optional(),
+  newPassword: z.string().optional(),
+});
+const newUser = credentials.extend({ role: z.enum(['admin', 'user']).default('user') });
+const userPatch = z.object({ role: z.enum(['admin', 'user']).optional(), password: z.string().optional() });
+const presetBody = z.object({
+  name: z.string().min(1).max(80),
+  model: nullableText(200).optional(),
+  systemPrompt: nullableText(100_000).optional(),
+  params: paramsField.optional(),
+  shared: z.boolean().optional(),
+});
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  after: z.string().min(1).optional(),
+});
+const searchQuery = z.object({
+  q: z.string().max(500).default(''),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+const exportQuery = z.object({ format: z.enum(['json', 'md']).default('json') });
+
+type IdParams = { id: string };
+type MessageParams = { id: string; messageId: string };
+
+/** Validated chat parameters: Ollama option names and values, through the one option parser. */
+function checkParams(params: ChatParams | undefined): ChatParams | undefined {
+  if (params === undefined) return undefined;
+  parseOptions(params, 'params');
+  return params;
+}
+
+function publicUser(user: User) {
+  return {
+    id: user.id,
+    username: user.username,
+    role: user.role,
+    defaultModel: user.defaultModel,
+    createdAt: user.createdAt,
+  };
+}
+
+function attachmentFilename(title: string, ext: string): string {
+  const base =
+    title
+      .replace(/[^\p{L}\p{N} ._-]+/gu, '')
+      .trim()
+      .slice(0, 60) || 'conversation';
+  return `attachment; filename*=UTF-8''${encodeURIComponent(`${base}.${ext}`)}`;
+}
+
+export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+  const chat = ctx.chat;
+  const auth = new UiAuth(chat.sessions);
+  // Sign-in guessing is limited per address, as API keys are.
+  const failures = new FailedAuthLimiter();
+  const secureCookie = (request: FastifyRequest) => request.protocol === 'https';
+
+  app.addHook('onRequest', (request, reply) => auth.check(request, reply));
+  app.addHook('onSend', async (_request, reply) => {
+    // Conversations are private: never cached by the browser or a proxy.
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+  });
+
+  const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
+    const { token, session } = await chat.sessions.create(user);
+    reply.header('set-cookie', sessionCookie(token, chat.sessions.ttlMs, secureCookie(request)));
+    return { user: publicUser(user), csrfToken: session.csrfToken };
+  };
+
+  // ---- accounts and sessions
+
+  app.get('/api/ui/session', { config: { uiAccess: 'public' } }, async (request, reply) => {
+    const session = auth.sessionOf(request);
+    if (session) {
+      // The page asks this on every load: the cookie's lifetime slides with the session's.
+      const token = readCookie(request.headers.cookie, SESSION_COOKIE);
+      if (token) reply.header('set-cookie', sessionCookie(token, chat.sessions.ttlMs, secureCookie(request)));
+      return { user: publicUser(session.user), csrfToken: session.csrfToken, setupRequired: false };
+    }
+    return { user: null, csrfToken: null, setupRequired: (await chat.users.count()) === 0 };
+  });
+
+  app.post('/api/ui/setup', { config: { uiAccess: 'public' } }, async (request, reply) => {
+    const body = parseRequest(credentials, request.body);
+    const user = await chat.users.createFirstAdmin(body);
+    ctx.log.info({ user: user.username }, 'chat: first admin account created');
+    return reply.code(201).send(await startSession(request, reply, user));
+  });
+
+  app.post('/api/ui/login', { config: { uiAccess: 'public' } }, async (request, reply) => {
+    const body = parseRequest(credentials, request.body);
+    const waitMs = failures.retryAfterMs(request.ip);
+    if (waitMs > 0) {
+      reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+      throw new HearthError(
+        'AUTH_RATE_LIMITED',
+        `too many failed sign-ins from ${request.ip}: try again in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
+    const user = await chat.users.authenticate(body.username, body.password);
+    if (!user) {
+      failures.recordFailure(request.ip);
+      throw new HearthError('UI_LOGIN_FAILED', 'wrong user name or password');
+    }
+    return startSession(request, reply, user);
+  });
+
+  app.post('/api/ui/logout', async (request, reply) => {
+    await chat.sessions.revoke(auth.session(request).id);
+    reply.header('set-cookie', clearedSessionCookie());
+    return { ok: true };
+  });
+
+  app.patch('/api/ui/me', async (request) => {
+    const session = auth.session(request);
+    const body = parseRequest(mePatch, request.body);
+    let user = session.user;
+    if (body.newPassword !== undefined) {
+      const checked = await chat.users.authenticate(user.username, body.currentPassword ?? '');
+      if (!checked) throw new HearthError('UI_LOGIN_FAILED', 'the current password is wrong', { status: 403 });
+      await chat.users.setPassword(user.id, body.newPassword);
+      await chat.sessions.revokeUser(user.id, session.id);
+    }
+    if (body.defaultModel !== undefined) {
+      if (body.defaultModel !== null) await ctx.models.get(body.defaultModel);
+      user = await chat.users.setDefaultModel(user.id, body.defaultModel);
+    }
+    return { user: publicUser(user) };
+  });
+
+  // ---- users (admins)
+
+  app.get('/api/ui/users', { config: { uiAccess: 'admin' } }, async () => ({
+    users: (await chat.users.list()).map(publicUser),
+  }));
+
+  app.post('/api/ui/users', { config: { uiAccess: 'admin' } }, async (request, reply) => {
+    const body = parseRequest(newUser, request.body);
+    const user = await chat.users.create(body);
+    return reply.code(201).send({ user: publicUser(user) });
+  });
+
+  app.patch<{ Params: IdParams }>('/api/ui/users/:id', { config: { uiAccess: 'admin' } }, async (request) => {
+    const body = parseRequest(userPatch, request.body);
+    let user = await chat.users.get(request.params.id);
+    if (body.role !== undefined && body.role !== user.role) {
+      user = await chat.users.setRole(user.id, body.role);
+      await chat.sessions.revokeUser(user.id);
+    }
+    if (body.password !== undefined) {
+      await chat.users.setPassword(user.id, body.password);
+      await chat.sessions.revokeUser(user.id);
+    }
+    return { user: publicUser(user) };
+  });
+
+  app.delete<{ Params: IdParams }>('/api/ui/users/:id', { config: { uiAccess: 'admin' } }, async (request) => {
+    if (request.params.id === auth.session(request).user.id) {
+      throw new HearthError('USER_INVALID', 'you cannot delete your own account while signed in with it');
+    }
+    const user = await chat.users.delete(request.params.id);
+    return { user: publicUser(user) };
+  });
+
+  // ---- models
+
+  app.get('/api/ui/models', async () => {
+    const entries = await ctx.models.list();
+    const models = [];
+    for (const entry of entries) {
+      // Embedding models cannot chat; a model whose metadata cannot be read is still listed.
+      const caps = await ctx.inference.capabilities(entry).catch(() => null);
+      if (caps && !caps.includes('completion')) continue;
+      const arch = entry.modelInfo['general.architecture'];
+      const contextLength = typeof arch === 'string' ? entry.modelInfo[`${arch}.context_length`] : undefined;
+      models.push({
+        name: entry.name,
+        size: entry.size,
+        family: entry.details.family,
+        parameterSize: entry.details.parameter_size,
+        quantization: entry.details.quantization_level,
+        contextLength: typeof contextLength === 'number' ? contextLength : null,
+        defaultNumCtx: ctx.config.inference.numCtx,
+      });
+    }
+    return { models };
+  });
+
+  // ---- conversations
+
+  app.get('/api/ui/conversations', async (request) => {
+    const query = parseRequest(listQuery, request.query, 'query');
+    const page = await chat.conversations.list(auth.session(request).user.id, {
+      limit: query.limit,
+      ...(query.after ? { after: query.after } : {}),
+    });
+    return { conversations: page.items, next: page.next };
+  });
+
+  app.post('/api/ui/conversations', async (request, reply) => {
+    const body = parseRequest(conversationInit, request.body ?? {});
+    const conversation = await chat.conversations.create(auth.session(request).user.id, {
+      ...body,
+      params: checkParams(body.params) ?? {},
+    });
+    return reply.code(201).send({ conversation });
+  });
+
+  app.get<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
+    const userId = auth.session(request).user.id;
+    const conversation = await chat.conversations.get(userId, request.params.id);
+    const messages = await chat.conversations.messages(userId, conversation.id);
+    return { conversation, messages };
+  });
+
+  app.patch<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
+    const body = parseRequest(conversationPatch, request.body);
+    const params = checkParams(body.params);
+    const conversation = await chat.conversations.update(auth.session(request).user.id, request.params.id, {
+      ...body,
+      ...(params ? { params } : {}),
+    });
+    return { conversation };
+  });
+
+  app.delete<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
+    await chat.conversations.delete(auth.session(request).user.id, request.params.id);
+    return { ok: true };
+  });
+
+  app.post<{ Params: IdParams }>('/api/ui/conversations/:id/restore', async (request) => {
+    return { conversation: await chat.conversations.restore(auth.session(request).user.id, request.params.id) };
+  });
+
+  /**
+   * Writes a reply, streamed as NDJSON events: `message` (each stored
+   * message: the user's, then the assistant's), `text` (generated text),
+   * `notice` (an attachment was cut), and `done` with the final message.
+   */
+  app.post<{ Params: IdParams }>('/api/ui/conversations/:id/replies', async (request, reply) => {
+    const body = parseRequest(replyBody, request.body);
+    const session = auth.session(request);
+    const stream = new NdjsonStream(request, reply);
+    try {
+      const final = await chat.replies.reply(
+        session.user,
+        {
+          conversationId: request.params.id,
+          parentId: body.parentId,
+          ...(body.content !== undefined ? { content: body.content } : {}),
+          ...(body.attachments ? { attachments: body.attachments } : {}),
+          ...(body.model ? { model: body.model } : {}),
+          signal: clientGone(request, reply),
+        },
+        {
+          message: (message: ChatMessage) => stream.write({ type: 'message', message }),
+          text: (text: string) => stream.write({ type: 'text', text }),
+          notice: (text: string) => stream.write({ type: 'notice', text }),
+        },
+      );
+      stream.write({ type: 'done', message: final });
+      stream.end();
+      return reply;
+    } catch (err) {
+      stream.fail(err);
+      return reply;
+    }
+  });
+
+  app.post<{ Params: MessageParams }>('/api/ui/conversations/:id/messages/:messageId/stop', async (request, reply) => {
+    const message = await chat.replies.stop(auth.session(request).user.id, request.params.id, request.params.messageId);
+    // null: another node writes the reply; it stops at its next write (within about a second).
+    return message ? { message } : reply.code(202).send({ requested: true });
+  });
+
+  app.get<{ Params: IdParams }>('/api/ui/conversations/:id/export', async (request, reply) => {
+    const query = parseRequest(exportQuery, request.query, 'query');
+    const userId = auth.session(request).user.id;
+    const conversation = await chat.conversations.get(userId, request.params.id);
+    const messages = await chat.conversations.messages(userId, conversation.id);
+    if (query.format === 'md') {
+      return reply
+        .type('text/markdown; charset=utf-8')
+        .header('content-disposition', attachmentFilename(conversation.title, 'md'))
+        .send(conversationMarkdown(conversation, messages));
+    }
+    return reply
+      .header('content-disposition', attachmentFilename(conversation.title, 'json'))
+      .send(exportFile([exportConversation(conversation, messages)]));
+  });
+
+  app.get('/api/ui/export', async (request, reply) => {
+    const userId = auth.session(request).user.id;
+    const out = [];
+    for (const id of await chat.conversations.ids(userId)) {
+      const conversation = await chat.conversations.get(userId, id);
+      out.push(exportConversation(conversation, await chat.conversations.messages(userId, id)));
+    }
+    return reply
+      .header(
+        'content-disposition',
+        attachmentFilename(`hearth-chats-${new Date().toISOString().slice(0, 10)}`, 'json'),
+      )
+      .send(exportFile(out));
+  });
+
+  app.post('/api/ui/import', async (request) => {
+    const userId = auth.session(request).user.id;
+    const { format, trees } = parseImport(request.body);
+    const imported = [];
+    for (const tree of trees) imported.push(await chat.conversations.insertTree(userId, tree));
+    return { format, imported: imported.length, conversations: imported.map((c) => ({ id: c.id, title: c.title })) };
+  });
+
+  app.get('/api/ui/search', async (request) => {
+    const query = parseRequest(searchQuery, request.query, 'query');
+    return { results: await chat.conversations.search(auth.session(request).user.id, query.q, query.limit) };
+  });
+
+  // ---- presets
+
+  app.get('/api/ui/presets', async (request) => ({ presets: await chat.presets.list(auth.session(request).user) }));
+
+  app.post('/api/ui/presets', async (request, reply) => {
+    const body = parseRequest(presetBody, request.body);
+    const preset = await chat.presets.create(auth.session(request).user, {
+      ...body,
+      params: checkParams(body.params) ?? {},
+    });
+    return reply.code(201).send({ preset });
+  });
+
+  app.patch<{ Params: IdParams }>('/api/ui/presets/:id', async (request) => {
+    const body = parseRequest(presetBody.partial(), request.body);
+    const params = checkParams(body.params);
+    const preset = await chat.presets.update(auth.session(request).user, request.params.id, {
+      ...body,
+      ...(params ? { params } : {}),
+    });
+    return { preset };
+  });
+
+  app.delete<{ Params: IdParams }>('/api/ui/presets/:id', async (request) => {
+    await chat.presets.delete(auth.session(request).user, request.params.id);
+    return { ok: true };
+  });
+}

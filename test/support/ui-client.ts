@@ -1,0 +1,116 @@
+// A browser-like client of the chat UI API for tests: keeps the session cookie and sends the CSRF header.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+
+/** Parsed JSON in tests: shapes are asserted, not typed. */
+export type Json = any;
+
+/** A reply the test model writes for about 2 s (about 1,800 greedy tokens before its end-of-turn): long enough to stop. */
+export const LONG = { prompt: 'Count to a thousand', params: { num_predict: 3000, temperature: 0, repeat_penalty: 1 } };
+
+export interface UiResponse {
+  status: number;
+  json: Json;
+  text: string;
+  headers: Headers;
+}
+
+export class UiClient {
+  cookie: string | undefined;
+  csrf: string | undefined;
+
+  constructor(public baseUrl: string) {}
+
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<UiResponse> {
+    const headers: Record<string, string> = { ...extraHeaders };
+    if (this.cookie) headers['cookie'] = this.cookie;
+    if (method !== 'GET' && this.csrf !== undefined && !('x-hearth-csrf' in extraHeaders))
+      headers['x-hearth-csrf'] = this.csrf;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const setCookie = res.headers.get('set-cookie');
+    if (setCookie) {
+      const value = /hearth_session=([^;]*)/.exec(setCookie)?.[1];
+      this.cookie = value ? `hearth_session=${value}` : undefined;
+    }
+    const text = await res.text();
+    let json: Json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {}
+    if (json?.csrfToken) this.csrf = json.csrfToken;
+    return { status: res.status, json, text, headers: res.headers };
+  }
+
+  get(path: string) {
+    return this.call('GET', path);
+  }
+  post(path: string, body: unknown = {}) {
+    return this.call('POST', path, body);
+  }
+  patch(path: string, body: unknown) {
+    return this.call('PATCH', path, body);
+  }
+  delete(path: string) {
+    return this.call('DELETE', path);
+  }
+
+  /** Signs in (the public routes only need some CSRF header value). */
+  async login(username: string, password: string): Promise<UiResponse> {
+    this.csrf ??= 'x';
+    return this.post('/api/ui/login', { username, password });
+  }
+
+  /** POSTs a reply request and returns its NDJSON events; `onEvent` sees each as it arrives. */
+  async reply(
+    conversationId: string,
+    body: unknown,
+    onEvent?: (event: Json) => void,
+  ): Promise<{ status: number; events: Json[] }> {
+    const res = await fetch(`${this.baseUrl}/api/ui/conversations/${conversationId}/replies`, {
+      method: 'POST',
+      headers: { cookie: this.cookie ?? '', 'x-hearth-csrf': this.csrf ?? '', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok || !res.body) return { status: res.status, events: [await res.json()] };
+    const events: Json[] = [];
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for await (const chunk of res.body) {
+      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        const event = JSON.parse(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        events.push(event);
+        onEvent?.(event);
+        nl = buffered.indexOf('\n');
+      }
+    }
+    return { status: res.status, events };
+  }
+}
+
+/** Puts a GGUF into a running hearth as `name` (blob upload, then create). */
+export async function importModel(baseUrl: string, name: string, path: string, extra: Record<string, unknown> = {}) {
+  const bytes = await readFile(path);
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const up = await fetch(`${baseUrl}/api/blobs/${digest}`, { method: 'POST', body: bytes });
+  if (up.status !== 200 && up.status !== 201) throw new Error(`blob upload failed: ${up.status} ${await up.text()}`);
+  const created = await fetch(`${baseUrl}/api/create`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: name, files: { 'model.gguf': digest }, stream: false, ...extra }),
+  });
+  if (created.status !== 200) throw new Error(`model create failed: ${created.status} ${await created.text()}`);
+}

@@ -1,0 +1,419 @@
+// The chat UI's API over real HTTP: accounts, sessions on Atlas, CSRF, conversation trees with
+// branches, stop, search, export/import, presets and who may see what.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TitleWriter, titleFromReply } from '../src/chat/index.js';
+import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import { makeTestModels } from './support/models.js';
+import { importModel, type Json, LONG, UiClient } from './support/ui-client.js';
+
+let dirs: HearthDirs;
+let hearth: InProcessHearth;
+const admin = () => new UiClient(hearth.url);
+let alice: UiClient;
+let bob: UiClient;
+
+/** Short, deterministic replies: a few tokens of a random model. */
+const SHORT = { num_predict: 6, seed: 1, temperature: 0 };
+
+async function newChat(client: UiClient, params: Record<string, unknown> = SHORT): Promise<string> {
+  const res = await client.post('/api/ui/conversations', { model: 'chat', params });
+  expect(res.status, res.text).toBe(201);
+  return res.json.conversation.id;
+}
+
+beforeAll(async () => {
+  dirs = await hearthDirs('hearth-ui-api-');
+  await mkdir(join(dirs.root, 'models'), { recursive: true });
+  const models = await makeTestModels(join(dirs.root, 'models'));
+  hearth = await startHearthInProcess(dirs, { inference: { numCtx: 512 }, ui: { generateTitles: false } });
+  await importModel(hearth.url, 'chat', models.chat);
+  await importModel(hearth.url, 'embed', models.embed);
+});
+
+afterAll(async () => {
+  await hearth?.close();
+  await dirs?.cleanup();
+});
+
+describe('first run, sign-in and sessions', () => {
+  it('lets the first visitor create the admin, once', async () => {
+    alice = admin();
+    const before = await alice.get('/api/ui/session');
+    expect(before.json).toMatchObject({ user: null, setupRequired: true });
+
+    const noCsrf = await alice.call('POST', '/api/ui/setup', { username: 'alice', password: 'correct horse' });
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.json.error).toMatch(/x-hearth-csrf/);
+
+    alice.csrf = 'x';
+    const weak = await alice.post('/api/ui/setup', { username: 'alice', password: 'short' });
+    expect(weak.status).toBe(400);
+    expect(weak.json.error).toMatch(/at least 8 characters/);
+
+    const setup = await alice.post('/api/ui/setup', { username: 'alice', password: 'correct horse' });
+    expect(setup.status, setup.text).toBe(201);
+    expect(setup.json.user).toMatchObject({ username: 'alice', role: 'admin' });
+    const cookie = setup.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/hearth_session=[\w-]{40,}/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+
+    const again = await new UiClient(hearth.url).call(
+      'POST',
+      '/api/ui/setup',
+      { username: 'mallory', password: 'mallory-pass' },
+      { 'x-hearth-csrf': 'x' },
+    );
+    expect(again.status).toBe(409);
+    const after = await new UiClient(hearth.url).get('/api/ui/session');
+    expect(after.json.setupRequired).toBe(false);
+  });
+
+  it('keeps sessions in the Atlas database (only a hash of the token) and ends them on sign-out', async () => {
+    const me = await alice.get('/api/ui/session');
+    expect(me.json.user.username).toBe('alice');
+    const token = /hearth_session=([^;]+)/.exec(alice.cookie ?? '')?.[1] ?? '';
+    const rows = await hearth.ctx.atlas.db.query<{ id: string }>('select id from user_sessions');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.some((r) => r.id === token)).toBe(false);
+
+    const other = new UiClient(hearth.url);
+    expect((await other.login('alice', 'correct horse')).status).toBe(200);
+    expect((await other.post('/api/ui/logout')).status).toBe(200);
+    expect((await other.get('/api/ui/conversations')).status).toBe(401);
+    // alice's first session is untouched
+    expect((await alice.get('/api/ui/conversations')).status).toBe(200);
+  });
+
+  it('refuses wrong passwords and unknown users alike', async () => {
+    const c = new UiClient(hearth.url);
+    const wrong = await c.login('alice', 'wrong password');
+    expect(wrong.status).toBe(401);
+    expect(wrong.json.error).toBe('wrong user name or password');
+    const unknown = await c.login('nobody', 'wrong password');
+    expect(unknown.status).toBe(401);
+    expect(unknown.json.error).toBe('wrong user name or password');
+    expect((await c.get('/api/ui/conversations')).status).toBe(401);
+  });
+
+  it('refuses writes without the session’s CSRF token', async () => {
+    const missing = await alice.call('POST', '/api/ui/conversations', {}, { 'x-hearth-csrf': '' });
+    expect(missing.status).toBe(403);
+    const wrong = await alice.call('POST', '/api/ui/conversations', {}, { 'x-hearth-csrf': 'not-the-token' });
+    expect(wrong.status).toBe(403);
+    expect(wrong.json.error).toMatch(/CSRF/);
+    const crossSite = await alice.call('POST', '/api/ui/conversations', {}, { 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+  });
+
+  it('lets an admin manage users, and only an admin', async () => {
+    const created = await alice.post('/api/ui/users', { username: 'bob', password: 'bob-password', role: 'user' });
+    expect(created.status, created.text).toBe(201);
+    const dup = await alice.post('/api/ui/users', { username: 'BOB', password: 'bob-password' });
+    expect(dup.status).toBe(409);
+    bob = new UiClient(hearth.url);
+    expect((await bob.login('bob', 'bob-password')).status).toBe(200);
+    expect((await bob.get('/api/ui/users')).status).toBe(403);
+    expect((await bob.post('/api/ui/users', { username: 'eve', password: 'eve-password' })).status).toBe(403);
+    const list = await alice.get('/api/ui/users');
+    expect(list.json.users.map((u: Json) => u.username)).toEqual(['alice', 'bob']);
+    // the last admin cannot be demoted
+    const demote = await alice.patch(`/api/ui/users/${list.json.users[0].id}`, { role: 'user' });
+    expect(demote.status).toBe(400);
+    expect(demote.json.error).toMatch(/last admin/);
+  });
+
+  it('sends browsers at / to the UI, and API clients the banner', async () => {
+    const browser = await fetch(`${hearth.url}/`, { headers: { accept: 'text/html,*/*' }, redirect: 'manual' });
+    expect(browser.status).toBe(302);
+    expect(browser.headers.get('location')).toBe('/ui/');
+    const api = await fetch(`${hearth.url}/`);
+    expect(await api.text()).toBe('hearth is running');
+  });
+});
+
+describe('conversations', () => {
+  it('lists chat models only, and remembers a default model', async () => {
+    const models = await alice.get('/api/ui/models');
+    expect(models.json.models.map((m: Json) => m.name)).toEqual(['chat:latest']);
+    const bad = await alice.patch('/api/ui/me', { defaultModel: 'nope' });
+    expect(bad.status).toBe(404);
+    const me = await alice.patch('/api/ui/me', { defaultModel: 'chat:latest' });
+    expect(me.json.user.defaultModel).toBe('chat:latest');
+  });
+
+  it('stores a reply as a tree: regenerate and edit make siblings; the shown branch is remembered', async () => {
+    const id = await newChat(alice);
+    const texts: string[] = [];
+    const first = await alice.reply(id, { parentId: null, content: 'Hello there' }, (e) => {
+      if (e.type === 'text') texts.push(e.text);
+    });
+    expect(first.status).toBe(200);
+    const kinds = first.events.map((e) => e.type);
+    expect(kinds[0]).toBe('message');
+    expect(kinds[1]).toBe('message');
+    expect(kinds.at(-1)).toBe('done');
+    const user = first.events[0].message;
+    const reply1 = first.events.at(-1).message;
+    expect(user).toMatchObject({ role: 'user', content: 'Hello there', parentId: null });
+    expect(reply1).toMatchObject({ role: 'assistant', parentId: user.id, status: 'done', model: 'chat:latest' });
+    expect(reply1.content).toBe(texts.join(''));
+    expect(reply1.stats.evalTokens).toBeGreaterThan(0);
+    expect(reply1.stats.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
+
+    const regen = await alice.reply(id, { parentId: user.id });
+    const reply2 = regen.events.at(-1).message;
+    expect(regen.events.filter((e) => e.type === 'message')).toHaveLength(1);
+    expect(reply2).toMatchObject({ role: 'assistant', parentId: user.id, status: 'done' });
+
+    const edit = await alice.reply(id, { parentId: null, content: 'Hello again' });
+    const editedUser = edit.events[0].message;
+    expect(editedUser).toMatchObject({ role: 'user', parentId: null, content: 'Hello again' });
+
+    const got = await alice.get(`/api/ui/conversations/${id}`);
+    expect(got.json.messages).toHaveLength(5);
+    const siblingsOf = (parent: string | null, role: string) =>
+      got.json.messages.filter((m: Json) => m.parentId === parent && m.role === role).map((m: Json) => m.id);
+    expect(siblingsOf(null, 'user')).toEqual([user.id, editedUser.id]);
+    expect(siblingsOf(user.id, 'assistant')).toEqual([reply1.id, reply2.id]);
+    expect(got.json.conversation.currentLeafId).toBe(edit.events.at(-1).message.id);
+    expect(got.json.conversation.title).toBe('Hello there');
+
+    // show the first branch again; a message of another chat is refused
+    const shown = await alice.patch(`/api/ui/conversations/${id}`, { currentLeafId: reply1.id });
+    expect(shown.json.conversation.currentLeafId).toBe(reply1.id);
+    const elsewhere = await alice.patch(`/api/ui/conversations/${id}`, { currentLeafId: 'no-such-message' });
+    expect(elsewhere.status).toBe(404);
+  });
+
+  it('stops a reply and keeps its text, saved', async () => {
+    const id = await newChat(alice, LONG.params);
+    let stopped: string | undefined;
+    let stop: Promise<Json> | undefined;
+    const { events } = await alice.reply(id, { parentId: null, content: LONG.prompt }, (e) => {
+      if (e.type === 'message' && e.message.role === 'assistant') stopped = e.message.id;
+      if (e.type === 'text') stop ??= alice.post(`/api/ui/conversations/${id}/messages/${stopped}/stop`);
+    });
+    const answer = await stop;
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.json.message.status).toBe('stopped');
+    const final = events.at(-1).message;
+    expect(final.status).toBe('stopped');
+    expect(final.content.length).toBeGreaterThan(0);
+    const saved = await alice.get(`/api/ui/conversations/${id}`);
+    const message = saved.json.messages.find((m: Json) => m.id === stopped);
+    expect(message).toMatchObject({ status: 'stopped', content: final.content });
+  });
+
+  it('refuses PDFs and images as attachments, and cuts long text to fit the context with a notice', async () => {
+    const id = await newChat(alice);
+    const pdf = await alice.reply(id, {
+      parentId: null,
+      content: 'read this',
+      attachments: [{ name: 'paper.pdf', text: '%PDF-1.7' }],
+    });
+    expect(pdf.status).toBe(415);
+    expect(pdf.events[0].error).toMatch(/PDF files are not supported yet/);
+    const long = 'word '.repeat(2000);
+    const cut = await alice.reply(id, {
+      parentId: null,
+      content: 'summarise',
+      attachments: [{ name: 'notes.md', text: long }],
+    });
+    const notice = cut.events.find((e) => e.type === 'notice');
+    expect(notice.text).toMatch(/"notes.md" was cut to .* to fit the model's context \(512 tokens\)/);
+    const stored = cut.events.find((e) => e.type === 'message' && e.message.role === 'user');
+    expect(stored.message.attachments[0]).toMatchObject({ name: 'notes.md', truncated: true });
+    expect(stored.message.attachments[0].text.length).toBeLessThan(long.length);
+  });
+
+  it('pages the sidebar, pinned first, and searches titles and message text in the database', async () => {
+    for (const title of ['Alpha', 'Beta', 'Gamma']) {
+      await alice.post('/api/ui/conversations', { title });
+    }
+    const all = await alice.get('/api/ui/conversations?limit=100');
+    const beta = all.json.conversations.find((c: Json) => c.title === 'Beta');
+    await alice.patch(`/api/ui/conversations/${beta.id}`, { pinned: true });
+    const page1 = await alice.get('/api/ui/conversations?limit=2');
+    expect(page1.json.conversations[0].title).toBe('Beta');
+    expect(page1.json.conversations).toHaveLength(2);
+    const page2 = await alice.get(`/api/ui/conversations?limit=100&after=${page1.json.next}`);
+    const seen = [...page1.json.conversations, ...page2.json.conversations].map((c: Json) => c.id);
+    expect(new Set(seen).size).toBe(all.json.conversations.length);
+
+    const byText = await alice.get('/api/ui/search?q=hello%20agai');
+    expect(byText.json.results).toHaveLength(1);
+    expect(byText.json.results[0].snippet).toMatch(/Hello again/);
+    const byTitle = await alice.get('/api/ui/search?q=gamma');
+    expect(byTitle.json.results.map((r: Json) => r.title)).toEqual(['Gamma']);
+  });
+
+  it('deletes with undo', async () => {
+    const id = await newChat(alice);
+    expect((await alice.delete(`/api/ui/conversations/${id}`)).status).toBe(200);
+    expect((await alice.get(`/api/ui/conversations/${id}`)).status).toBe(404);
+    expect((await alice.post(`/api/ui/conversations/${id}/restore`)).status).toBe(200);
+    expect((await alice.get(`/api/ui/conversations/${id}`)).status).toBe(200);
+  });
+
+  it('exports and imports an equal tree (hearth JSON), and reads Open WebUI exports', async () => {
+    const list = await alice.get('/api/ui/search?q=hello');
+    const id = list.json.results[0].id;
+    const exported = await alice.get(`/api/ui/conversations/${id}/export`);
+    expect(exported.headers.get('content-disposition')).toMatch(/attachment/);
+    const imported = await alice.post('/api/ui/import', exported.json);
+    expect(imported.json).toMatchObject({ format: 'hearth', imported: 1 });
+    const copy = await alice.get(`/api/ui/conversations/${imported.json.conversations[0].id}`);
+    const original = await alice.get(`/api/ui/conversations/${id}`);
+    expect(shape(copy.json)).toEqual(shape(original.json));
+
+    const md = await alice.call('GET', `/api/ui/conversations/${id}/export?format=md`);
+    expect(md.headers.get('content-type')).toMatch(/text\/markdown/);
+    expect(md.text).toMatch(/^# Hello there\n/);
+
+    const webui = [
+      {
+        id: 'w1',
+        title: 'From Open WebUI',
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_100,
+        pinned: false,
+        chat: {
+          title: 'From Open WebUI',
+          models: ['llama3:8b'],
+          params: { temperature: 0.3, system: 'Be brief.' },
+          history: {
+            currentId: 'b2',
+            messages: {
+              a1: {
+                id: 'a1',
+                parentId: null,
+                childrenIds: ['b1', 'b2'],
+                role: 'user',
+                content: 'Hi',
+                timestamp: 1_700_000_000,
+              },
+              b1: {
+                id: 'b1',
+                parentId: 'a1',
+                childrenIds: [],
+                role: 'assistant',
+                content: 'Hello!',
+                model: 'llama3:8b',
+                timestamp: 1_700_000_010,
+              },
+              b2: {
+                id: 'b2',
+                parentId: 'a1',
+                childrenIds: [],
+                role: 'assistant',
+                content: 'Hey.',
+                model: 'llama3:8b',
+                timestamp: 1_700_000_020,
+              },
+            },
+          },
+        },
+      },
+    ];
+    const fromWebui = await alice.post('/api/ui/import', webui);
+    expect(fromWebui.json).toMatchObject({ format: 'open-webui', imported: 1 });
+    const got = await alice.get(`/api/ui/conversations/${fromWebui.json.conversations[0].id}`);
+    expect(got.json.conversation).toMatchObject({
+      title: 'From Open WebUI',
+      model: 'llama3:8b',
+      systemPrompt: 'Be brief.',
+    });
+    expect(got.json.conversation.params).toEqual({ temperature: 0.3 });
+    expect(got.json.messages.map((m: Json) => m.content)).toEqual(['Hi', 'Hello!', 'Hey.']);
+    const leaf = got.json.messages.find((m: Json) => m.id === got.json.conversation.currentLeafId);
+    expect(leaf.content).toBe('Hey.');
+
+    const junk = await alice.post('/api/ui/import', { hello: 'world' });
+    expect(junk.status).toBe(400);
+    expect(junk.json.error).toMatch(/neither a hearth export/);
+  });
+
+  it('shows a user only their own conversations, in the list, by id, in search and export', async () => {
+    const mine = await alice.get('/api/ui/conversations?limit=500');
+    const theirs = await bob.get('/api/ui/conversations');
+    expect(theirs.json.conversations).toEqual([]);
+    const id = mine.json.conversations[0].id;
+    expect((await bob.get(`/api/ui/conversations/${id}`)).status).toBe(404);
+    expect((await bob.get(`/api/ui/conversations/${id}/export`)).status).toBe(404);
+    expect((await bob.patch(`/api/ui/conversations/${id}`, { title: 'mine now' })).status).toBe(404);
+    expect((await bob.delete(`/api/ui/conversations/${id}`)).status).toBe(404);
+    expect((await bob.reply(id, { parentId: null, content: 'hi' })).status).toBe(404);
+    expect((await bob.get('/api/ui/search?q=hello')).json.results).toEqual([]);
+    expect((await bob.get('/api/ui/export')).json.conversations).toEqual([]);
+  });
+});
+
+describe('titles', () => {
+  it('asks the model for a title in the background, cleaned to one short line, and never over a person’s', async () => {
+    expect(titleFromReply('"Sourdough Starter Basics."\nMore text')).toBe('Sourdough Starter Basics');
+    expect(titleFromReply('Title: **Fixing a leaky tap**')).toBe('Fixing a leaky tap');
+    expect(titleFromReply('\n\n  ?!  \n')).toBeNull();
+    const { ctx } = hearth;
+    const writer = new TitleWriter({
+      conversations: ctx.chat.conversations,
+      inference: ctx.inference,
+      engine: ctx.engine,
+      log: ctx.log,
+      generate: true,
+    });
+    const user = (await alice.get('/api/ui/session')).json.user;
+    const auto = await ctx.chat.conversations.create(user.id, {});
+    const named = await ctx.chat.conversations.create(user.id, { title: 'Mine' });
+    writer.generateLater(auto.id, 'chat', 'How do I bake bread?', 'Mix flour, water, salt and yeast.');
+    writer.generateLater(named.id, 'chat', 'How do I bake bread?', 'Mix flour, water, salt and yeast.');
+    await writer.close();
+    const titled = await ctx.chat.conversations.get(user.id, auto.id);
+    // The test model writes noise: a title is set only when the noise has letters to keep.
+    if (titled.titleSource === 'generated') expect(titled.title).toMatch(/^[^\n]{2,60}$/);
+    else expect(titled.title).toBe('New chat');
+    expect((await ctx.chat.conversations.get(user.id, named.id)).title).toBe('Mine');
+  });
+});
+
+describe('presets', () => {
+  it('keeps a user’s presets private and lets only admins share', async () => {
+    const own = await bob.post('/api/ui/presets', {
+      name: 'Terse',
+      model: 'chat:latest',
+      systemPrompt: 'Be terse.',
+      params: { temperature: 0.2 },
+    });
+    expect(own.status, own.text).toBe(201);
+    expect((await bob.post('/api/ui/presets', { name: 'For all', shared: true })).status).toBe(403);
+    const shared = await alice.post('/api/ui/presets', { name: 'House style', systemPrompt: 'Be kind.', shared: true });
+    expect(shared.status).toBe(201);
+    const bad = await alice.post('/api/ui/presets', { name: 'Broken', params: { temperature: 'hot' } });
+    expect(bad.status).toBe(400);
+
+    expect((await bob.get('/api/ui/presets')).json.presets.map((p: Json) => [p.name, p.editable])).toEqual([
+      ['House style', false],
+      ['Terse', true],
+    ]);
+    expect((await alice.get('/api/ui/presets')).json.presets.map((p: Json) => p.name)).toEqual(['House style']);
+    expect((await bob.delete(`/api/ui/presets/${shared.json.preset.id}`)).status).toBe(404);
+  });
+});
+
+/** A conversation's tree without ids or times: roles, text and the parent's position. */
+function shape(data: { conversation: Json; messages: Json[] }) {
+  const index = new Map(data.messages.map((m, i) => [m.id, i]));
+  return {
+    model: data.conversation.model,
+    params: data.conversation.params,
+    leaf: index.get(data.conversation.currentLeafId),
+    messages: data.messages.map((m) => ({
+      parent: m.parentId === null ? null : index.get(m.parentId),
+      role: m.role,
+      content: m.content,
+      status: m.status,
+    })),
+  };
+}

@@ -1,0 +1,246 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, type ConversationSummary, type ModelInfo, type Preset, type SessionInfo, type User } from './api';
+import { AccountDialog, UsersDialog } from './components/Accounts';
+import { AuthScreen } from './components/AuthScreen';
+import { ChatView } from './components/ChatView';
+import { SearchDialog } from './components/SearchDialog';
+import { Sidebar } from './components/Sidebar';
+import { type Toast, Toasts } from './components/Toasts';
+
+/** The conversation in the address: /ui/c/<id>; anything else under /ui/ is a new chat. */
+function conversationFromPath(): string | null {
+  const match = /^\/ui\/c\/([^/]+)/.exec(window.location.pathname);
+  return match?.[1] ? decodeURIComponent(match[1]) : null;
+}
+
+export function App() {
+  const [session, setSession] = useState<SessionInfo | null>(null);
+  const [error, setError] = useState('');
+
+  const load = useCallback(() => {
+    api
+      .session()
+      .then(setSession)
+      .catch((err: Error) => setError(err.message));
+  }, []);
+
+  useEffect(() => {
+    load();
+    const signedOut = () => load();
+    window.addEventListener('hearth:signed-out', signedOut);
+    return () => window.removeEventListener('hearth:signed-out', signedOut);
+  }, [load]);
+
+  if (error) {
+    return (
+      <main className="auth">
+        <p className="error" role="alert">
+          hearth cannot be reached: {error}
+        </p>
+      </main>
+    );
+  }
+  if (!session) return <main className="auth" aria-busy="true" />;
+  if (!session.user) {
+    return (
+      <AuthScreen
+        mode={session.setupRequired ? 'setup' : 'login'}
+        onSignedIn={(user) => setSession({ user, csrfToken: null, setupRequired: false })}
+      />
+    );
+  }
+  return <Shell user={session.user} onUser={(user) => setSession({ ...session, user })} onSignedOut={load} />;
+}
+
+type Panel = 'search' | 'users' | 'account' | null;
+
+function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: () => void }) {
+  const { user } = props;
+  const [conversationId, setConversationId] = useState<string | null>(conversationFromPath);
+  const [models, setModels] = useState<ModelInfo[]>([]);
+  const [presets, setPresets] = useState<Preset[]>([]);
+  const [list, setList] = useState<ConversationSummary[]>([]);
+  const [next, setNext] = useState<string | null>(null);
+  const [drawerOpen, setDrawerOpen] = useState(false);
+  const [panel, setPanel] = useState<Panel>(null);
+  const [toasts, setToasts] = useState<Toast[]>([]);
+  // The chat view is replaced when the person opens another chat, not when a new chat gets its id.
+  const [viewKey, setViewKey] = useState(() => conversationFromPath() ?? 'new-0');
+  const loadingMore = useRef(false);
+
+  const toast = useCallback((t: Omit<Toast, 'id'>) => {
+    const id = Math.random().toString(36).slice(2);
+    setToasts((all) => [...all, { ...t, id }]);
+    window.setTimeout(() => setToasts((all) => all.filter((x) => x.id !== id)), t.action ? 8000 : 5000);
+  }, []);
+
+  const refreshList = useCallback(async () => {
+    const page = await api.conversations(undefined, 100);
+    setList(page.conversations);
+    setNext(page.next);
+  }, []);
+
+  const loadMore = useCallback(async () => {
+    if (!next || loadingMore.current) return;
+    loadingMore.current = true;
+    try {
+      const page = await api.conversations(next, 100);
+      setList((all) => [...all, ...page.conversations.filter((c) => !all.some((a) => a.id === c.id))]);
+      setNext(page.next);
+    } finally {
+      loadingMore.current = false;
+    }
+  }, [next]);
+
+  const refreshPresets = useCallback(() => {
+    api
+      .presets()
+      .then(setPresets)
+      .catch(() => undefined);
+  }, []);
+
+  useEffect(() => {
+    refreshList().catch((err: Error) => toast({ text: err.message, kind: 'error' }));
+    api
+      .models()
+      .then(setModels)
+      .catch((err: Error) => toast({ text: err.message, kind: 'error' }));
+    refreshPresets();
+  }, [refreshList, refreshPresets, toast]);
+
+  const open = useCallback((id: string | null, replace = false) => {
+    const path = id ? `/ui/c/${encodeURIComponent(id)}` : '/ui/';
+    if (window.location.pathname !== path) window.history[replace ? 'replaceState' : 'pushState'](null, '', path);
+    setConversationId(id);
+    setViewKey(id ?? `new-${Date.now()}`);
+    setDrawerOpen(false);
+  }, []);
+
+  const created = useCallback((id: string) => {
+    window.history.replaceState(null, '', `/ui/c/${encodeURIComponent(id)}`);
+    setConversationId(id);
+  }, []);
+
+  useEffect(() => {
+    const onPop = () => {
+      const id = conversationFromPath();
+      setConversationId(id);
+      setViewKey(id ?? `new-${Date.now()}`);
+    };
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+
+  // Ctrl/Cmd+Shift+O: new chat; Ctrl/Cmd+K: search.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.shiftKey && e.key.toLowerCase() === 'o') {
+        e.preventDefault();
+        open(null);
+        document.querySelector<HTMLTextAreaElement>('#composer-input')?.focus();
+      } else if (mod && !e.shiftKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        setPanel('search');
+      } else if (e.key === 'Escape' && drawerOpen) {
+        setDrawerOpen(false);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [open, drawerOpen]);
+
+  const remove = useCallback(
+    async (id: string) => {
+      await api.deleteConversation(id);
+      setList((all) => all.filter((c) => c.id !== id));
+      if (id === conversationId) open(null, true);
+      toast({
+        text: 'Chat deleted.',
+        action: {
+          label: 'Undo',
+          run: async () => {
+            await api.restoreConversation(id);
+            await refreshList();
+          },
+        },
+      });
+    },
+    [conversationId, open, refreshList, toast],
+  );
+
+  const signOut = async () => {
+    await api.logout().catch(() => undefined);
+    props.onSignedOut();
+  };
+
+  return (
+    <div className={drawerOpen ? 'shell drawer-open' : 'shell'}>
+      <Sidebar
+        user={user}
+        items={list}
+        hasMore={next !== null}
+        activeId={conversationId}
+        onLoadMore={loadMore}
+        onOpen={(id) => open(id)}
+        onNew={() => open(null)}
+        onSearch={() => setPanel('search')}
+        onRename={async (id, title) => {
+          await api.updateConversation(id, { title });
+          await refreshList();
+        }}
+        onPin={async (id, pinned) => {
+          await api.updateConversation(id, { pinned });
+          await refreshList();
+        }}
+        onDelete={(id) => remove(id).catch((err: Error) => toast({ text: err.message, kind: 'error' }))}
+        onImported={async (count) => {
+          await refreshList();
+          toast({ text: `Imported ${count} chat${count === 1 ? '' : 's'}.` });
+        }}
+        onError={(text) => toast({ text, kind: 'error' })}
+        onUsers={() => setPanel('users')}
+        onAccount={() => setPanel('account')}
+        onSignOut={signOut}
+        onClose={() => setDrawerOpen(false)}
+      />
+      {drawerOpen && (
+        <button
+          type="button"
+          className="drawer-backdrop"
+          aria-label="Close the chat list"
+          onClick={() => setDrawerOpen(false)}
+        />
+      )}
+      <ChatView
+        key={viewKey}
+        conversationId={conversationId}
+        title={list.find((c) => c.id === conversationId)?.title}
+        user={user}
+        models={models}
+        presets={presets}
+        panelOpen={panel !== null}
+        onOpenDrawer={() => setDrawerOpen(true)}
+        onCreated={created}
+        onChanged={() => refreshList().catch(() => undefined)}
+        onUser={props.onUser}
+        onPresetsChanged={refreshPresets}
+        toast={toast}
+      />
+      {panel === 'search' && (
+        <SearchDialog
+          onClose={() => setPanel(null)}
+          onOpen={(id) => {
+            setPanel(null);
+            open(id);
+          }}
+        />
+      )}
+      {panel === 'users' && user.role === 'admin' && <UsersDialog me={user} onClose={() => setPanel(null)} />}
+      {panel === 'account' && (
+        <AccountDialog user={user} models={models} onUser={props.onUser} onClose={() => setPanel(null)} toast={toast} />
+      )}
+      <Toasts toasts={toasts} onDismiss={(id) => setToasts((all) => all.filter((t) => t.id !== id))} />
+    </div>
+  );
+}

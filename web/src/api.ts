@@ -1,0 +1,261 @@
+// The browser's side of hearth's UI API (/api/ui, documented in docs/ui.md). The session is an
+// HttpOnly cookie the browser sends by itself; writes carry the session's CSRF token in a header.
+
+export type Role = 'admin' | 'user';
+export type MessageRole = 'system' | 'user' | 'assistant';
+export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error' | 'interrupted';
+export type ChatParams = Record<string, number | boolean | string[]>;
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  defaultModel: string | null;
+  createdAt: string;
+}
+
+export interface Attachment {
+  name: string;
+  size: number;
+  text: string;
+  truncated: boolean;
+}
+
+export interface MessageStats {
+  promptTokens?: number;
+  evalTokens?: number;
+  tokensPerSecond?: number;
+  timeToFirstTokenMs?: number;
+  totalMs?: number;
+  doneReason?: string;
+}
+
+export interface Message {
+  id: string;
+  parentId: string | null;
+  role: MessageRole;
+  content: string;
+  attachments: Attachment[];
+  model: string | null;
+  status: MessageStatus;
+  error: string | null;
+  stats: MessageStats | null;
+  createdAt: string;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  titleSource: string;
+  model: string | null;
+  systemPrompt: string | null;
+  params: ChatParams;
+  currentLeafId: string | null;
+  pinned: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  pinned: boolean;
+  model: string | null;
+  updatedAt: string;
+}
+
+export interface SearchHit extends ConversationSummary {
+  snippet: string;
+}
+
+export interface ModelInfo {
+  name: string;
+  size: number;
+  family: string;
+  parameterSize: string;
+  quantization: string;
+  contextLength: number | null;
+  defaultNumCtx: number;
+}
+
+export interface Preset {
+  id: string;
+  name: string;
+  model: string | null;
+  systemPrompt: string | null;
+  params: ChatParams;
+  shared: boolean;
+  editable: boolean;
+}
+
+export interface SessionInfo {
+  user: User | null;
+  csrfToken: string | null;
+  setupRequired: boolean;
+}
+
+/** An error the API answered with: its status and hearth's message (which says what to do). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Events of a reply being written (NDJSON lines of POST .../replies). */
+export type ReplyEvent =
+  | { type: 'message'; message: Message }
+  | { type: 'text'; text: string }
+  | { type: 'notice'; text: string }
+  | { type: 'done'; message: Message };
+
+let csrfToken = '';
+
+/** Every write needs the session's token; sign-in and setup accept any value (the header itself is the point). */
+function headers(json: boolean): Record<string, string> {
+  return { 'x-hearth-csrf': csrfToken || 'none', ...(json ? { 'content-type': 'application/json' } : {}) };
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { error?: string };
+    if (body.error) message = body.error;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(res.status, message);
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: method === 'GET' ? {} : headers(body !== undefined),
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if (!res.ok) {
+    const err = await failure(res);
+    if (res.status === 401) window.dispatchEvent(new CustomEvent('hearth:signed-out'));
+    throw err;
+  }
+  return (await res.json()) as T;
+}
+
+export const api = {
+  async session(): Promise<SessionInfo> {
+    const info = await request<SessionInfo>('GET', '/api/ui/session');
+    csrfToken = info.csrfToken ?? '';
+    return info;
+  },
+  async setup(username: string, password: string): Promise<User> {
+    const out = await request<{ user: User; csrfToken: string }>('POST', '/api/ui/setup', { username, password });
+    csrfToken = out.csrfToken;
+    return out.user;
+  },
+  async login(username: string, password: string): Promise<User> {
+    const out = await request<{ user: User; csrfToken: string }>('POST', '/api/ui/login', { username, password });
+    csrfToken = out.csrfToken;
+    return out.user;
+  },
+  async logout(): Promise<void> {
+    await request('POST', '/api/ui/logout', {});
+    csrfToken = '';
+  },
+  updateMe: (patch: { defaultModel?: string | null; currentPassword?: string; newPassword?: string }) =>
+    request<{ user: User }>('PATCH', '/api/ui/me', patch).then((r) => r.user),
+  models: () => request<{ models: ModelInfo[] }>('GET', '/api/ui/models').then((r) => r.models),
+  conversations: (after?: string, limit = 100) =>
+    request<{ conversations: ConversationSummary[]; next: string | null }>(
+      'GET',
+      `/api/ui/conversations?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+    ),
+  createConversation: (init: {
+    model?: string | null;
+    systemPrompt?: string | null;
+    params?: ChatParams;
+    title?: string;
+  }) => request<{ conversation: Conversation }>('POST', '/api/ui/conversations', init).then((r) => r.conversation),
+  conversation: (id: string) =>
+    request<{ conversation: Conversation; messages: Message[] }>(
+      'GET',
+      `/api/ui/conversations/${encodeURIComponent(id)}`,
+    ),
+  updateConversation: (
+    id: string,
+    patch: Partial<Pick<Conversation, 'title' | 'pinned' | 'model' | 'systemPrompt' | 'params' | 'currentLeafId'>>,
+  ) =>
+    request<{ conversation: Conversation }>('PATCH', `/api/ui/conversations/${encodeURIComponent(id)}`, patch).then(
+      (r) => r.conversation,
+    ),
+  deleteConversation: (id: string) => request('DELETE', `/api/ui/conversations/${encodeURIComponent(id)}`),
+  restoreConversation: (id: string) => request('POST', `/api/ui/conversations/${encodeURIComponent(id)}/restore`, {}),
+  stop: (conversationId: string, messageId: string) =>
+    request<{ message?: Message; requested?: boolean }>(
+      'POST',
+      `/api/ui/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/stop`,
+      {},
+    ),
+  search: (q: string) =>
+    request<{ results: SearchHit[] }>('GET', `/api/ui/search?q=${encodeURIComponent(q)}`).then((r) => r.results),
+  importChats: (data: unknown) =>
+    request<{ format: string; imported: number; conversations: Array<{ id: string; title: string }> }>(
+      'POST',
+      '/api/ui/import',
+      data,
+    ),
+  presets: () => request<{ presets: Preset[] }>('GET', '/api/ui/presets').then((r) => r.presets),
+  createPreset: (p: Omit<Preset, 'id' | 'editable'>) =>
+    request<{ preset: Preset }>('POST', '/api/ui/presets', p).then((r) => r.preset),
+  deletePreset: (id: string) => request('DELETE', `/api/ui/presets/${encodeURIComponent(id)}`),
+  users: () => request<{ users: User[] }>('GET', '/api/ui/users').then((r) => r.users),
+  createUser: (u: { username: string; password: string; role: Role }) =>
+    request<{ user: User }>('POST', '/api/ui/users', u).then((r) => r.user),
+  updateUser: (id: string, patch: { role?: Role; password?: string }) =>
+    request<{ user: User }>('PATCH', `/api/ui/users/${encodeURIComponent(id)}`, patch).then((r) => r.user),
+  deleteUser: (id: string) => request('DELETE', `/api/ui/users/${encodeURIComponent(id)}`),
+
+  /**
+   * Asks for a reply and calls `onEvent` for each event as it arrives. Resolves when the reply
+   * ends; `signal` cuts the connection (the server then stops the reply and keeps its text).
+   */
+  async reply(
+    conversationId: string,
+    body: {
+      parentId: string | null;
+      content?: string;
+      attachments?: Array<{ name: string; text: string }>;
+      model?: string;
+    },
+    onEvent: (event: ReplyEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await fetch(`/api/ui/conversations/${encodeURIComponent(conversationId)}/replies`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: headers(true),
+      body: JSON.stringify(body),
+      signal,
+    });
+    if (!res.ok || !res.body) throw await failure(res);
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        nl = buffered.indexOf('\n');
+        if (!line.trim()) continue;
+        const event = JSON.parse(line) as ReplyEvent | { error: string };
+        if ('error' in event) throw new ApiError(500, event.error);
+        onEvent(event);
+      }
+    }
+  },
+};

@@ -1,0 +1,204 @@
+import { type MouseEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
+import type { Message } from '../api';
+import { highlightWithin } from '../highlight';
+import { renderMarkdown } from '../markdown';
+import { Icon } from './Icon';
+
+interface MessageViewProps {
+  message: Message;
+  siblingIndex: number;
+  siblingCount: number;
+  /** a reply is being written (no regenerate or edit meanwhile) */
+  busy: boolean;
+  /** this is the reply being written */
+  streaming: boolean;
+  onPrevious: () => void;
+  onNext: () => void;
+  onRegenerate: () => void;
+  onEdit: (content: string) => void;
+  onCopied: () => void;
+}
+
+async function copy(text: string): Promise<void> {
+  await navigator.clipboard.writeText(text);
+}
+
+export const MessageView = memo(function MessageView(props: MessageViewProps) {
+  const { message: m } = props;
+  const [editing, setEditing] = useState(false);
+  const [showStats, setShowStats] = useState(false);
+  const body = useRef<HTMLDivElement>(null);
+  const html = useMemo(() => (m.role === 'assistant' ? renderMarkdown(m.content) : ''), [m.role, m.content]);
+
+  useEffect(() => {
+    // Highlighting waits for the end of a reply: a half-written block would be coloured twice.
+    if (html && !props.streaming && body.current?.querySelector('pre code[class*="language-"]')) {
+      void highlightWithin(body.current);
+    }
+  }, [html, props.streaming]);
+
+  const onBodyClick = (e: MouseEvent<HTMLDivElement>) => {
+    const button = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-copy]');
+    const code = button?.closest('.code-block')?.querySelector('code');
+    if (!button || !code) return;
+    void copy(code.textContent ?? '').then(() => {
+      button.textContent = 'Copied';
+      window.setTimeout(() => {
+        button.textContent = 'Copy';
+      }, 1500);
+    });
+  };
+
+  const who = m.role === 'user' ? 'You' : (m.model ?? 'Assistant');
+  const stats = m.stats;
+
+  return (
+    <article
+      className={`message ${m.role}`}
+      aria-label={m.role === 'user' ? 'Your message' : `Reply from ${who}`}
+      aria-busy={props.streaming}
+      data-status={m.status}
+    >
+      <div className="message-head">
+        <span className="who">{who}</span>
+        {props.siblingCount > 1 && (
+          <nav
+            className="siblings"
+            aria-label={m.role === 'user' ? 'Versions of this message' : 'Versions of this reply'}
+          >
+            <button
+              type="button"
+              className="icon"
+              aria-label="Previous version"
+              disabled={props.siblingIndex === 0 || props.busy}
+              onClick={props.onPrevious}
+            >
+              ‹
+            </button>
+            <span className="sibling-position">
+              {props.siblingIndex + 1}/{props.siblingCount}
+            </span>
+            <button
+              type="button"
+              className="icon"
+              aria-label="Next version"
+              disabled={props.siblingIndex === props.siblingCount - 1 || props.busy}
+              onClick={props.onNext}
+            >
+              ›
+            </button>
+          </nav>
+        )}
+      </div>
+      {m.attachments.length > 0 && (
+        <ul className="attachments" aria-label="Attached files">
+          {m.attachments.map((a) => (
+            <li key={a.name} className={a.truncated ? 'attachment cut' : 'attachment'}>
+              <Icon name="file" /> {a.name}
+              {a.truncated && <span className="warn"> (cut to fit the model’s context)</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      {editing ? (
+        <EditBox
+          initial={m.content}
+          onCancel={() => setEditing(false)}
+          onSave={(text) => {
+            setEditing(false);
+            if (text.trim()) props.onEdit(text);
+          }}
+        />
+      ) : m.role === 'assistant' ? (
+        // biome-ignore lint/a11y/noStaticElementInteractions: delegates clicks to the copy buttons (real buttons) inside rendered markdown
+        // biome-ignore lint/a11y/useKeyWithClickEvents: the copy buttons inside are focusable buttons; Enter on them clicks
+        <div
+          ref={body}
+          className="markdown"
+          onClick={onBodyClick}
+          // biome-ignore lint/security/noDangerouslySetInnerHtml: markdown-it with raw HTML disabled escapes everything the model wrote
+          dangerouslySetInnerHTML={{ __html: html }}
+        />
+      ) : (
+        <div className="plain">{m.content}</div>
+      )}
+      {props.streaming && m.content === '' && <p className="muted typing">Thinking…</p>}
+      {m.status === 'stopped' && <p className="note">Stopped.</p>}
+      {m.status === 'interrupted' && <p className="note">{m.error ?? 'Interrupted.'}</p>}
+      {m.status === 'error' && (
+        <p className="error" role="alert">
+          {m.error ?? 'The reply failed.'}
+        </p>
+      )}
+      {!editing && !props.streaming && (
+        <div className="message-actions">
+          <button type="button" onClick={() => void copy(m.content).then(props.onCopied)}>
+            Copy
+          </button>
+          {m.role === 'user' && (
+            <button type="button" disabled={props.busy} onClick={() => setEditing(true)}>
+              Edit
+            </button>
+          )}
+          {m.role === 'assistant' && (
+            <button type="button" disabled={props.busy} onClick={props.onRegenerate}>
+              Regenerate
+            </button>
+          )}
+          {m.role === 'assistant' && stats && (
+            <button type="button" aria-expanded={showStats} onClick={() => setShowStats((s) => !s)}>
+              Stats
+            </button>
+          )}
+        </div>
+      )}
+      {showStats && stats && (
+        <p className="stats">
+          {[
+            stats.evalTokens !== undefined && `${stats.evalTokens} tokens`,
+            stats.tokensPerSecond !== undefined && `${stats.tokensPerSecond} tokens/s`,
+            stats.timeToFirstTokenMs !== undefined && `first token after ${stats.timeToFirstTokenMs} ms`,
+            stats.promptTokens !== undefined && `prompt ${stats.promptTokens} tokens`,
+            stats.totalMs !== undefined && `${(stats.totalMs / 1000).toFixed(1)} s in all`,
+          ]
+            .filter(Boolean)
+            .join(' · ')}
+        </p>
+      )}
+    </article>
+  );
+});
+
+function EditBox(props: { initial: string; onSave: (text: string) => void; onCancel: () => void }) {
+  const [text, setText] = useState(props.initial);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => ref.current?.focus(), []);
+  return (
+    <div className="edit-box">
+      <textarea
+        ref={ref}
+        aria-label="Edit your message"
+        value={text}
+        rows={Math.min(12, text.split('\n').length + 1)}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+            e.preventDefault();
+            props.onSave(text);
+          } else if (e.key === 'Escape') {
+            e.stopPropagation();
+            props.onCancel();
+          }
+        }}
+      />
+      <div className="message-actions">
+        <button type="button" className="primary" onClick={() => props.onSave(text)}>
+          Save and send
+        </button>
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
