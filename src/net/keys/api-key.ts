@@ -4,8 +4,9 @@
  * bytes) is stored only as an scrypt hash, so a copy of the Atlas database
  * does not hand out working keys.
  */
-import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parseDuration } from '../../config/index.js';
+import { hashSecret, type ScryptCost, verifySecret } from '../../secrets.js';
 
 /** What a key may be used for: the service classes that take bearer keys. */
 export const KEY_SCOPES = ['inference', 'workflows', 'jobs', 'admin'] as const;
@@ -15,8 +16,7 @@ export const KEY_PREFIX = 'hth_';
 const KEY_PATTERN = /^hth_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 /** scrypt cost: 16 MiB and a few tens of ms per check; verified keys are remembered (key-store.ts), so this is paid once per key per process. */
-const SCRYPT: Required<Pick<ScryptOptions, 'N' | 'r' | 'p'>> = { N: 2 ** 14, r: 8, p: 1 };
-const HASH_BYTES = 32;
+const SCRYPT: ScryptCost = { N: 2 ** 14, r: 8, p: 1 };
 
 export interface GeneratedKey {
   /** The whole key, shown to the person once. */
@@ -38,32 +38,13 @@ export function parseApiKey(text: string): { id: string; secret: string } | unde
   return match ? { id: match[1] ?? '', secret: match[2] ?? '' } : undefined;
 }
 
-/** `scrypt$N$r$p$<salt>$<hash>` (base64url): the parameters travel with the hash so they can change later. */
-export async function hashKeySecret(secret: string): Promise<string> {
-  const salt = randomBytes(16);
-  const hash = await derive(secret, salt, SCRYPT);
-  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+export function hashKeySecret(secret: string): Promise<string> {
+  return hashSecret(secret, SCRYPT);
 }
 
-/** Whether `secret` matches a stored hash (constant-time compare). A hash it cannot read never matches. */
-export async function verifyKeySecret(secret: string, stored: string): Promise<boolean> {
-  const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [N, r, p] = parts.slice(1, 4).map(Number);
-  if (!N || !r || !p || N > 2 ** 20 || r > 32 || p > 16) return false;
-  const salt = Buffer.from(parts[4] ?? '', 'base64url');
-  const expected = Buffer.from(parts[5] ?? '', 'base64url');
-  if (salt.length < 8 || expected.length !== HASH_BYTES) return false;
-  const actual = await derive(secret, salt, { N, r, p });
-  return timingSafeEqual(actual, expected);
-}
-
-function derive(secret: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(secret, salt, HASH_BYTES, { ...params, maxmem: 256 * params.N * params.r }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
-  });
+/** Whether `secret` matches a stored hash (constant-time compare). */
+export function verifyKeySecret(secret: string, stored: string): Promise<boolean> {
+  return verifySecret(secret, stored);
 }
 
 export const EXPIRY_HINT = 'use a number with a unit: 90d, 12w, 24h, 30m (or "never")';
