@@ -298,7 +298,9 @@ describe('loadConfig: validation', () => {
       `node.cachDir: unknown key; allowed: ${allowedKeysAt(['node'])!.join(', ')} (did you mean "cacheDir"?) (line 2)`,
       `logging: unknown key; allowed: ${allowedKeysAt([])!.join(', ')} (line 3)`,
     ]);
-    expect(allowedKeysAt([])).toEqual(expect.arrayContaining(['atlas', 'node', 'log', 'server', 'inference', 'listeners']));
+    expect(allowedKeysAt([])).toEqual(
+      expect.arrayContaining(['atlas', 'node', 'log', 'server', 'inference', 'listeners']),
+    );
     expect(fromYaml('listeners:\n  - { name: a, address: "127.0.0.1:1", zones: [loopback], port: 2 }\n')).toEqual([
       'listeners[0].port: unknown key; allowed: name, address, zones, serves, auth, hosts (line 2)',
     ]);
