@@ -71,7 +71,7 @@ export function prepareChat(req: ChatRequest, grammar: LlamaGrammar | undefined)
 
   return {
     promptTokens,
-    async run(instance, slot, signal) {
+    async run(instance, slot, signal, onTokens) {
       const sequence = slot.sequence;
       const contextSize = instance.contextSize;
       let promptEstimate = 0;
@@ -103,6 +103,7 @@ export function prepareChat(req: ChatRequest, grammar: LlamaGrammar | undefined)
         stopOnAbortSignal: false,
         onToken: (tokens) => {
           clock.firstToken();
+          onTokens?.(tokens.length);
           generated.push(...tokens);
         },
         onResponseChunk: () => clock.firstToken(),

@@ -40,7 +40,7 @@ export function prepareCompletion(req: CompletionRequest, grammar: LlamaGrammar 
   };
   return {
     promptTokens: inputOf,
-    async run(instance, slot, signal) {
+    async run(instance, slot, signal, onTokens) {
       const model = instance.weights.model;
       const contextSize = instance.contextSize;
       const input = fitContext(model, inputOf(instance), contextSize, req.sampling.numKeep ?? 0);
@@ -62,6 +62,7 @@ export function prepareCompletion(req: CompletionRequest, grammar: LlamaGrammar 
         ...(req.onText ? { onText: safeText(req.onText) } : {}),
         signal,
         clock,
+        ...(onTokens ? { onTokens } : {}),
       });
       clock.end();
       return {
@@ -149,6 +150,7 @@ async function generateRaw(opts: {
   onText?: (text: string) => void;
   signal: AbortSignal;
   clock: GenerationClock;
+  onTokens?: (count: number) => void;
 }): Promise<RawGeneration> {
   const { sequence, model, input, signal, grammar } = opts;
   // Prompt cache: keep what the sequence shares with the input; the last input token is always decoded for fresh logits.
@@ -184,6 +186,7 @@ async function generateRaw(opts: {
   for await (const token of iterator) {
     if (signal.aborted) throw signal.reason;
     opts.clock.firstToken();
+    opts.onTokens?.(1);
     sampled++;
     if (model.isEogToken(token)) {
       doneReason = 'stop';

@@ -11,6 +11,7 @@ import { OutputGrammars } from './grammars.js';
 import type { ModelInstance } from './instance.js';
 import { acquireLlama, type Backend, type LlamaLease } from './llama.js';
 import { defaultMemoryBudget } from './memory.js';
+import type { EngineObserver, InferenceRequestObserver } from './observer.js';
 import { type EngineOptions, normalizeLoadOptions } from './options.js';
 import { clientClosed, Scheduler } from './scheduler.js';
 import { defaultThreadCount } from './threads.js';
@@ -42,6 +43,7 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly grammars: OutputGrammars;
   private readonly gpu: GpuHealth;
+  private readonly observer: EngineObserver | undefined;
   private readonly capabilitiesCache = new Map<string, Promise<ModelCapabilities>>();
   /** aborts every running request when the engine closes */
   private readonly shutdown = new AbortController();
@@ -52,8 +54,10 @@ export class Engine {
     private readonly log: Logger,
     settings: { threads: number; maxLoadedModels: number; maxQueue: number; memoryBudget: number; loadWaitMs: number },
     gpuFallback: 'cpu' | 'none',
+    observer?: EngineObserver,
   ) {
     this.backend = lease.backend;
+    this.observer = observer;
     this.threads = settings.threads;
     this.gpu = new GpuHealth(lease.backend, gpuFallback, log);
     this.grammars = new OutputGrammars(lease.llama);
@@ -66,6 +70,7 @@ export class Engine {
       memoryBudget: settings.memoryBudget,
       loadWaitMs: settings.loadWaitMs,
       log,
+      ...(observer ? { observer } : {}),
     });
   }
 
@@ -99,6 +104,7 @@ export class Engine {
           loadWaitMs: opts.loadWaitMs ?? DEFAULT_LOAD_WAIT_MS,
         },
         opts.gpuFallback,
+        opts.observer,
       );
       opts.log.info(
         { backend, threads, maxLoadedModels, maxQueue: opts.maxQueue, memoryBudget: formatBytes(memoryBudget) },
@@ -138,66 +144,85 @@ export class Engine {
     const grammar = req.format ? await this.grammars.get(req.format) : undefined;
     const prepared: PreparedGeneration =
       req.kind === 'chat' ? prepareChat(req, grammar) : prepareCompletion(req, grammar);
-    return this.withRequestSignal(req.signal, async (signal) => {
-      const lease = await this.scheduler.acquire({
-        spec: req.model,
-        load,
-        keepAliveMs: req.keepAliveMs,
-        want: 'sequence',
-        signal,
-        prompt: (instance) => prepared.promptTokens(instance),
-      });
-      let broken = false;
-      try {
-        const outcome = await prepared.run(lease.instance, lease.slot!, signal);
-        return {
-          ...outcome,
-          loadDurationNs: lease.loadDurationNs,
-          totalDurationNs: Number(process.hrtime.bigint() - started),
-        };
-      } catch (err) {
-        const mapped = this.requestError(err, lease.instance, signal, 'generation');
-        broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
-        throw mapped;
-      } finally {
-        lease.release({ unload: broken });
-      }
-    });
+    const observed = this.observer?.requestQueued({ model: req.model.name, kind: req.kind });
+    return this.observe(observed, async () =>
+      this.withRequestSignal(req.signal, async (signal) => {
+        const lease = await this.scheduler.acquire({
+          spec: req.model,
+          load,
+          keepAliveMs: req.keepAliveMs,
+          want: 'sequence',
+          signal,
+          prompt: (instance) => prepared.promptTokens(instance),
+        });
+        observed?.started();
+        let broken = false;
+        try {
+          const outcome = await prepared.run(
+            lease.instance,
+            lease.slot!,
+            signal,
+            observed && ((n) => observed.tokens(n)),
+          );
+          observed?.finished({
+            promptTokens: outcome.promptTokens,
+            promptTokensEvaluated: outcome.promptTokensEvaluated,
+            generatedTokens: outcome.evalTokens,
+          });
+          return {
+            ...outcome,
+            loadDurationNs: lease.loadDurationNs,
+            totalDurationNs: Number(process.hrtime.bigint() - started),
+          };
+        } catch (err) {
+          const mapped = this.requestError(err, lease.instance, signal, 'generation');
+          broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
+          throw mapped;
+        } finally {
+          lease.release({ unload: broken });
+        }
+      }),
+    );
   }
 
   async embed(req: EmbedRequest): Promise<EmbedResult> {
     const started = process.hrtime.bigint();
     this.assertOpen();
     const load = normalizeLoadOptions(req.load, this.threads);
-    return this.withRequestSignal(req.signal, async (signal) => {
-      const lease = await this.scheduler.acquire({
-        spec: req.model,
-        load,
-        keepAliveMs: req.keepAliveMs,
-        want: 'embedding',
-        signal,
-      });
-      let broken = false;
-      try {
-        const { embeddings, promptTokens } = await embedInputs(lease.instance, req.inputs, {
-          truncate: req.truncate,
-          ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}),
+    const observed = this.observer?.requestQueued({ model: req.model.name, kind: 'embedding' });
+    return this.observe(observed, async () =>
+      this.withRequestSignal(req.signal, async (signal) => {
+        const lease = await this.scheduler.acquire({
+          spec: req.model,
+          load,
+          keepAliveMs: req.keepAliveMs,
+          want: 'embedding',
           signal,
         });
-        return {
-          embeddings,
-          promptTokens,
-          loadDurationNs: lease.loadDurationNs,
-          totalDurationNs: Number(process.hrtime.bigint() - started),
-        };
-      } catch (err) {
-        const mapped = this.requestError(err, lease.instance, signal, 'embedding');
-        broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
-        throw mapped;
-      } finally {
-        lease.release({ unload: broken });
-      }
-    });
+        observed?.started();
+        let broken = false;
+        try {
+          const { embeddings, promptTokens } = await embedInputs(lease.instance, req.inputs, {
+            truncate: req.truncate,
+            ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}),
+            signal,
+          });
+          observed?.finished({ promptTokens, promptTokensEvaluated: promptTokens, generatedTokens: 0 });
+          return {
+            embeddings,
+            promptTokens,
+            loadDurationNs: lease.loadDurationNs,
+            totalDurationNs: Number(process.hrtime.bigint() - started),
+          };
+        } catch (err) {
+          const mapped = this.requestError(err, lease.instance, signal, 'embedding');
+          broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
+          throw mapped;
+        } finally {
+          lease.release({ unload: broken });
+        }
+      }),
+    );
   }
 
   /** Loads a model without generating (Ollama: an empty prompt); waits in the queue like any request. */
@@ -238,6 +263,13 @@ export class Engine {
     return cached;
   }
 
+  /** GPU memory as the backend reports it (bytes); null on the CPU backend. */
+  async vram(): Promise<{ total: number; used: number } | null> {
+    if (this.backend === 'cpu') return null;
+    const state = await this.lease.llama.getVramState();
+    return { total: state.total, used: state.used };
+  }
+
   /** Requests waiting for a sequence or a load right now. */
   queueDepth(): number {
     return this.scheduler.queueDepth();
@@ -255,6 +287,17 @@ export class Engine {
       }
     })();
     return this.closing;
+  }
+
+  /** Tells the request's observer how it failed (whatever failed: the queue, the load or the generation). */
+  private async observe<T>(observed: InferenceRequestObserver | undefined, fn: () => Promise<T>): Promise<T> {
+    if (!observed) return fn();
+    try {
+      return await fn();
+    } catch (err) {
+      observed.failed({ code: isHearthError(err) ? err.code : 'INTERNAL' });
+      throw err;
+    }
   }
 
   private assertOpen(): void {

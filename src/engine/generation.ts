@@ -9,7 +9,13 @@ export type GenerationOutcome = Omit<GenerateResult, 'loadDurationNs' | 'totalDu
 export interface PreparedGeneration {
   /** the prompt's tokens on an instance (for the prompt cache's choice of sequence) */
   promptTokens(instance: ModelInstance): readonly Token[];
-  run(instance: ModelInstance, slot: SequenceSlot, signal: AbortSignal): Promise<GenerationOutcome>;
+  /** `onTokens` is told of every sampled token (an observer's time to first token and inter-token latency). */
+  run(
+    instance: ModelInstance,
+    slot: SequenceSlot,
+    signal: AbortSignal,
+    onTokens?: (count: number) => void,
+  ): Promise<GenerationOutcome>;
 }
 
 /** Repeat penalties as Ollama sets them: repeat_last_n 0 disables them, -1 means the whole context. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { HearthError } from '../errors.js';
+import type { EngineObserver } from './observer.js';
 import type { LoadOptions, SamplingOptions } from './types.js';
 
 /** How `Engine.open` sets up llama.cpp and the scheduler. */
@@ -32,6 +33,8 @@ export interface EngineOptions {
    * exhausted, before it fails with ENGINE_OUT_OF_MEMORY. Default 5 minutes (Ollama's load timeout).
    */
   loadWaitMs?: number;
+  /** Told about loads, unloads and every request's progress (the metrics); none by default. */
+  observer?: EngineObserver;
   log: Logger;
 }
 

@@ -15,6 +15,7 @@ import {
   type MemoryNeed,
   NO_MEMORY,
 } from './memory.js';
+import type { EngineObserver, UnloadReason } from './observer.js';
 import { instanceKey } from './options.js';
 import type { LoadedModel, LoadOptions, ModelSpec } from './types.js';
 
@@ -53,6 +54,8 @@ export interface SchedulerOptions {
   memoryBudget: number;
   loadWaitMs: number;
   log: Logger;
+  /** told of loads and unloads (the metrics) */
+  observer?: EngineObserver;
 }
 
 interface Waiter extends AcquireRequest {
@@ -289,6 +292,7 @@ export class Scheduler {
     const settled = run.then(
       ({ instance, loadDurationNs }) => {
         this.loads.delete(key);
+        this.opts.observer?.modelLoaded({ model: spec.name, durationNs: loadDurationNs });
         if (this.closed) {
           void this.unloadInstance(instance, 'engine closing');
           return;
@@ -303,6 +307,7 @@ export class Scheduler {
       },
       (err) => {
         this.loads.delete(key);
+        this.opts.observer?.modelLoadFailed({ model: spec.name, code: isHearthError(err) ? err.code : 'INTERNAL' });
         for (const w of [...this.waiters]) {
           if (w.key !== key) continue;
           this.removeWaiter(w);
@@ -488,6 +493,7 @@ export class Scheduler {
       }
       await this.unpinWeights(instance.weights);
       this.opts.log.info({ model: instance.spec.name, reason }, 'engine: model unloaded');
+      this.opts.observer?.modelUnloaded({ model: instance.spec.name, reason: unloadReason(reason) });
     })();
     this.disposing.add(done);
     void done.finally(() => {
@@ -557,6 +563,15 @@ function outOfMemory(spec: ModelSpec, backend: Backend, need: MemoryNeed, used: 
     `engine: model "${spec.name}" needs ${describeNeed(backend, need)} but the engine's memory budget is ${formatBytes(budget)} (${formatBytes(used)} in use): choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
     { details: { needBytes: budgetedBytes(backend, need), budgetBytes: budget, usedBytes: used } },
   );
+}
+
+/** The observer's reason for an unload, from the logged one. */
+function unloadReason(reason: string): UnloadReason {
+  if (reason.startsWith('evicted')) return 'evicted';
+  if (reason.startsWith('keep-alive')) return 'expired';
+  if (reason.startsWith('failed')) return 'failed';
+  if (reason === 'engine closing') return 'closing';
+  return 'requested';
 }
 
 function shuttingDown(): HearthError {
