@@ -108,7 +108,10 @@ describe('the chat UI in Chromium', () => {
     await page.getByLabel('Password again').fill('correct horse');
     await page.getByRole('button', { name: 'Create admin account' }).click();
     await page.getByRole('textbox', { name: 'Message' }).waitFor();
-    expect(await page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('chat:latest');
+    // The model list arrives after the first render.
+    const model = page.getByRole('combobox', { name: 'Model' });
+    for (let i = 0; i < 50 && (await model.inputValue()) !== 'chat:latest'; i++) await page.waitForTimeout(100);
+    expect(await model.inputValue()).toBe('chat:latest');
   });
 
   it('Shift+Enter makes a new line; Enter while an IME composes sends nothing; Enter sends and the reply streams in', async () => {
