@@ -50,7 +50,13 @@ const model = await benchModel(args['models-dir']!, args.shape as BenchShape, ar
 const root = await mkdtemp(join(tmpdir(), 'hearth-bench-jobs-'));
 const { config } = configFromObject({
   atlas: { files: join(root, 'atlas'), database: 'embedded' },
-  node: { cacheDir: join(root, 'cache'), id: 'bench', threads: Number(args.threads), gpu: args.gpu, jobs: { concurrency: 2 } },
+  node: {
+    cacheDir: join(root, 'cache'),
+    id: 'bench',
+    threads: Number(args.threads),
+    gpu: args.gpu,
+    jobs: { concurrency: 2 },
+  },
   inference: { numParallel: parallel, numCtx: 512, keepAlive: -1 },
   jobs: { pollInterval: args.poll },
   log: { level: 'warn' },
@@ -61,7 +67,10 @@ try {
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   await ctx.models.putBlob(digest, Readable.from([bytes]));
   await ctx.models.create({ model: 'bench', files: { 'model.gguf': digest } });
-  const rows = Array.from({ length: records }, (_, i) => ({ id: `r${i}`, text: `item number ${i} of the benchmark dataset` }));
+  const rows = Array.from({ length: records }, (_, i) => ({
+    id: `r${i}`,
+    text: `item number ${i} of the benchmark dataset`,
+  }));
   await ctx.atlas.files.put('datasets/bench.jsonl', `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 
   const prepared = await ctx.inference.prepare('bench', parseOptions(OPTIONS), undefined);
@@ -71,10 +80,14 @@ try {
     load: prepared.load,
     keepAliveMs: prepared.keepAliveMs,
     sampling: prepared.sampling,
-    messages: ctx.inference.withModelPrelude(prepared.entry, [{ role: 'user', content: renderTemplate(TEMPLATE, { text }) }]),
+    messages: ctx.inference.withModelPrelude(prepared.entry, [
+      { role: 'user', content: renderTemplate(TEMPLATE, { text }) },
+    ]),
   });
   await ctx.engine.generate(request('warm-up'));
-  log(`model ${model.shape} ${model.type} on ${ctx.engine.backend}, ${records} records × ${tokens} tokens, ${parallel} parallel sequences`);
+  log(
+    `model ${model.shape} ${model.type} on ${ctx.engine.backend}, ${records} records × ${tokens} tokens, ${parallel} parallel sequences`,
+  );
 
   const engineRates: number[] = [];
   const jobRates: number[] = [];

@@ -2,6 +2,7 @@
 # Makes sure the services the test suite starts by itself are installable here:
 # PostgreSQL server binaries (initdb, pg_ctl) for the real-PostgreSQL tests;
 # iproute2 (`ip`) for the network-zone tests, which build Linux network namespaces.
+# Chromium (Debian's package; never a downloaded build) for the chat UI's end-to-end tests.
 # Runs before `npm test`; installs Debian packages only when something is missing.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ have_pg() {
 missing=()
 have_pg || missing+=(postgresql)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -13,6 +13,7 @@ import { ModelLibrary } from './models/library.js';
 import { ModelPuller } from './models/pull.js';
 import { NodeCache } from './node/index.js';
 import { HEARTH_VERSION } from './version.js';
+import { WorkflowService } from './workflows/index.js';
 
 /**
  * The application context: everything a service needs, passed in rather than
@@ -39,6 +40,8 @@ export interface AppContext {
   readonly metrics: HearthMetrics;
   /** batch jobs: submit, inspect, cancel, retry; and this node's workers (node.jobs.concurrency) */
   readonly jobs: JobService;
+  /** workflow prompts (ComfyUI API): queue and history on Atlas, run by whichever node claims them */
+  readonly workflows: WorkflowService;
   /** Closers run in reverse order by closeContext (services register theirs here). */
   readonly closers: Array<() => Promise<void>>;
 }
@@ -67,6 +70,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       maxLoadedModels: config.inference.maxLoadedModels,
       maxQueue: config.inference.maxQueue,
       numParallel: config.inference.numParallel,
+      observer: metrics.engine,
       log: log.child({ component: 'engine' }),
     });
     closers.push(() => engine.close());
@@ -109,6 +113,23 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       engineFault: process.env['HEARTH_TEST_ENGINE_FAULT'],
     });
     closers.push(() => jobs.close());
+    const workflows = await WorkflowService.open({
+      db,
+      files,
+      engine,
+      inference,
+      cacheDir: config.node.cacheDir,
+      nodeId: config.node.id,
+      log: log.child({ component: 'workflows' }),
+      settings: {
+        cacheMaxBytes: config.workflows.cacheMaxBytes,
+        memoryCacheMaxBytes: config.workflows.memoryCacheMaxBytes,
+        pollIntervalMs: config.workflows.pollInterval,
+        leaseMs: config.workflows.lease,
+        maxAttempts: config.workflows.maxAttempts,
+      },
+    });
+    closers.push(() => workflows.close());
     const ctx: AppContext = {
       config,
       log,
@@ -128,6 +149,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       inference,
       chat,
       jobs,
+      workflows,
       closers,
     };
     metrics.watch({
@@ -137,6 +159,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
         backend: engine.backend,
         loaded: () => engine.loaded(),
         queueDepth: () => engine.queueDepth(),
+        vram: () => engine.vram(),
       },
     });
     await registerNode(ctx);

@@ -17,6 +17,9 @@ export const SERVICE_CLASSES = ['inference', 'ui', 'workflows', 'jobs', 'admin',
 export const LOOPBACK_ZONE = 'loopback';
 export const LOOPBACK_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
+/** The zone `adminZones` means when it is not set, if a zone of that name is defined. */
+export const DEFAULT_ADMIN_ZONE = 'mgmt';
+
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
@@ -36,7 +39,21 @@ export const DEFAULTS = {
   numCtx: 4096,
   numBatch: 512,
   maxQueue: 512,
+  jobsConcurrency: 2,
+  jobsShardSize: 100,
+  jobsMaxAttempts: 5,
+  jobsLeaseMs: 60_000,
+  jobsRetryDelayMs: 5_000,
+  jobsMaintenanceIntervalMs: 15_000,
+  jobsPollIntervalMs: 1_000,
+  workflowsCacheMaxBytes: 2 * 1024 ** 3,
+  workflowsMemoryCacheMaxBytes: 256 * 1024 ** 2,
+  workflowsPollIntervalMs: 1_000,
+  workflowsLeaseMs: 60_000,
+  workflowsMaxAttempts: 3,
   listenerAuth: 'required',
+  uiSessionTtlMs: 30 * 24 * 60 * 60_000,
+  uiGenerateTitles: true,
 } as const;
 
 /** The listener used when the config names none: this machine only, every class. */

@@ -12,8 +12,15 @@ export const CONFIG_FILE_VARIABLE = 'HEARTH_CONFIG';
 export const HOST_VARIABLE = 'HEARTH_HOST';
 /** Prints stack traces with CLI errors. */
 export const DEBUG_VARIABLE = 'HEARTH_DEBUG';
+/** The API key the client commands send (`Authorization: Bearer`), like OPENAI_API_KEY. */
+export const API_KEY_VARIABLE = 'HEARTH_API_KEY';
 /** HEARTH_* variables that are not settings but are expected: no warning for them. */
-export const OTHER_HEARTH_VARIABLES: readonly string[] = [CONFIG_FILE_VARIABLE, HOST_VARIABLE, DEBUG_VARIABLE];
+export const OTHER_HEARTH_VARIABLES: readonly string[] = [
+  CONFIG_FILE_VARIABLE,
+  HOST_VARIABLE,
+  DEBUG_VARIABLE,
+  API_KEY_VARIABLE,
+];
 /** Prefixes of HEARTH_* variables other tools own (the test harness): no warning for them either. */
 export const OTHER_HEARTH_PREFIXES: readonly string[] = ['HEARTH_TEST_'];
 

@@ -1,4 +1,5 @@
 export {
+  DEFAULT_ADMIN_ZONE,
   DEFAULT_LISTEN_ADDRESS,
   DEFAULT_PORT,
   DEFAULTS,
@@ -8,6 +9,7 @@ export {
   SERVICE_CLASSES,
 } from './defaults.js';
 export {
+  API_KEY_VARIABLE,
   CONFIG_FILE_VARIABLE,
   type EnvSetting,
   envSettings,

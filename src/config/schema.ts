@@ -12,6 +12,7 @@
 import { isAbsolute } from 'node:path';
 import * as z from 'zod';
 import {
+  DEFAULT_ADMIN_ZONE,
   DEFAULT_LISTEN_ADDRESS,
   DEFAULTS,
   defaultListener,
@@ -231,6 +232,12 @@ export const configSchema = z
       gpu: z.enum(GPU_BACKENDS).default(DEFAULTS.gpu),
       gpuFallback: z.enum(GPU_FALLBACKS).default(DEFAULTS.gpuFallback),
       threads: z.int().min(0).default(DEFAULTS.threads),
+      jobs: z
+        .strictObject({
+          /** Job work (shards) this node runs at once; 0 = an API-only node. */
+          concurrency: z.int().min(0).default(DEFAULTS.jobsConcurrency),
+        })
+        .prefault({}),
     }),
     log: z
       .strictObject({
@@ -254,9 +261,48 @@ export const configSchema = z
         maxQueue: z.int().min(1).default(DEFAULTS.maxQueue),
       })
       .prefault({}),
+    jobs: z
+      .strictObject({
+        /** Records per shard, when a job does not say. */
+        shardSize: z.int().min(1).max(100_000).default(DEFAULTS.jobsShardSize),
+        /** Attempts per shard, the first included. */
+        maxAttempts: z.int().min(1).max(100).default(DEFAULTS.jobsMaxAttempts),
+        /** A lease not renewed by a heartbeat for this long expires; the work is retried on any node. */
+        lease: durationField(false).default(DEFAULTS.jobsLeaseMs),
+        /** Delay before the first retry; each later one doubles. */
+        retryDelay: durationField(false).default(DEFAULTS.jobsRetryDelayMs),
+        /** How often expired leases are looked for. */
+        maintenanceInterval: durationField(false).default(DEFAULTS.jobsMaintenanceIntervalMs),
+        /** How often an idle worker asks for work. */
+        pollInterval: durationField(false).default(DEFAULTS.jobsPollIntervalMs),
+      })
+      .prefault({}),
+    workflows: z
+      .strictObject({
+        /** Node outputs kept in the node cache (disposable) for reuse by later runs. */
+        cacheMaxBytes: sizeField(0).default(DEFAULTS.workflowsCacheMaxBytes),
+        /** Node outputs kept in memory, in front of the disk cache. */
+        memoryCacheMaxBytes: sizeField(0).default(DEFAULTS.workflowsMemoryCacheMaxBytes),
+        /** How often an idle node looks for queued prompts. */
+        pollInterval: durationField(false).default(DEFAULTS.workflowsPollIntervalMs),
+        /** A running prompt whose node stops renewing this lease is run again by another node. */
+        lease: durationField(false).default(DEFAULTS.workflowsLeaseMs),
+        /** Runs of a prompt, the first included, before node loss marks it failed. */
+        maxAttempts: z.int().min(1).max(100).default(DEFAULTS.workflowsMaxAttempts),
+      })
+      .prefault({}),
+    ui: z
+      .strictObject({
+        /** How long a browser session lasts after its last use. */
+        sessionTtl: durationField(false).default(DEFAULTS.uiSessionTtlMs),
+        /** Name conversations with the model from their first exchange (in the background). */
+        generateTitles: z.boolean().default(DEFAULTS.uiGenerateTitles),
+      })
+      .prefault({}),
     zones: zonesField.prefault({}),
     deny: z.array(z.string()).default([]),
-    adminZones: z.array(z.string()).default([]),
+    /** Unset: `[mgmt]` when a zone named mgmt is defined, else none (loopback only); see the transform below. */
+    adminZones: z.array(z.string()).optional(),
     allowPublicBind: z.boolean().default(false),
     trustedProxies: z.array(cidrField).default([]),
     origins: z.array(originField).default([]),
@@ -267,7 +313,13 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     checkReferences(config, (path, message, input) => ctx.issues.push({ code: 'custom', path, message, input }));
-  });
+  })
+  // The admin default depends on the zones, so it is applied after they are known (and only an explicit
+  // adminZones naming an undefined zone is an error). The output always holds the effective list.
+  .transform((config) => ({
+    ...config,
+    adminZones: config.adminZones ?? (DEFAULT_ADMIN_ZONE in config.zones ? [DEFAULT_ADMIN_ZONE] : []),
+  }));
 
 export type HearthConfig = z.output<typeof configSchema>;
 export type ListenerConfig = HearthConfig['listeners'][number];

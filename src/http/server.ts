@@ -11,6 +11,7 @@ import {
   serviceClassScope,
 } from '../net/index.js';
 import { adminKeyRoutes } from './admin/keys.js';
+import { comfyRoutes } from './comfy/routes.js';
 import { coreRoutes } from './core/routes.js';
 import { installErrorHandling } from './errors.js';
 import { fileRoutes } from './jobs/files.js';
@@ -43,6 +44,7 @@ const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }>
   { serviceClass: 'admin', routes: adminKeyRoutes },
   { serviceClass: 'admin', routes: fileRoutes },
   { serviceClass: 'jobs', routes: jobRoutes },
+  { serviceClass: 'workflows', routes: comfyRoutes },
   { serviceClass: 'metrics', routes: metricsRoutes },
   { serviceClass: 'ui', routes: uiApiRoutes },
   { serviceClass: 'ui', routes: uiAppRoutes },
@@ -133,7 +135,16 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
   return {
     urls,
     close: async () => {
-      await Promise.allSettled(apps.map((a) => a.close()));
+      // A streaming response that finishes during the drain leaves a keep-alive socket that
+      // Node's close() would wait on forever: keep closing sockets as they fall idle.
+      const sweep = setInterval(() => {
+        for (const a of apps) a.server.closeIdleConnections();
+      }, 100);
+      try {
+        await Promise.allSettled(apps.map((a) => a.close()));
+      } finally {
+        clearInterval(sweep);
+      }
       access.close();
     },
   };

@@ -1,4 +1,15 @@
-import { bigint, boolean, index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 // One schema for PostgreSQL and PGlite. The tables are created by the SQL in
 // ./migrations (not generated from here), so a change here needs a migration.
@@ -145,4 +156,95 @@ export const chatPresets = pgTable('chat_presets', {
   shared: boolean('shared').notNull().default(false),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Batch jobs (migration 0005, src/jobs): one row per job; `spec` is the normalised request. */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    spec: jsonb('spec').notNull(),
+    /** queued, running, succeeded, failed, cancelled */
+    state: text('state').notNull(),
+    /** the output folder (a FileStore key prefix) */
+    output: text('output').notNull(),
+    modelDigest: text('model_digest'),
+    plan: jsonb('plan'),
+    recordsTotal: bigint('records_total', { mode: 'number' }),
+    shardsTotal: integer('shards_total'),
+    shardsCommitted: integer('shards_committed').notNull().default(0),
+    recordsOk: bigint('records_ok', { mode: 'number' }).notNull().default(0),
+    recordsFailed: bigint('records_failed', { mode: 'number' }).notNull().default(0),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    evalTokens: bigint('eval_tokens', { mode: 'number' }).notNull().default(0),
+    attempts: integer('attempts').notNull().default(1),
+    error: text('error'),
+    node: text('node'),
+    manifestSha256: text('manifest_sha256'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('jobs_created_idx').on(t.createdAt, t.id),
+    index('jobs_state_idx').on(t.state),
+    // partial in SQL: only queued and running jobs (two live jobs never write one folder)
+    uniqueIndex('jobs_live_output_idx').on(t.output),
+  ],
+);
+
+/** A job's shards (0005): the unit of work and of commit; `leaseToken` fences the commit. */
+export const jobShards = pgTable(
+  'job_shards',
+  {
+    jobId: text('job_id').notNull(),
+    index: integer('index').notNull(),
+    range: jsonb('range').notNull(),
+    records: integer('records').notNull(),
+    /** pending, running, committed */
+    state: text('state').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    leaseToken: text('lease_token'),
+    leaseNode: text('lease_node'),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }),
+    done: integer('done').notNull().default(0),
+    failed: integer('failed').notNull().default(0),
+    tokens: bigint('tokens', { mode: 'number' }).notNull().default(0),
+    stagingKey: text('staging_key'),
+    outputKey: text('output_key'),
+    sha256: text('sha256'),
+    bytes: bigint('bytes', { mode: 'number' }),
+    rows: integer('rows'),
+    errorRows: integer('error_rows'),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }),
+    evalTokens: bigint('eval_tokens', { mode: 'number' }),
+    committedAt: timestamp('committed_at', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.index] })],
+);
+
+/** Per-record error rows of a job (0005), written with their shard's commit. */
+export const jobErrors = pgTable(
+  'job_errors',
+  {
+    jobId: text('job_id').notNull(),
+    shard: integer('shard').notNull(),
+    seq: integer('seq').notNull(),
+    key: text('key'),
+    line: integer('line'),
+    message: text('message').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.shard, t.seq] })],
+);
+
+/** A job's log (0005): what `hearth jobs logs` and the events stream show. */
+export const jobEvents = pgTable('job_events', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  jobId: text('job_id').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  level: text('level').notNull(),
+  node: text('node'),
+  message: text('message').notNull(),
 });

@@ -1,0 +1,15 @@
+// Batch jobs: datasets from Atlas in, results to Atlas out, exactly once, across nodes (docs/jobs.md).
+export { ERRORS_FILE, MANIFEST_FILE, shardFileName } from './commit.js';
+export { type DatasetRecord, locateDataset, planDataset, readShard, sampleDataset } from './datasets/dataset.js';
+export { QUEUE_SCHEMA } from './queue.js';
+export { type JobPage, JobService, type JobServiceOptions, type JobSettings } from './service.js';
+export {
+  type BatchRequest,
+  type BatchSpec,
+  batchRequestSchema,
+  FINISHED_STATES,
+  JOB_STATES,
+  type JobState,
+  LIVE_STATES,
+} from './spec.js';
+export type { JobEvent, JobView } from './store.js';

@@ -1,0 +1,309 @@
+import { randomUUID } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import type { AtlasDb } from '../atlas/db/index.js';
+import { isEmbeddedDatabase } from '../atlas/db/index.js';
+import { describeError, HearthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SqlRunner } from './sql.js';
+
+/** pg-boss keeps its tables in this schema of the Atlas database (created and migrated by pg-boss itself). */
+export const QUEUE_SCHEMA = 'hearth_queue';
+/** Every ticket of every job: one queue, so one fetch serves plan, shard and finalize work by priority. */
+export const WORK_QUEUE = 'hearth-jobs';
+/** Tickets that used up their attempts land here; a worker turns each into a failed job. */
+export const DEAD_QUEUE = 'hearth-jobs-dead';
+
+/** What a ticket asks a worker to do. Tickets are disposable: the job tables say what is done. */
+export type TicketWork =
+  | { kind: 'plan'; jobId: string }
+  | { kind: 'shard'; jobId: string; shard: number }
+  | { kind: 'finalize'; jobId: string };
+
+/** Plan and finalize go first: they unblock whole jobs. */
+const PRIORITY: Record<TicketWork['kind'], number> = { plan: 10, finalize: 10, shard: 0 };
+
+/** A ticket this node holds: the pg-boss job, and the token that proves the lease is still ours. */
+export interface HeldTicket {
+  readonly id: string;
+  readonly work: TicketWork;
+  /** attempts made before this one (0 on the first) */
+  readonly retryCount: number;
+  /** retries allowed after the first attempt */
+  readonly retryLimit: number;
+  readonly token: string;
+}
+
+/** A ticket that used up its attempts, with the last error pg-boss recorded. */
+export interface DeadTicket {
+  readonly id: string;
+  readonly work: TicketWork;
+  readonly error: string;
+}
+
+/** How the queue behaves; all durations in milliseconds. */
+export interface JobQueueOptions {
+  db: AtlasDb;
+  /** `atlas.database`: 'embedded' (PGlite, reached through `db`) or the PostgreSQL URL pg-boss opens its own pool to. */
+  database: string;
+  log: Logger;
+  /** this node's id, stamped on every ticket it holds */
+  node: string;
+  /** a lease not renewed by a heartbeat for this long expires, and the ticket is retried on any node */
+  leaseMs: number;
+  /** attempts per ticket, the first included (1 = no retries) */
+  maxAttempts: number;
+  /** delay before the first retry; later retries back off exponentially (pg-boss counts whole seconds) */
+  retryDelayMs: number;
+  /** how often expired leases are looked for (one node does it per interval) */
+  maintenanceIntervalMs: number;
+}
+
+/**
+ * The job queue: pg-boss on the Atlas database, with leases that heartbeats extend.
+ *
+ * On PostgreSQL pg-boss uses its own connection pool from the URL. On the embedded PGlite it goes
+ * through `db` (an `executeSql` adapter); its multi-statement scripts (schema creation, maintenance)
+ * use PGlite's `exec`. Sends, completions and cancellations that must agree with a job record take a
+ * transaction runner, so both change together or not at all.
+ *
+ * Two small reaches into pg-boss's table, both on one row of a held ticket: a heartbeat extends the
+ * ticket's `expire_in` (pg-boss 10 has no heartbeat of its own), and `release` puts a ticket back
+ * without counting an attempt (a clean shutdown is not a failure).
+ */
+export class JobQueue {
+  readonly #boss: PgBoss;
+  readonly #opts: JobQueueOptions;
+  readonly #instance = randomUUID();
+  #closed: Promise<void> | undefined;
+
+  private constructor(boss: PgBoss, opts: JobQueueOptions) {
+    this.#boss = boss;
+    this.#opts = opts;
+  }
+
+  /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
+  static async open(opts: JobQueueOptions): Promise<JobQueue> {
+    const leaseSeconds = Math.max(1, Math.ceil(opts.leaseMs / 1000));
+    const common = {
+      schema: QUEUE_SCHEMA,
+      schedule: false,
+      supervise: true,
+      migrate: true,
+      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
+      // Finished tickets are kept a day for debugging, then archived; the job tables are the record.
+      archiveCompletedAfterSeconds: 24 * 3600,
+    };
+    const boss = isEmbeddedDatabase(opts.database)
+      ? new PgBoss({ ...common, db: embeddedAdapter(opts.db) })
+      : new PgBoss({ ...common, connectionString: opts.database, max: 4, application_name: 'hearth-jobs' });
+    boss.on('error', (err: Error) => opts.log.warn({ err: describeError(err) }, 'job queue: pg-boss error'));
+    try {
+      await startWithRetry(boss);
+      const queue: Omit<PgBoss.Queue, 'name'> = {
+        retryLimit: Math.max(0, opts.maxAttempts - 1),
+        retryDelay: Math.max(1, Math.round(opts.retryDelayMs / 1000)),
+        retryBackoff: true,
+        expireInSeconds: leaseSeconds,
+        // Queued tickets must outlive any realistic wait (pg-boss archives unstarted ones after this).
+        retentionMinutes: 365 * 24 * 60,
+      };
+      // A dead ticket whose handling is interrupted must come back, or its job would never be failed.
+      await boss.createQueue(DEAD_QUEUE, { ...queue, name: DEAD_QUEUE, retryLimit: 1000, retryBackoff: false });
+      const work = { ...queue, name: WORK_QUEUE, deadLetter: DEAD_QUEUE };
+      await boss.createQueue(WORK_QUEUE, work);
+      // createQueue keeps an existing queue's settings: apply this configuration's.
+      await boss.updateQueue(WORK_QUEUE, work);
+    } catch (err) {
+      await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+      throw new HearthError(
+        'ATLAS_DB_UNREACHABLE',
+        `jobs: cannot start the job queue on ${opts.db.describe}: ${describeError(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    return new JobQueue(boss, opts);
+  }
+
+  /** Queues tickets inside `tx` (they exist only if the transaction commits). */
+  async send(tx: SqlRunner, work: readonly TicketWork[]): Promise<void> {
+    if (work.length === 0) return;
+    // pg-boss's bulk insert takes one JSON document; big plans go in slices to keep statements small.
+    for (let i = 0; i < work.length; i += 1000) {
+      const slice = work.slice(i, i + 1000).map((w) => ({ name: WORK_QUEUE, data: w, priority: PRIORITY[w.kind] }));
+      await this.#boss.insert(slice, { db: bossDb(tx) });
+    }
+  }
+
+  /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
+  async fetch(count: number): Promise<HeldTicket[]> {
+    if (count <= 0 || this.#closed) return [];
+    const jobs = await this.#boss.fetch<TicketWork>(WORK_QUEUE, { batchSize: count, includeMetadata: true });
+    const held: HeldTicket[] = [];
+    for (const job of jobs) {
+      const token = randomUUID();
+      await this.#opts.db.query(
+        `update ${QUEUE_SCHEMA}.job set output = $3::jsonb where name = $1 and id = $2 and state = 'active'`,
+        [WORK_QUEUE, job.id, JSON.stringify(this.#holder(token))],
+      );
+      held.push({ id: job.id, work: job.data, retryCount: job.retryCount, retryLimit: job.retryLimit, token });
+    }
+    return held;
+  }
+
+  /** Extends the lease. False when it is no longer ours (expired and taken again, cancelled or completed). */
+  async heartbeat(ticket: HeldTicket): Promise<boolean> {
+    const rows = await this.#opts.db.query(
+      `update ${QUEUE_SCHEMA}.job
+          set expire_in = (now() - started_on) + make_interval(secs => $3)
+        where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $4
+        returning 1`,
+      [WORK_QUEUE, ticket.id, Math.ceil(this.#opts.leaseMs / 1000), ticket.token],
+    );
+    return rows.length === 1;
+  }
+
+  /** Marks a ticket done inside `tx`. */
+  async complete(tx: SqlRunner, ticket: { id: string }): Promise<void> {
+    await this.#boss.complete(WORK_QUEUE, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+  }
+
+  /**
+   * Records a failed attempt: the ticket is retried with backoff, or dead-lettered after its last
+   * attempt. Skipped when the lease is no longer ours (the holder now decides).
+   */
+  async fail(ticket: HeldTicket, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
+    if (!(await this.#stillHeld(ticket))) return 'lost';
+    await this.#boss.fail(WORK_QUEUE, ticket.id, { message: describeError(error) });
+    return ticket.retryCount >= ticket.retryLimit ? 'dead' : 'retry';
+  }
+
+  /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
+  async release(ticket: HeldTicket): Promise<void> {
+    await this.#opts.db.query(
+      `update ${QUEUE_SCHEMA}.job set state = 'created', started_on = null, start_after = now(), output = null
+        where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
+      [WORK_QUEUE, ticket.id, ticket.token],
+    );
+  }
+
+  /** Cancels every open ticket of a job inside `tx`; returns how many. */
+  async cancelJob(tx: SqlRunner, jobId: string): Promise<number> {
+    const rows = await tx.query<{ id: string }>(
+      `select id::text as id from ${QUEUE_SCHEMA}.job where name = $1 and data ->> 'jobId' = $2 and state < 'completed'`,
+      [WORK_QUEUE, jobId],
+    );
+    if (rows.length === 0) return 0;
+    // pg-boss answers { affected } though its types say void.
+    const result: unknown = await this.#boss.cancel(
+      WORK_QUEUE,
+      rows.map((r) => r.id),
+      { db: bossDb(tx) },
+    );
+    return (result as { affected?: number } | undefined)?.affected ?? rows.length;
+  }
+
+  /**
+   * Tickets this node held before it restarted (same node id, another process) are orphans: fail them
+   * now rather than wait for their leases to expire. Each counts as a failed attempt.
+   */
+  async reclaimOrphans(): Promise<number> {
+    const rows = await this.#opts.db.query<{ id: string }>(
+      `select id::text as id from ${QUEUE_SCHEMA}.job
+        where name = $1 and state = 'active' and output ->> 'node' = $2 and output ->> 'instance' <> $3`,
+      [WORK_QUEUE, this.#opts.node, this.#instance],
+    );
+    for (const { id } of rows) {
+      await this.#boss.fail(WORK_QUEUE, id, { message: `node ${this.#opts.node} restarted while holding this work` });
+    }
+    return rows.length;
+  }
+
+  /** Takes tickets that used up their attempts (completing them: the caller records the failure first). */
+  async fetchDead(count: number): Promise<DeadTicket[]> {
+    if (this.#closed) return [];
+    const jobs = await this.#boss.fetch<TicketWork>(DEAD_QUEUE, { batchSize: count, includeMetadata: true });
+    return jobs.map((job) => ({ id: job.id, work: job.data, error: deadMessage(job.output) }));
+  }
+
+  /** Completes a dead-letter ticket inside `tx`. */
+  async completeDead(tx: SqlRunner, ticket: { id: string }): Promise<void> {
+    await this.#boss.complete(DEAD_QUEUE, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+  }
+
+  /** Stops maintenance and (on PostgreSQL) closes pg-boss's pool. Held tickets should be released first. */
+  close(): Promise<void> {
+    this.#closed ??= this.#boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
+      this.#opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
+    });
+    return this.#closed;
+  }
+
+  #holder(token: string) {
+    return { node: this.#opts.node, instance: this.#instance, token };
+  }
+
+  async #stillHeld(ticket: HeldTicket): Promise<boolean> {
+    const rows = await this.#opts.db.query(
+      `select 1 from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
+      [WORK_QUEUE, ticket.id, ticket.token],
+    );
+    return rows.length === 1;
+  }
+}
+
+/** pg-boss's error output (`{message}`, possibly nested in `value`) as one line. */
+function deadMessage(output: unknown): string {
+  const o = output as { message?: unknown; value?: { message?: unknown } } | null | undefined;
+  const message = o?.message ?? o?.value?.message;
+  return typeof message === 'string' ? message : 'the work failed on every attempt';
+}
+
+/** pg-boss's `db` option over one of our SQL runners (a transaction). */
+function bossDb(runner: SqlRunner): PgBoss.Db {
+  return { executeSql: async (text, values) => ({ rows: await runner.query(text, values ?? []) }) };
+}
+
+interface PgliteClient {
+  exec(script: string): Promise<Array<{ rows: unknown[] }>>;
+}
+
+/**
+ * pg-boss over the embedded database. Parameterised statements go through `db.query`; pg-boss's
+ * scripts (several statements, no parameters: schema creation, maintenance) need PGlite's `exec`,
+ * which AtlasDb does not expose, so it is taken from the drizzle client underneath.
+ */
+function embeddedAdapter(db: AtlasDb): PgBoss.Db {
+  const client = (db.orm as unknown as { $client?: Partial<PgliteClient> }).$client;
+  if (!client || typeof client.exec !== 'function') {
+    throw new HearthError('INTERNAL', 'jobs: the embedded database has no exec(): cannot run the job queue on it');
+  }
+  const exec = client.exec.bind(client) as PgliteClient['exec'];
+  return {
+    executeSql: async (text, values) => {
+      if (values && values.length > 0) return { rows: await db.query(text, values) };
+      const results = await exec(text);
+      return { rows: results.at(-1)?.rows ?? [] };
+    },
+  };
+}
+
+/**
+ * Nodes starting at the same moment on a fresh database race on pg-boss's
+ * schema set-up, and PostgreSQL may resolve that as a deadlock (40P01) or a
+ * duplicate-object error. Both are safe to retry: the winner finished the work.
+ */
+async function startWithRetry(boss: PgBoss): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.start();
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const racing = code === '40P01' || code === '42P07' || code === '42710' || code === '23505';
+      if (!racing || attempt >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200));
+    }
+  }
+}
