@@ -1,4 +1,5 @@
-// The chat UI end to end in real headless Chromium (Debian's package, driven by playwright-core):
+// The chat UI end to end in real headless Chromium (Debian's package, driven by playwright-core),
+// against a real `hearth serve` process on a real PostgreSQL Atlas:
 // first-run admin setup, a streamed reply, stop, regenerate and edit branches with "< 2/2 >"
 // navigation, reload, search, the keyboard, a second user who sees nothing of the first, the
 // mobile drawer, screenshots (desktop and phone) and an axe check of the main screens.
@@ -7,16 +8,13 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type AtlasDb, openAtlasDb } from '../src/atlas/db/index.js';
 import { WEB_DIST } from '../src/http/ui/app.js';
-import {
-  type HearthDirs,
-  hearthDirs,
-  type InProcessHearth,
-  REPO_ROOT,
-  startHearthInProcess,
-} from './support/hearth.js';
+import { silentLogger } from '../src/log.js';
+import { type HearthDirs, type HearthProcess, hearthDirs, REPO_ROOT, startHearthProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
+import { createTestDatabase } from './support/postgres.js';
 import { importModel, LONG, UiClient } from './support/ui-client.js';
 
 const CHROMIUM = process.env['HEARTH_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -24,7 +22,10 @@ const CHROMIUM = process.env['HEARTH_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, '.hearth-test', 'ui');
 
 let dirs: HearthDirs;
-let hearth: InProcessHearth;
+let hearth: HearthProcess;
+/** The same Atlas database the server uses (real PostgreSQL, so the test can read it while the server runs). */
+let atlas: AtlasDb;
+let database: { url: string; drop(): Promise<void> };
 let browser: Browser;
 let page: Page;
 let conversationUrl = '';
@@ -80,7 +81,12 @@ beforeAll(async () => {
   dirs = await hearthDirs('hearth-ui-e2e-');
   await mkdir(join(dirs.root, 'models'), { recursive: true });
   const models = await makeTestModels(join(dirs.root, 'models'));
-  hearth = await startHearthInProcess(dirs, { ui: { generateTitles: false } });
+  // A real `hearth serve` process on a real PostgreSQL Atlas, as a house would run it.
+  const admin = inject('postgresUrl');
+  if (!admin) throw new Error(`PostgreSQL is not running for the tests: ${inject('postgresUnavailable')}`);
+  database = await createTestDatabase(admin);
+  hearth = await startHearthProcess({ dirs, database: database.url, env: { HEARTH_UI_GENERATE_TITLES: 'false' } });
+  atlas = await openAtlasDb({ database: database.url, embeddedDir: '', log: silentLogger(), migrate: false });
   // Greedy and without a repeat penalty, the test model writes the long prompt's reply for about 2 s.
   await importModel(hearth.url, 'chat', models.chat, { parameters: LONG.params });
   browser = await chromium.launch({
@@ -93,7 +99,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await hearth?.close();
+  await hearth?.stop();
+  await atlas?.close();
+  await database?.drop();
   await dirs?.cleanup();
 });
 
@@ -153,7 +161,7 @@ describe('the chat UI in Chromium', () => {
     const kept = await assistantText(page);
     expect(kept.length).toBeGreaterThan(0);
     // What the page shows is what Atlas holds.
-    const rows = await hearth.ctx.atlas.db.query<{ content: string; status: string }>(
+    const rows = await atlas.query<{ content: string; status: string }>(
       `select content, status from chat_messages where role = 'assistant'`,
     );
     expect(rows).toEqual([{ content: expect.any(String), status: 'stopped' }]);
