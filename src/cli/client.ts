@@ -21,7 +21,8 @@ export function serverUrl(env: NodeJS.ProcessEnv = process.env): string {
 export class HearthClient {
   constructor(readonly base: string = serverUrl()) {}
 
-  private async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+  /** One request with the API key, a clear message when no server answers, and the server's error text on 4xx/5xx. */
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
     let res: Response;
     // A listener with `auth: required` (or any non-loopback one) wants a key: HEARTH_API_KEY, like OPENAI_API_KEY.
     const key = process.env[API_KEY_VARIABLE]?.trim();
@@ -33,6 +34,7 @@ export class HearthClient {
     try {
       res = await fetch(`${this.base}${path}`, init);
     } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       throw new HearthError(
         'BAD_REQUEST',
@@ -52,7 +54,7 @@ export class HearthClient {
   }
 
   async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.fetch(path, {
+    const res = await this.request(path, {
       method,
       ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
     });
@@ -62,7 +64,7 @@ export class HearthClient {
 
   /** POSTs and yields each NDJSON line; an in-band `{"error"}` line throws. */
   async *stream<T>(path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<T> {
-    const res = await this.fetch(path, {
+    const res = await this.request(path, {
       method: 'POST',
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
@@ -92,12 +94,12 @@ export class HearthClient {
     try {
       return (await fetch(`${this.base}${path}`, { method: 'HEAD' })).status;
     } catch {
-      return (await this.fetch(path, { method: 'HEAD' })).status;
+      return (await this.request(path, { method: 'HEAD' })).status;
     }
   }
 
   async upload(path: string, body: ReadableStream | Blob, size: number): Promise<void> {
-    await this.fetch(path, {
+    await this.request(path, {
       method: 'POST',
       body,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },

@@ -22,39 +22,6 @@ export function filePath(key: string): string {
   return `/api/files/${key.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/')}`;
 }
 
-/**
- * A request whose response is read as a stream (downloads, server-sent events). HearthClient covers
- * JSON and NDJSON; this mirrors its private fetch (HEARTH_API_KEY, the same errors) for the rest.
- */
-export async function fetchRaw(client: HearthClient, path: string, init: RequestInit = {}): Promise<Response> {
-  let res: Response;
-  const key = process.env[API_KEY_VARIABLE]?.trim();
-  if (key)
-    init = {
-      ...init,
-      headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${key}` },
-    };
-  try {
-    res = await fetch(`${client.base}${path}`, init);
-  } catch (err) {
-    if ((err as Error).name === 'AbortError') throw err;
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new HearthError(
-      'BAD_REQUEST',
-      `could not connect to hearth at ${client.base}${cause ? ` (${cause})` : ''}: is \`hearth serve\` running? (set HEARTH_HOST to reach another address)`,
-    );
-  }
-  if (!res.ok) {
-    const text = await res.text();
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { error?: string }).error ?? text;
-    } catch {}
-    throw new HearthError('BAD_REQUEST', message || `${res.status} ${res.statusText}`, { status: res.status });
-  }
-  return res;
-}
-
 /** `hearth files put|get|ls|rm`: the Atlas file store through the API (service class `admin`). */
 export function registerFileCommands(program: Command): void {
   const files = program.command('files').description('datasets and results in the Atlas file store (through the API)');
@@ -89,7 +56,7 @@ export function registerFileCommands(program: Command): void {
     .argument('[dest]', 'local file, or - for standard output (default: the key’s file name)')
     .action(
       action(async (key: string, dest: string | undefined) => {
-        const res = await fetchRaw(client(), filePath(key));
+        const res = await client().request(filePath(key));
         const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
         if (dest === '-') {
           await pipeline(body, process.stdout);

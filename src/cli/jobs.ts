@@ -6,7 +6,6 @@ import { HearthError } from '../errors.js';
 import type { JobEvent, JobView } from '../jobs/index.js';
 import { relativeTime, table } from '../units.js';
 import { HearthClient } from './client.js';
-import { fetchRaw } from './files.js';
 import { action } from './shared.js';
 
 /** How many times `--follow` reconnects to a server that went away (a restart) before giving up. */
@@ -266,7 +265,7 @@ async function watchEvents(
   let lastLogId = 0;
   for (let attempt = 0; attempt <= RECONNECTS; attempt++) {
     try {
-      const res = await fetchRaw(client, `/api/jobs/${encodeURIComponent(id)}/events`, {
+      const res = await client.request(`/api/jobs/${encodeURIComponent(id)}/events`, {
         headers: lastLogId ? { 'last-event-id': String(lastLogId) } : {},
       });
       const decoder = new TextDecoder();
