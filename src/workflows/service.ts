@@ -73,7 +73,13 @@ export type QueueItem = [number, string, Record<string, unknown>, Record<string,
 export interface HistoryEntry {
   prompt: QueueItem;
   outputs: Record<string, NodeUi>;
-  status: { status_str: 'success' | 'error'; completed: boolean; messages: Array<[string, Record<string, unknown>]> };
+  status: {
+    status_str: 'success' | 'error';
+    completed: boolean;
+    messages: Array<[string, Record<string, unknown>]>;
+    /** hearth's addition: the id (`node.id`) of the node that ran the prompt last, when several share one Atlas */
+    node: string | null;
+  };
   meta: Record<string, { node_id: string; display_node: string }>;
 }
 
@@ -91,6 +97,15 @@ interface PromptRow {
 }
 
 const FINISHED = `state in ('success', 'error', 'interrupted')`;
+
+/**
+ * JSON for a jsonb column. PostgreSQL's jsonb refuses the NUL character (`\u0000`), which generated
+ * text can contain; it becomes U+FFFD there (saved files keep the exact text), so the run is recorded
+ * instead of failing to record and being retried as if its node were lost.
+ */
+function jsonForAtlas(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replaceAll('\0', '\uFFFD') : v));
+}
 
 /**
  * Workflow prompts: validated on submit, queued in the Atlas database, run by whichever node claims
@@ -234,6 +249,7 @@ export class WorkflowService {
           status_str: r.state === 'success' ? 'success' : 'error',
           completed: r.state === 'success',
           messages: r.messages,
+          node: r.node,
         },
         meta: Object.fromEntries(Object.keys(r.outputs).map((n) => [n, { node_id: n, display_node: n }])),
       };
@@ -468,7 +484,7 @@ export class WorkflowService {
         await this.#o.db.query(
           `update workflow_prompts set state = $3, outputs = $4, messages = $5, finished_at = now(), lease_until = null
            where id = $1 and node = $2`,
-          [row.id, this.#o.nodeId, state, JSON.stringify(outputs), JSON.stringify(messages)],
+          [row.id, this.#o.nodeId, state, jsonForAtlas(outputs), jsonForAtlas(messages)],
         );
         send('executing', { node: null });
       }
