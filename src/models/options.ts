@@ -1,3 +1,4 @@
+import { defaultSampling } from '../engine/options.js';
 import type { LoadOptions, SamplingOptions } from '../engine/types.js';
 import { HearthError } from '../errors.js';
 
@@ -109,20 +110,8 @@ export function parseOptions(raw: unknown, where = 'options'): ModelOptions {
   return out;
 }
 
-/** Ollama's sampling defaults. */
-export const SAMPLING_DEFAULTS: SamplingOptions = {
-  temperature: 0.8,
-  topK: 40,
-  topP: 0.9,
-  minP: 0,
-  typicalP: 1,
-  repeatPenalty: 1.1,
-  repeatLastN: 64,
-  presencePenalty: 0,
-  frequencyPenalty: 0,
-  numPredict: -1,
-  stop: [],
-};
+/** Ollama's sampling defaults: the engine's, so there is one table of them. */
+const SAMPLING_DEFAULTS: SamplingOptions = defaultSampling();
 
 export interface EngineDefaults {
   numCtx: number;
