@@ -156,8 +156,7 @@ export class Engine {
           prompt: (instance) => prepared.promptTokens(instance),
         });
         observed?.started();
-        let broken = false;
-        try {
+        return this.holding(lease, signal, 'generation', async () => {
           const outcome = await prepared.run(
             lease.instance,
             lease.slot!,
@@ -174,13 +173,7 @@ export class Engine {
             loadDurationNs: lease.loadDurationNs,
             totalDurationNs: Number(process.hrtime.bigint() - started),
           };
-        } catch (err) {
-          const mapped = this.requestError(err, lease.instance, signal, 'generation');
-          broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
-          throw mapped;
-        } finally {
-          lease.release({ unload: broken });
-        }
+        });
       }),
     );
   }
@@ -200,8 +193,7 @@ export class Engine {
           signal,
         });
         observed?.started();
-        let broken = false;
-        try {
+        return this.holding(lease, signal, 'embedding', async () => {
           const { embeddings, promptTokens } = await embedInputs(lease.instance, req.inputs, {
             truncate: req.truncate,
             ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}),
@@ -214,15 +206,31 @@ export class Engine {
             loadDurationNs: lease.loadDurationNs,
             totalDurationNs: Number(process.hrtime.bigint() - started),
           };
-        } catch (err) {
-          const mapped = this.requestError(err, lease.instance, signal, 'embedding');
-          broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
-          throw mapped;
-        } finally {
-          lease.release({ unload: broken });
-        }
+        });
       }),
     );
+  }
+
+  /**
+   * Runs `fn` while holding a lease, then gives it back; an error is mapped to
+   * what the client should see, and a GPU failure unloads the instance.
+   */
+  private async holding<T>(
+    lease: Awaited<ReturnType<Scheduler['acquire']>>,
+    signal: AbortSignal,
+    kind: 'generation' | 'embedding',
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    let broken = false;
+    try {
+      return await fn();
+    } catch (err) {
+      const mapped = this.requestError(err, lease.instance, signal, kind);
+      broken = isHearthError(mapped, 'ENGINE_GPU_FAILED');
+      throw mapped;
+    } finally {
+      lease.release({ unload: broken });
+    }
   }
 
   /** Loads a model without generating (Ollama: an empty prompt); waits in the queue like any request. */
