@@ -210,6 +210,22 @@ describe('generate', () => {
     expect(last.eval_count).toBeLessThanOrEqual(8);
   });
 
+  it('keeps the CORS headers on a streamed response, as on a plain one', async () => {
+    const origin = new URL(hearth.url).origin;
+    for (const stream of [true, false]) {
+      const res = await fetch(`${hearth.url}/api/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ model: 'chat', prompt: 'Hi', stream, options: { num_predict: 2, seed: 1 } }),
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      expect(res.headers.get('content-type')).toContain(stream ? 'application/x-ndjson' : 'application/json');
+      expect(res.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(res.headers.get('vary')).toContain('Origin');
+    }
+  });
+
   it('answers stream:false with one object, done_reason length at num_predict', async () => {
     const res = await call('/api/generate', {
       model: 'chat',

@@ -151,6 +151,9 @@ describe('conversations', () => {
       if (e.type === 'text') texts.push(e.text);
     });
     expect(first.status).toBe(200);
+    // Conversations are private: the streamed reply is never cached, as no other UI answer is.
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    expect((await alice.get(`/api/ui/conversations/${id}`)).headers.get('cache-control')).toBe('no-store');
     const kinds = first.events.map((e) => e.type);
     expect(kinds[0]).toBe('message');
     expect(kinds[1]).toBe('message');

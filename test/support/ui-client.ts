@@ -76,13 +76,13 @@ export class UiClient {
     conversationId: string,
     body: unknown,
     onEvent?: (event: Json) => void,
-  ): Promise<{ status: number; events: Json[] }> {
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
     const res = await fetch(`${this.baseUrl}/api/ui/conversations/${conversationId}/replies`, {
       method: 'POST',
       headers: { cookie: this.cookie ?? '', 'x-hearth-csrf': this.csrf ?? '', 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    if (!res.ok || !res.body) return { status: res.status, events: [await res.json()] };
+    if (!res.ok || !res.body) return { status: res.status, events: [await res.json()], headers: res.headers };
     const events: Json[] = [];
     const decoder = new TextDecoder();
     let buffered = '';
@@ -97,7 +97,7 @@ export class UiClient {
         nl = buffered.indexOf('\n');
       }
     }
-    return { status: res.status, events };
+    return { status: res.status, events, headers: res.headers };
   }
 }
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { batchRequestSchema, FINISHED_STATES, JOB_STATES, type JobView } from '../../jobs/index.js';
-import { clientGone } from '../ollama/stream.js';
+import { SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 
 const listQuery = z.strictObject({
@@ -84,21 +84,9 @@ export async function jobRoutes(app: FastifyInstance, opts: { ctx: AppContext })
     let job = await ctx.jobs.get(id);
     const stop = new AbortController();
     streams.add(stop);
-    clientGone(request, reply).addEventListener('abort', () => stop.abort(), { once: true });
-    reply.hijack();
-    for (const [name, value] of Object.entries(reply.getHeaders()))
-      if (value !== undefined) reply.raw.setHeader(name, value);
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-    });
-    const send = (event: string, data: unknown, eventId?: number) => {
-      if (!reply.raw.destroyed)
-        reply.raw.write(
-          `${eventId !== undefined ? `id: ${eventId}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
-        );
-    };
+    const stream = new SseStream(request, reply);
+    stream.signal.addEventListener('abort', () => stop.abort(), { once: true });
+    stream.open();
     let lastLog = Number(request.headers['last-event-id'] ?? 0) || 0;
     let lastShown = '';
     let lastWrite = Date.now();
@@ -106,21 +94,21 @@ export async function jobRoutes(app: FastifyInstance, opts: { ctx: AppContext })
       while (!stop.signal.aborted) {
         const events = await ctx.jobs.events(id, lastLog, 500);
         for (const event of events) {
-          send('log', event, event.id);
+          await stream.send(event, { event: 'log', id: event.id });
           lastLog = event.id;
         }
         job = await ctx.jobs.get(id);
         const shown = progressKey(job);
         if (shown !== lastShown || events.length) {
           lastShown = shown;
-          send('progress', job);
+          await stream.send(job, { event: 'progress' });
           lastWrite = Date.now();
         } else if (Date.now() - lastWrite > KEEPALIVE_MS) {
-          reply.raw.write(': keep-alive\n\n');
+          await stream.comment('keep-alive');
           lastWrite = Date.now();
         }
         if (FINISHED_STATES.includes(job.state) && events.length === 0) {
-          send('end', job);
+          await stream.send(job, { event: 'end' });
           break;
         }
         await sleep(EVENTS_POLL_MS, undefined, { signal: stop.signal }).catch(() => undefined);
@@ -129,8 +117,9 @@ export async function jobRoutes(app: FastifyInstance, opts: { ctx: AppContext })
       request.log.warn({ err, job: id }, 'job event stream ended by an error');
     } finally {
       streams.delete(stop);
-      reply.raw.end();
+      stream.end();
     }
+    return reply;
   });
 }
 

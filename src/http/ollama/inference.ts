@@ -5,9 +5,10 @@ import type { ChatMessage, GenerateResult, OutputFormat, ToolDefinition } from '
 import { HearthError } from '../../errors.js';
 import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseOptions } from '../../models/options.js';
+import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { chatSchema, embeddingsSchema, embedSchema, generateSchema, type messageSchema } from './schemas.js';
-import { clientGone, respond } from './stream.js';
+import { respond } from './stream.js';
 
 const now = () => new Date().toISOString();
 
@@ -96,7 +97,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         details: { param: 'images' },
       });
     }
-    const signal = clientGone(request, reply);
+    const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
       const onText = stream
         ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
@@ -156,7 +157,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
           ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
         }))
       : undefined;
-    const signal = clientGone(request, reply);
+    const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
       const onText = stream
         ? (text: string) =>
@@ -215,7 +216,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       model: prepared.spec,
       load: prepared.load,
       keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(request, reply),
+      signal: clientGone(reply),
       inputs,
       truncate: body.truncate,
       ...(body.dimensions !== undefined ? { dimensions: body.dimensions } : {}),
@@ -242,7 +243,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       model: prepared.spec,
       load: prepared.load,
       keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(request, reply),
+      signal: clientGone(reply),
       inputs: [body.prompt],
       truncate: true,
     });

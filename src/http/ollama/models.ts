@@ -4,9 +4,10 @@ import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import type { ModelEntry } from '../../models/library.js';
 import { parseModelfile, renderModelfile } from '../../models/modelfile.js';
+import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { copySchema, createSchema, deleteSchema, pullSchema, showSchema } from './schemas.js';
-import { clientGone, respond } from './stream.js';
+import { respond } from './stream.js';
 
 function details(e: ModelEntry) {
   const { parent_model, format, family, families, parameter_size, quantization_level } = e.details;
@@ -168,7 +169,7 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
 
   app.post('/api/pull', async (request, reply) => {
     const body = parseRequest(pullSchema, request.body);
-    const signal = clientGone(request, reply);
+    const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
       await ctx.pull.pull((body.model ?? body.name)!, {
         insecure: body.insecure ?? false,

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
-import { clientGone } from '../ollama/stream.js';
+import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
 import { finishReason, responseId, UsageCounter, unixSeconds } from './responses.js';
 import { type ChatCompletionBody, chatCompletionSchema } from './schemas.js';
-import { SseStream } from './sse.js';
 
 /** Fields OpenAI honours that would change the response; hearth refuses them rather than ignore them. */
 function refuseUnsupported(body: ChatCompletionBody): void {
@@ -55,7 +54,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
     const format = toEngineFormat(body.response_format);
     const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
     const conversation = ctx.inference.withModelPrelude(prepared.entry, messages);
-    const signal = clientGone(request, reply);
+    const signal = clientGone(reply);
 
     const id = responseId('chatcmpl');
     const created = unixSeconds();

@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
-import { clientGone } from '../ollama/stream.js';
+import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
 import { finishReason, responseId, UsageCounter, unixSeconds } from './responses.js';
 import { type CompletionBody, completionSchema } from './schemas.js';
-import { SseStream } from './sse.js';
 
 /** The prompts of a request: text only (there is no detokenizer on this path). */
 function promptsOf(body: CompletionBody): string[] {
@@ -32,7 +31,7 @@ export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppCon
     }
     const suffix = body.suffix ? body.suffix : undefined;
     const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
-    const signal = clientGone(request, reply);
+    const signal = clientGone(reply);
 
     const id = responseId('cmpl');
     const created = unixSeconds();

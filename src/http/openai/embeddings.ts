@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
-import { clientGone } from '../ollama/stream.js';
+import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { invalidParam, prepareModel } from './options.js';
 import { embeddingSchema } from './schemas.js';
@@ -30,7 +30,7 @@ export async function embeddingRoutes(app: FastifyInstance, opts: { ctx: AppCont
       model: prepared.spec,
       load: prepared.load,
       keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(request, reply),
+      signal: clientGone(reply),
       inputs,
       // OpenAI refuses an input longer than the model's context rather than cutting it silently.
       truncate: false,

@@ -11,7 +11,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { parseOptions } from '../../models/options.js';
 import { FailedAuthLimiter } from '../../net/index.js';
-import { clientGone, NdjsonStream } from '../ollama/stream.js';
+import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
 
@@ -99,11 +99,12 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   const failures = new FailedAuthLimiter();
   const secureCookie = (request: FastifyRequest) => request.protocol === 'https';
 
-  app.addHook('onRequest', (request, reply) => auth.check(request, reply));
-  app.addHook('onSend', async (_request, reply) => {
-    // Conversations are private: never cached by the browser or a proxy.
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+  // Conversations are private: never cached by the browser or a proxy. Set before the route runs, so
+  // that streamed replies (which skip onSend) carry it too; a route that sets its own cache-control wins.
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
   });
+  app.addHook('onRequest', (request, reply) => auth.check(request, reply));
 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);
@@ -294,7 +295,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
           ...(body.content !== undefined ? { content: body.content } : {}),
           ...(body.attachments ? { attachments: body.attachments } : {}),
           ...(body.model ? { model: body.model } : {}),
-          signal: clientGone(request, reply),
+          signal: stream.signal,
         },
         {
           message: (message: ChatMessage) => stream.write({ type: 'message', message }),
