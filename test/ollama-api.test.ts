@@ -2,6 +2,7 @@
 // real engine on generated models.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
@@ -406,6 +407,27 @@ describe('bad input', () => {
     const keepAlive = await call('/api/generate', { model: 'chat', prompt: 'hi', keep_alive: 'soon' });
     expect(keepAlive.status).toBe(400);
     expect(keepAlive.json.error).toMatch(/keep_alive/);
+  });
+
+  it('refuses absurd load options with 400 naming the option and its range, loading nothing', async () => {
+    const cpus = availableParallelism();
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ num_thread: 600 }, new RegExp(`num_thread must be an integer from 0 to \\d+ \\(this node has ${cpus} CPUs`)],
+      [{ num_ctx: 1e9 }, /option "num_ctx" must be an integer from 16 to 16777216, got 1000000000/],
+      [{ num_ctx: 1e300 }, /option "num_ctx" must be an integer from 16 to 16777216/],
+      [{ num_ctx: 4096.5 }, /option "num_ctx" must be an integer/],
+      [{ num_parallel: 100000 }, /option "num_parallel" must be an integer from 1 to 256/],
+      [{ num_predict: 1e300 }, /option "num_predict" must be an integer/],
+    ];
+    const loadedBefore = (await call('/api/ps')).json.models.length;
+    for (const [options, message] of cases) {
+      for (const stream of [true, false]) {
+        const res = await call('/api/generate', { model: 'chat', prompt: 'hi', stream, options });
+        expect(res.status, JSON.stringify(options)).toBe(400);
+        expect(res.json.error).toMatch(message);
+      }
+    }
+    expect((await call('/api/ps')).json.models.length).toBeLessThanOrEqual(loadedBefore);
   });
 
   it("answers unknown models with Ollama's 404", async () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isHearthError } from '../errors.js';
-import { defaultLoadOptions, defaultSampling, instanceKey, normalizeLoadOptions } from './options.js';
+import { type HearthError, isHearthError } from '../errors.js';
+import {
+  defaultLoadOptions,
+  defaultSampling,
+  effectiveLoadOptions,
+  instanceKey,
+  normalizeLoadOptions,
+} from './options.js';
 import { defaultThreadCount } from './threads.js';
 
 describe('defaults', () => {
@@ -52,7 +58,38 @@ describe('load options', () => {
       err = e;
     }
     expect(isHearthError(err, 'BAD_REQUEST')).toBe(true);
-    expect((err as Error).message).toMatch(/numCtx must be a positive integer/);
+    expect((err as Error).message).toMatch(/num_ctx must be an integer from 1 to/);
+  });
+
+  it('refuse more threads than the node has CPUs, naming the option, the bound and the default', () => {
+    expect(normalizeLoadOptions(defaultLoadOptions({ numThread: 4 }), 3, 4).numThread).toBe(4);
+    // a configured default above the CPU count stays allowed: node.threads keeps its meaning
+    expect(normalizeLoadOptions(defaultLoadOptions({ numThread: 8 }), 8, 4).numThread).toBe(8);
+    for (const numThread of [600, 5, 1e9, 1.5, -1]) {
+      let err: unknown;
+      try {
+        normalizeLoadOptions(defaultLoadOptions({ numThread }), 3, 4);
+      } catch (e) {
+        err = e;
+      }
+      expect(isHearthError(err, 'BAD_REQUEST'), String(numThread)).toBe(true);
+      expect((err as HearthError).status).toBe(400);
+      expect((err as HearthError).details?.['param']).toBe('num_thread');
+      expect((err as Error).message).toContain('num_thread must be an integer from 0 to 4 (this node has 4 CPUs');
+    }
+  });
+
+  it('are effective: numCtx capped at the trained context and one sequence for an embedding model, in the key', () => {
+    const load = normalizeLoadOptions(defaultLoadOptions({ numCtx: 1_000_000, numParallel: 4 }), 2, 2);
+    const chat = effectiveLoadOptions(load, { trainContextSize: 2048, generates: true });
+    expect(chat).toMatchObject({ numCtx: 2048, numParallel: 4 });
+    expect(instanceKey('abc', chat)).toBe(
+      instanceKey('abc', effectiveLoadOptions({ ...load, numCtx: 4096 }, { trainContextSize: 2048, generates: true })),
+    );
+    expect(effectiveLoadOptions(load, { trainContextSize: undefined, generates: false })).toMatchObject({
+      numCtx: 1_000_000,
+      numParallel: 1,
+    });
   });
 });
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { HearthError } from '../errors.js';
 import type { EngineObserver } from './observer.js';
@@ -74,23 +75,70 @@ export function defaultSampling(partial: Partial<SamplingOptions> = {}): Samplin
 }
 
 /**
- * Checks load options and fills in what the engine decides: numThread 0 becomes the engine's
- * default, so `0` and the default's value share one instance.
+ * The largest value of each load option the engine accepts: beyond these a request is absurd, not
+ * ambitious (no GGUF trains a context of 16M tokens; llama.cpp's sequence ids are small). numThread's
+ * bound is the node's CPU count (see normalizeLoadOptions).
  */
-export function normalizeLoadOptions(load: LoadOptions, engineThreads: number): LoadOptions {
-  const positive: Array<keyof LoadOptions> = ['numCtx', 'numBatch', 'numParallel'];
-  for (const key of positive) {
+export const LOAD_LIMITS = {
+  numCtx: 1 << 24,
+  numBatch: 1 << 20,
+  numParallel: 256,
+  numGpu: 1 << 16,
+} as const;
+
+/** This node's CPU count: the most threads an instance may have (more only thrash, issue 18). */
+export function nodeCpuCount(): number {
+  return availableParallelism();
+}
+
+/**
+ * Checks load options and fills in what the engine decides: numThread 0 becomes the engine's
+ * default, so `0` and the default's value share one instance. numThread may not exceed this
+ * node's CPU count (or the configured default, when that is larger): more threads than cores
+ * only spin against each other.
+ */
+export function normalizeLoadOptions(load: LoadOptions, engineThreads: number, cpuCount = nodeCpuCount()): LoadOptions {
+  const ranges: Array<[keyof LoadOptions, string, number, number]> = [
+    ['numCtx', 'num_ctx', 1, LOAD_LIMITS.numCtx],
+    ['numBatch', 'num_batch', 1, LOAD_LIMITS.numBatch],
+    ['numParallel', 'num_parallel', 1, LOAD_LIMITS.numParallel],
+    ['numGpu', 'num_gpu', -1, LOAD_LIMITS.numGpu],
+    ['numThread', 'num_thread', 0, Math.max(cpuCount, engineThreads)],
+  ];
+  for (const [key, option, min, max] of ranges) {
     const value = load[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      throw new HearthError('BAD_REQUEST', `engine: ${key} must be a positive integer, got ${String(value)}`, {
-        details: { param: key },
-      });
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      const why = key === 'numThread' ? ` (this node has ${cpuCount} CPUs; 0 = the default, ${engineThreads})` : '';
+      throw new HearthError(
+        'BAD_REQUEST',
+        `${option} must be an integer from ${min} to ${max}${why}, got ${String(value)}`,
+        { details: { param: option } },
+      );
     }
   }
-  if (!Number.isInteger(load.numGpu) || !Number.isInteger(load.numThread) || load.numThread < 0) {
-    throw new HearthError('BAD_REQUEST', 'engine: numGpu and numThread must be integers (numThread >= 0)');
-  }
   return { ...load, numThread: load.numThread === 0 ? engineThreads : load.numThread };
+}
+
+/** What the engine knows of a model file that decides the options its instances really run with. */
+export interface ModelFacts {
+  /** `context_length` the model was trained with (none in some GGUFs) */
+  trainContextSize: number | undefined;
+  /** whether it generates text (an embedding-only model needs one sequence) */
+  generates: boolean;
+}
+
+/**
+ * The options an instance really runs with: numCtx capped at the trained context, one sequence
+ * for a model that does not generate. Instances are keyed by these (instanceKey), so requests that
+ * differ only in what the model ignores (num_ctx 100000 and 4096 on a 2048-token model) share one
+ * instance. One place for this mapping, for every backend.
+ */
+export function effectiveLoadOptions(load: LoadOptions, facts: ModelFacts): LoadOptions {
+  return {
+    ...load,
+    numCtx: Math.min(load.numCtx, facts.trainContextSize ?? load.numCtx),
+    numParallel: facts.generates ? load.numParallel : 1,
+  };
 }
 
 /** The instance cache key: a request asking for different load options gets a different instance. */

@@ -16,7 +16,7 @@ import {
   NO_MEMORY,
 } from './memory.js';
 import type { EngineObserver, UnloadReason } from './observer.js';
-import { instanceKey } from './options.js';
+import { effectiveLoadOptions, instanceKey, type ModelFacts } from './options.js';
 import type { LoadedModel, LoadOptions, ModelSpec } from './types.js';
 
 /** What a request needs from an instance. */
@@ -24,7 +24,7 @@ export type Want = 'sequence' | 'embedding' | 'none';
 
 export interface AcquireRequest {
   spec: ModelSpec;
-  /** normalised (see normalizeLoadOptions) */
+  /** normalised (see normalizeLoadOptions); the scheduler makes it effective (effectiveLoadOptions) */
   load: LoadOptions;
   keepAliveMs: number;
   want: Want;
@@ -82,6 +82,9 @@ export class Scheduler {
   private readonly changeListeners = new Set<() => void>();
   private readonly chatWrappers = new ChatWrappers();
   private closed = false;
+  /** per blob digest: what decides its instances' effective options */
+  private readonly facts = new Map<string, ModelFacts>();
+  private readonly factsPending = new Map<string, Promise<ModelFacts>>();
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -91,6 +94,41 @@ export class Scheduler {
 
   /** Gets an instance (loading it if needed) and what the request wants of it; waits in the queue when busy. */
   acquire(req: AcquireRequest): Promise<Lease> {
+    if (this.closed) return Promise.reject(shuttingDown());
+    if (req.signal?.aborted) return Promise.reject(clientClosed());
+    // Instances are keyed by the options they really run with, so the model's facts come first
+    // (read once a blob, from its GGUF header).
+    const facts = this.facts.get(req.spec.digest);
+    if (facts) return this.acquireKeyed({ ...req, load: effectiveLoadOptions(req.load, facts) });
+    return this.modelFacts(req.spec).then((f) =>
+      this.acquireKeyed({ ...req, load: effectiveLoadOptions(req.load, f) }),
+    );
+  }
+
+  /** What decides a model's effective options, read once a blob. */
+  private modelFacts(spec: ModelSpec): Promise<ModelFacts> {
+    let pending = this.factsPending.get(spec.digest);
+    if (!pending) {
+      pending = (async () => {
+        const file = await spec.resolveFile();
+        try {
+          const insights = await readInsights(file.path, this.opts.llama, spec.name);
+          const facts = {
+            trainContextSize: insights.trainContextSize,
+            generates: generatesText(insights.ggufFileInfo),
+          };
+          this.facts.set(spec.digest, facts);
+          return facts;
+        } finally {
+          file.release();
+        }
+      })().finally(() => this.factsPending.delete(spec.digest));
+      this.factsPending.set(spec.digest, pending);
+    }
+    return pending;
+  }
+
+  private acquireKeyed(req: AcquireRequest): Promise<Lease> {
     if (this.closed) return Promise.reject(shuttingDown());
     if (req.signal?.aborted) return Promise.reject(clientClosed());
     const key = instanceKey(req.spec.digest, req.load);

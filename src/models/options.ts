@@ -1,4 +1,4 @@
-import { defaultSampling } from '../engine/options.js';
+import { defaultSampling, LOAD_LIMITS } from '../engine/options.js';
 import type { LoadOptions, SamplingOptions } from '../engine/types.js';
 import { HearthError } from '../errors.js';
 
@@ -43,6 +43,28 @@ const OPTION_TYPES = {
 } as const;
 
 export type OptionName = keyof typeof OPTION_TYPES;
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * The range of each integer option: a value outside is refused with 400 naming the option and the
+ * range, never clamped silently (num_ctx 1e9 used to load a model per absurd value). Load-time bounds
+ * are the engine's (LOAD_LIMITS); num_thread's real bound, the node's CPU count, is checked by the
+ * engine, which knows the node (normalizeLoadOptions). Unlisted: any safe integer (seed).
+ */
+const INT_RANGES: Partial<Record<OptionName, readonly [number, number]>> = {
+  num_keep: [-1, LOAD_LIMITS.numCtx],
+  num_predict: [-2, INT32_MAX],
+  top_k: [0, INT32_MAX],
+  repeat_last_n: [-1, INT32_MAX],
+  num_ctx: [16, LOAD_LIMITS.numCtx],
+  num_batch: [1, LOAD_LIMITS.numBatch],
+  num_gpu: [-1, LOAD_LIMITS.numGpu],
+  main_gpu: [0, 1024],
+  num_thread: [0, 4096],
+  num_parallel: [1, LOAD_LIMITS.numParallel],
+  mirostat: [0, 2],
+};
 export type ModelOptions = Partial<Record<OptionName, number | boolean | string[]>>;
 
 export const LOAD_TIME_OPTIONS: readonly OptionName[] = [
@@ -75,7 +97,10 @@ export function coerceOption(name: string, raw: unknown, where: string): number 
   switch (type) {
     case 'int': {
       const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isInteger(n)) throw bad('an integer');
+      const [min, max] = INT_RANGES[name] ?? [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+        throw bad(INT_RANGES[name] ? `an integer from ${min} to ${max}` : 'an integer');
+      }
       return n;
     }
     case 'float': {
