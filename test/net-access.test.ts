@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AtlasDb, openAtlasDb } from '../src/atlas/db/index.js';
 import { configFromObject, type ListenerConfig } from '../src/config/index.js';
 import { installErrorHandling } from '../src/http/errors.js';
+import { guardListenerApp, serviceClassScope } from '../src/http/guard.js';
 import { silentLogger } from '../src/log.js';
-import { AccessControl, guardListenerApp, serviceClassScope } from '../src/net/index.js';
+import { AccessControl } from '../src/net/index.js';
 import { captureLog } from './support/log.js';
 import { createTestDatabase, sharedPostgresUrl } from './support/postgres.js';
 

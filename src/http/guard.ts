@@ -3,11 +3,12 @@
  * request hook for Host and CORS on every route, and a per-service-class
  * hook for API keys. Errors are thrown as HearthErrors, so they leave through
  * the one HTTP error path (src/http/errors.ts) in each API family's shape.
+ * (The guard itself, src/net/access.ts, knows nothing of Fastify.)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ServiceClass } from '../config/index.js';
 import { isHearthError } from '../errors.js';
-import type { ListenerGuard } from './access.js';
+import type { ListenerGuard } from '../net/index.js';
 
 const PREFLIGHT_METHODS = 'GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS';
 

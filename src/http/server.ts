@@ -2,20 +2,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { parseListenAddress, type ServiceClass } from '../config/index.js';
 import type { AppContext } from '../context.js';
 import { HearthError } from '../errors.js';
-import { installHttpMetrics, metricsRoutes } from '../metrics/index.js';
-import {
-  AccessControl,
-  assertExposureAllowed,
-  guardListenerApp,
-  type ListenerGuard,
-  serviceClassScope,
-} from '../net/index.js';
+import { AccessControl, assertExposureAllowed, type ListenerGuard } from '../net/index.js';
 import { adminKeyRoutes } from './admin/keys.js';
 import { comfyRoutes } from './comfy/routes.js';
 import { coreRoutes } from './core/routes.js';
 import { installErrorHandling } from './errors.js';
+import { guardListenerApp, serviceClassScope } from './guard.js';
 import { fileRoutes } from './jobs/files.js';
 import { jobRoutes } from './jobs/routes.js';
+import { installHttpMetrics, metricsRoutes } from './metrics.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
 import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
 import { openaiRoutes } from './openai/index.js';

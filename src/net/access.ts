@@ -3,7 +3,7 @@
  * request, the Host and Origin checks and the API-key check for the route's
  * service class. `AccessControl` holds what listeners share (zones, proxies,
  * the key store, the failed-auth limiter); `ListenerGuard` applies it to one
- * listener. Framework-free: src/net/fastify.ts wires it into Fastify.
+ * listener. Framework-free: src/http/guard.ts wires it into Fastify.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Server } from 'node:net';

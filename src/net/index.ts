@@ -28,7 +28,6 @@ export {
   exposureReport,
   KEYED_CLASSES,
 } from './exposure.js';
-export { guardListenerApp, serviceClassHook, serviceClassScope } from './fastify.js';
 export { HostAllowlist, hostCheckApplies } from './host-check.js';
 export { KEY_SCOPES, type KeyScope, parseKeyExpiry } from './keys/api-key.js';
 export { type ApiKeyInfo, ApiKeyStore, type CreateKeyOptions, checkScopes, type KeyCheck } from './keys/key-store.js';
