@@ -4,7 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AtlasDb, openAtlasDb } from '../src/atlas/db/index.js';
 import { JobQueue, type JobQueueOptions } from '../src/jobs/queue.js';
-import { inTransaction } from '../src/jobs/sql.js';
 import { silentLogger } from '../src/log.js';
 import { freshEmbeddedAtlas } from './support/pglite.js';
 import { createTestDatabase, sharedPostgresUrl } from './support/postgres.js';
@@ -72,13 +71,13 @@ describe.each(backends)('job queue on $name', (backend) => {
   it('sends only when the transaction commits', async () => {
     const { db, queue } = await setup(backend);
     await expect(
-      inTransaction(db, async (tx) => {
+      db.transaction(async (tx) => {
         await queue.send(tx, [{ kind: 'plan', jobId: 'rolled-back' }]);
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
     expect(await queue.fetch(5)).toEqual([]);
-    await inTransaction(db, (tx) =>
+    await db.transaction((tx) =>
       queue.send(tx, [
         { kind: 'shard', jobId: 'j1', shard: 0 },
         { kind: 'plan', jobId: 'j1' },
@@ -90,13 +89,13 @@ describe.each(backends)('job queue on $name', (backend) => {
       { kind: 'plan', jobId: 'j1' },
       { kind: 'shard', jobId: 'j1', shard: 0 },
     ]);
-    for (const t of got) await inTransaction(db, (tx) => queue.complete(tx, t));
+    for (const t of got) await db.transaction((tx) => queue.complete(tx, t));
     expect(await queue.fetch(5)).toEqual([]);
   });
 
   it('keeps a lease alive with heartbeats, and retries it on expiry with the attempt counted', async () => {
     const { db, queue } = await setup(backend);
-    await inTransaction(db, (tx) => queue.send(tx, [{ kind: 'plan', jobId: 'j2' }]));
+    await db.transaction((tx) => queue.send(tx, [{ kind: 'plan', jobId: 'j2' }]));
     const [held] = await queue.fetch(1);
     expect(held?.retryCount).toBe(0);
     // Heartbeats over three lease lengths keep it ours.
@@ -113,7 +112,7 @@ describe.each(backends)('job queue on $name', (backend) => {
 
   it('release puts a ticket back at once without counting an attempt', async () => {
     const { db, queue } = await setup(backend);
-    await inTransaction(db, (tx) => queue.send(tx, [{ kind: 'finalize', jobId: 'j3' }]));
+    await db.transaction((tx) => queue.send(tx, [{ kind: 'finalize', jobId: 'j3' }]));
     const [held] = await queue.fetch(1);
     await queue.release(held!);
     const [again] = await queue.fetch(1);
@@ -123,30 +122,30 @@ describe.each(backends)('job queue on $name', (backend) => {
 
   it('dead-letters a ticket after its last attempt, and cancels a job’s open tickets', async () => {
     const { db, queue } = await setup(backend, { maxAttempts: 1 });
-    await inTransaction(db, (tx) => queue.send(tx, [{ kind: 'shard', jobId: 'j4', shard: 3 }]));
+    await db.transaction((tx) => queue.send(tx, [{ kind: 'shard', jobId: 'j4', shard: 3 }]));
     const [held] = await queue.fetch(1);
     expect(await queue.fail(held!, new Error('GPU fell off the bus'))).toBe('dead');
     const dead = await queue.fetchDead(5);
     expect(dead).toEqual([
       { id: expect.any(String), work: { kind: 'shard', jobId: 'j4', shard: 3 }, error: 'GPU fell off the bus' },
     ]);
-    await inTransaction(db, (tx) => queue.completeDead(tx, dead[0]!));
+    await db.transaction((tx) => queue.completeDead(tx, dead[0]!));
 
-    await inTransaction(db, (tx) =>
+    await db.transaction((tx) =>
       queue.send(tx, [
         { kind: 'shard', jobId: 'j5', shard: 0 },
         { kind: 'shard', jobId: 'j5', shard: 1 },
       ]),
     );
     const [active] = await queue.fetch(1);
-    expect(await inTransaction(db, (tx) => queue.cancelJob(tx, 'j5'))).toBe(2);
+    expect(await db.transaction((tx) => queue.cancelJob(tx, 'j5'))).toBe(2);
     expect(await queue.fetch(5)).toEqual([]);
     expect(await queue.heartbeat(active!)).toBe(false);
   });
 
   it('fails the tickets a previous process of this node held, so they need not wait for the lease', async () => {
     const { db, queue, open } = await setup(backend, { leaseMs: 3_600_000 });
-    await inTransaction(db, (tx) => queue.send(tx, [{ kind: 'plan', jobId: 'j6' }]));
+    await db.transaction((tx) => queue.send(tx, [{ kind: 'plan', jobId: 'j6' }]));
     const [held] = await queue.fetch(1);
     const restarted = await open('node-a');
     cleanups.push(() => restarted.close());

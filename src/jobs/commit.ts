@@ -3,7 +3,6 @@ import type { FileStore, StoredFile } from '../atlas/files/index.js';
 import { isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { JobFailure } from './record-processor.js';
-import { databaseRunner } from './sql.js';
 import { type CommittedShard, type JobCore, jobStore } from './store.js';
 
 /** The name of shard `index`'s output file in the output folder. */
@@ -77,7 +76,7 @@ export class ShardCommitter {
    * twice writes the same files (the manifest's `completed_at` aside).
    */
   async finalize(job: JobCore, model: { name: string; digest: string | null }): Promise<string> {
-    const db = databaseRunner(this.db);
+    const db = this.db;
     const shards = await jobStore.committedShards(db, job.id);
     if (shards.length !== job.shards_total) {
       throw new Error(`finalize found ${shards.length} of ${job.shards_total} shards committed`);

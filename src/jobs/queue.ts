@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import type { AtlasDb } from '../atlas/db/index.js';
+import type { AtlasDb, SqlRunner } from '../atlas/db/index.js';
 import { isEmbeddedDatabase } from '../atlas/db/index.js';
 import { describeError, HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { SqlRunner } from './sql.js';
 
 /** pg-boss keeps its tables in this schema of the Atlas database (created and migrated by pg-boss itself). */
 export const QUEUE_SCHEMA = 'hearth_queue';
@@ -265,27 +264,15 @@ function bossDb(runner: SqlRunner): PgBoss.Db {
   return { executeSql: async (text, values) => ({ rows: await runner.query(text, values ?? []) }) };
 }
 
-interface PgliteClient {
-  exec(script: string): Promise<Array<{ rows: unknown[] }>>;
-}
-
 /**
- * pg-boss over the embedded database. Parameterised statements go through `db.query`; pg-boss's
- * scripts (several statements, no parameters: schema creation, maintenance) need PGlite's `exec`,
- * which AtlasDb does not expose, so it is taken from the drizzle client underneath.
+ * pg-boss over the embedded database: parameterised statements through `db.query`, pg-boss's
+ * scripts (several statements, no parameters: schema creation, maintenance) through `db.exec`.
  */
 function embeddedAdapter(db: AtlasDb): PgBoss.Db {
-  const client = (db.orm as unknown as { $client?: Partial<PgliteClient> }).$client;
-  if (!client || typeof client.exec !== 'function') {
-    throw new HearthError('INTERNAL', 'jobs: the embedded database has no exec(): cannot run the job queue on it');
-  }
-  const exec = client.exec.bind(client) as PgliteClient['exec'];
   return {
-    executeSql: async (text, values) => {
-      if (values && values.length > 0) return { rows: await db.query(text, values) };
-      const results = await exec(text);
-      return { rows: results.at(-1)?.rows ?? [] };
-    },
+    executeSql: async (text, values) => ({
+      rows: values && values.length > 0 ? await db.query(text, values) : await db.exec(text),
+    }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AtlasDb } from '../atlas/db/index.js';
+import type { AtlasDb, SqlRunner } from '../atlas/db/index.js';
 import { type FileStore, validateKey } from '../atlas/files/index.js';
 import { suggest } from '../config/schema.js';
 import { HearthError } from '../errors.js';
@@ -12,7 +12,6 @@ import { compileOutputSchema } from './output-schema.js';
 import { JobQueue } from './queue.js';
 import type { JobEngine, JobInference } from './record-processor.js';
 import { type BatchRequest, type BatchSpec, defaultMaxErrors, type JobState } from './spec.js';
-import { databaseRunner, inTransaction, type SqlRunner } from './sql.js';
 import { type JobEvent, type JobView, jobStore } from './store.js';
 import { fieldValue, templateFields } from './template.js';
 import { JobWorkers } from './workers.js';
@@ -77,7 +76,7 @@ export class JobService {
     this.#o = opts;
     this.#queue = queue;
     this.#workers = workers;
-    this.#db = databaseRunner(opts.db);
+    this.#db = opts.db;
   }
 
   /** Opens the queue (creating pg-boss's schema on first use) and starts this node's workers. */
@@ -186,7 +185,7 @@ export class JobService {
     };
     const id = randomBytes(6).toString('hex');
     try {
-      await inTransaction(o.db, async (tx) => {
+      await o.db.transaction(async (tx) => {
         await jobStore.insert(tx, { id, spec, modelDigest: prepared.entry.digest, node: o.node });
         await jobStore.event(
           tx,
@@ -220,7 +219,7 @@ export class JobService {
 
   /** Stops a queued or running job: its tickets close now, and running work stops within a heartbeat. */
   async cancel(id: string): Promise<JobView> {
-    const cancelled = await inTransaction(this.#o.db, async (tx) => {
+    const cancelled = await this.#o.db.transaction(async (tx) => {
       if (!(await jobStore.setState(tx, id, 'cancelled', { node: this.#o.node }))) return false;
       await this.#queue.cancelJob(tx, id);
       await jobStore.event(tx, id, 'info', this.#o.node, `cancelled (asked on ${this.#o.node})`);
@@ -236,31 +235,33 @@ export class JobService {
    * replaces the job's bad-record allowance (for a job that failed on it).
    */
   async retry(id: string, opts: { maxErrors?: number | string } = {}): Promise<JobView> {
-    const retried = await inTransaction(this.#o.db, async (tx) => {
-      if (!(await jobStore.requeue(tx, id, opts.maxErrors))) return false;
-      await this.#queue.cancelJob(tx, id);
-      const job = await jobStore.core(tx, id);
-      const pending = await jobStore.pendingShards(tx, id);
-      await this.#queue.send(
-        tx,
-        job?.shards_total === null || job?.shards_total === undefined
-          ? [{ kind: 'plan', jobId: id }]
-          : pending.length > 0
-            ? pending.map((shard) => ({ kind: 'shard' as const, jobId: id, shard }))
-            : [{ kind: 'finalize', jobId: id }],
-      );
-      await jobStore.event(
-        tx,
-        id,
-        'info',
-        this.#o.node,
-        `retry asked on ${this.#o.node}: ${pending.length} shard(s) to run`,
-      );
-      return true;
-    }).catch(async (err: unknown) => {
-      if ((err as { code?: string }).code === '23505') throw await this.#outputTaken((await this.get(id)).output);
-      throw err;
-    });
+    const retried = await this.#o.db
+      .transaction(async (tx) => {
+        if (!(await jobStore.requeue(tx, id, opts.maxErrors))) return false;
+        await this.#queue.cancelJob(tx, id);
+        const job = await jobStore.core(tx, id);
+        const pending = await jobStore.pendingShards(tx, id);
+        await this.#queue.send(
+          tx,
+          job?.shards_total === null || job?.shards_total === undefined
+            ? [{ kind: 'plan', jobId: id }]
+            : pending.length > 0
+              ? pending.map((shard) => ({ kind: 'shard' as const, jobId: id, shard }))
+              : [{ kind: 'finalize', jobId: id }],
+        );
+        await jobStore.event(
+          tx,
+          id,
+          'info',
+          this.#o.node,
+          `retry asked on ${this.#o.node}: ${pending.length} shard(s) to run`,
+        );
+        return true;
+      })
+      .catch(async (err: unknown) => {
+        if ((err as { code?: string }).code === '23505') throw await this.#outputTaken((await this.get(id)).output);
+        throw err;
+      });
     if (!retried) {
       const job = await this.get(id);
       throw new HearthError(

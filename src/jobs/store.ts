@@ -1,6 +1,6 @@
+import type { SqlRunner } from '../atlas/db/index.js';
 import type { ShardRange } from './datasets/dataset.js';
 import type { BatchSpec, JobState } from './spec.js';
-import type { SqlRunner } from './sql.js';
 
 /** A job as clients see it (GET /api/jobs/:id): the record plus live progress. */
 export interface JobView {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AtlasDb } from '../atlas/db/index.js';
+import type { AtlasDb, SqlRunner } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import { describeError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,7 +19,6 @@ import {
   RecordProcessor,
 } from './record-processor.js';
 import { errorLimit, LIVE_STATES } from './spec.js';
-import { databaseRunner, inTransaction, type SqlRunner } from './sql.js';
 import { type ErrorRow, type JobCore, jobStore } from './store.js';
 
 /** Why a worker stopped a piece of work before it finished. */
@@ -96,7 +95,7 @@ export class JobWorkers {
 
   constructor(opts: JobWorkersOptions) {
     this.#o = opts;
-    this.#db = databaseRunner(opts.db);
+    this.#db = opts.db;
     this.#heartbeatMs = Math.max(200, Math.min(opts.leaseMs / 3, 2000));
     // An idle loop must not spin, whatever the configuration says.
     this.#pollMs = Math.max(100, opts.pollIntervalMs);
@@ -272,7 +271,7 @@ export class JobWorkers {
 
   /** Fails a job for good (no retry can help): closes its tickets and stops its work here. */
   async #failJob(jobId: string, message: string): Promise<void> {
-    const failed = await inTransaction(this.#o.db, async (tx) => {
+    const failed = await this.#o.db.transaction(async (tx) => {
       if (!(await jobStore.setState(tx, jobId, 'failed', { error: message, node: this.#o.node }))) return false;
       await this.#o.queue.cancelJob(tx, jobId);
       await jobStore.event(tx, jobId, 'error', this.#o.node, `job failed: ${message}`);
@@ -286,7 +285,7 @@ export class JobWorkers {
     for (const dead of await this.#o.queue.fetchDead(10)) {
       const { jobId } = dead.work;
       const message = `${describeWork(dead.work)} failed on every attempt (${this.#o.maxAttempts}); last error: ${dead.error}`;
-      const failed = await inTransaction(this.#o.db, async (tx) => {
+      const failed = await this.#o.db.transaction(async (tx) => {
         const changed = await jobStore.setState(tx, jobId, 'failed', { error: message });
         if (changed) {
           await this.#o.queue.cancelJob(tx, jobId);
@@ -301,7 +300,7 @@ export class JobWorkers {
 
   /** Completes a ticket whose work is moot (the job is gone, finished, or the work was done before). */
   async #drop(ticket: HeldTicket): Promise<void> {
-    await inTransaction(this.#o.db, (tx) => this.#o.queue.complete(tx, ticket));
+    await this.#o.db.transaction((tx) => this.#o.queue.complete(tx, ticket));
   }
 
   // ---- plan: cut the dataset into shards and queue them ----
@@ -324,7 +323,7 @@ export class JobWorkers {
       throw err;
     }
     signal.throwIfAborted();
-    await inTransaction(this.#o.db, async (tx) => {
+    await this.#o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (current && isLive(current.state) && (await jobStore.shardCount(tx, jobId)) === 0) {
         await jobStore.savePlan(tx, jobId, plan);
@@ -356,7 +355,7 @@ export class JobWorkers {
     const job = await jobStore.core(this.#db, jobId);
     if (!job || !isLive(job.state)) return this.#drop(ticket);
     const token = randomUUID();
-    const claimed = await inTransaction(this.#o.db, async (tx) => {
+    const claimed = await this.#o.db.transaction(async (tx) => {
       // The job row first, then the shard: every transaction locks in this order, so none deadlock.
       const current = await jobStore.core(tx, jobId, true);
       const shard =
@@ -443,7 +442,7 @@ export class JobWorkers {
     const result = { rows: rows.length, errors, promptTokens, evalTokens };
     const outcome = signal.aborted
       ? 'stopped'
-      : await inTransaction(this.#o.db, async (tx) => {
+      : await this.#o.db.transaction(async (tx) => {
           const current = await jobStore.core(tx, jobId, true);
           if (!current || !isLive(current.state)) return 'stopped';
           if (!(await jobStore.commitShard(tx, jobId, commit, result))) return 'stopped';
@@ -492,7 +491,7 @@ export class JobWorkers {
     if (job?.state !== 'running') return this.#drop(ticket);
     const manifestSha256 = await this.#o.committer.finalize(job, { name: job.spec.model, digest: job.model_digest });
     signal.throwIfAborted();
-    await inTransaction(this.#o.db, async (tx) => {
+    await this.#o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (current?.state === 'running') {
         await jobStore.setState(tx, jobId, 'succeeded', { manifestSha256, node: this.#o.node });

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError } from '../../errors.js';
 import { isEmbeddedDatabase, parsePostgresUrl } from './database-url.js';
-import type { AtlasDbDriver, AtlasOrm, AtlasTransaction } from './driver.js';
+import type { AtlasDbDriver, AtlasTransaction, SqlRunner } from './driver.js';
 import { migrations } from './migrations/index.js';
 import { applyMigrations, type MigrationStatus, readMigrationStatus } from './migrator.js';
 import { openPostgresDriver } from './pg/driver.js';
@@ -26,19 +26,22 @@ export interface AtlasDbOptions {
 }
 
 /** The Atlas state database: PostgreSQL on Atlas, or the embedded PGlite default. */
-export interface AtlasDb {
+export interface AtlasDb extends SqlRunner {
   readonly kind: 'postgres' | 'pglite';
   /** Where it is, secrets masked: 'postgres://hearth:***@atlas:5432/hearth' or 'embedded (PGlite) at <dir>'. */
   readonly describe: string;
-  /** Typed drizzle database over the schema (./schema.ts). */
-  readonly orm: AtlasOrm;
   /**
    * Runs one statement with `$1`-style parameters and returns its rows (node-postgres conventions on both
    * backends: timestamptz → Date, json → parsed, int8 and numeric → string). Throws ATLAS_DB_UNREACHABLE
    * when the database cannot be reached; SQL errors pass through.
    */
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
-  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Runs a script of several statements (no parameters; pg-boss's schema and maintenance) and returns its last statement's rows. */
+  exec<R = Record<string, unknown>>(script: string): Promise<R[]>;
+  /**
+   * Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. `tx.query` is
+   * the same raw `$n` runner as `query`; inside `fn` use only it (PGlite has one connection).
+   */
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
   /** Throws ATLAS_DB_UNREACHABLE within `timeoutMs` (default 5000) if the database does not answer `select 1`. */
   ping(timeoutMs?: number): Promise<void>;
@@ -92,12 +95,12 @@ class AtlasDatabase implements AtlasDb {
   get describe() {
     return this.#driver.describe;
   }
-  get orm() {
-    return this.#driver.orm;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    return this.#driver.query<R>(sql, params);
   }
 
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
-    return this.#driver.query<R>(sql, params);
+  exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
+    return this.#driver.exec<R>(script);
   }
 
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {

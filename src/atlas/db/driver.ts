@@ -1,21 +1,17 @@
-import type { ExtractTablesWithRelations } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
-import type * as schema from './schema.js';
-
-/** The typed drizzle database over the Atlas schema; the same type for PostgreSQL and PGlite. */
-export type AtlasOrm = PgDatabase<PgQueryResultHKT, typeof schema>;
-
-/** A drizzle transaction over the Atlas schema (raw SQL: `tx.execute(sql\`...\`)`). */
-export type AtlasTransaction = PgTransaction<
-  PgQueryResultHKT,
-  typeof schema,
-  ExtractTablesWithRelations<typeof schema>
->;
-
-/** Runs SQL with `$1`-style parameters and returns the rows. */
+/**
+ * Runs one statement with `$1`-style parameters and returns its rows: the one way hearth runs SQL,
+ * on the database (AtlasDb) and inside a transaction (AtlasTransaction) alike.
+ */
 export interface SqlRunner {
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
 }
+
+/**
+ * One transaction on the Atlas database: the same runner as AtlasDb.query. On the embedded PGlite
+ * (one connection) every statement inside a transaction must go through it: a plain `db.query`
+ * there would wait for the transaction, which waits for it.
+ */
+export type AtlasTransaction = SqlRunner;
 
 /** A transaction on the migration connection. */
 export interface MigrationTransaction extends SqlRunner {
@@ -38,8 +34,9 @@ export interface AtlasDbDriver extends SqlRunner {
   readonly kind: 'postgres' | 'pglite';
   /** Where the database is, secrets masked. */
   readonly describe: string;
-  readonly orm: AtlasOrm;
-  /** Runs `fn` in one drizzle transaction; connection failures come out as ATLAS_DB_UNREACHABLE. */
+  /** Runs a script of several statements (no parameters) and returns the rows of its last one. */
+  exec<R = Record<string, unknown>>(script: string): Promise<R[]>;
+  /** Runs `fn` in one transaction; connection failures come out as ATLAS_DB_UNREACHABLE. */
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
   /** Answers `select 1` or throws (no timeout of its own). */
   ping(): Promise<void>;

@@ -1,8 +1,7 @@
-// The Atlas state database: one schema and one migration set over PostgreSQL (pg) and PGlite.
+// The Atlas state database: one migration set and one raw-SQL path over PostgreSQL (pg) and PGlite.
 export { type AtlasDb, type AtlasDbOptions, openAtlasDb } from './atlas-db.js';
 export { EMBEDDED_DATABASE, isEmbeddedDatabase, maskDatabaseUrl } from './database-url.js';
-export type { AtlasOrm, AtlasTransaction } from './driver.js';
+export type { AtlasTransaction, SqlRunner } from './driver.js';
 export { type Migration, migrations } from './migrations/index.js';
 export type { MigrationStatus } from './migrator.js';
 export { isConnectionError } from './pg/connection-errors.js';
-export * as schema from './schema.js';

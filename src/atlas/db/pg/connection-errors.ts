@@ -25,7 +25,7 @@ const CONNECTION_MESSAGES = [
   'The server does not support SSL',
 ];
 
-/** Whether `err` (or an error it wraps, as drizzle does) means the connection failed rather than the SQL. */
+/** Whether `err` (or an error it wraps) means the connection failed rather than the SQL. */
 export function isConnectionError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
@@ -37,7 +37,7 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
-/** The innermost pg/system error: drizzle wraps the one that carries the code. */
+/** The innermost pg/system error (a wrapper may hide the one that carries the code). */
 function rootError(err: unknown): unknown {
   let e = err;
   for (let depth = 0; depth < 5 && e instanceof Error && e.cause instanceof Error; depth++) e = e.cause;

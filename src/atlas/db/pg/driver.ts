@@ -1,9 +1,7 @@
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { PostgresTarget } from '../database-url.js';
-import type { AtlasDbDriver, AtlasOrm, AtlasTransaction, MigrationSession, MigrationTransaction } from '../driver.js';
-import * as schema from '../schema.js';
+import type { AtlasDbDriver, AtlasTransaction, MigrationSession, MigrationTransaction } from '../driver.js';
 import { isConnectionError, unreachable } from './connection-errors.js';
 
 const CLOSE_WAIT_MS = 5000;
@@ -38,7 +36,6 @@ class PostgresDriver implements AtlasDbDriver {
   readonly kind = 'postgres' as const;
   readonly describe: string;
   readonly pool: pg.Pool;
-  readonly orm: AtlasOrm;
   readonly #opts: PostgresDriverOptions;
   #closed: Promise<void> | undefined;
 
@@ -71,22 +68,28 @@ class PostgresDriver implements AtlasDbDriver {
     this.pool.on('connect', (client) => {
       client.on('error', (err) => opts.log.debug({ database: this.describe, err: err.message }, 'connection error'));
     });
-    this.orm = drizzle({ client: this.pool, schema });
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     try {
-      const result = await this.pool.query(sql, params);
+      const result = await this.pool.query(sql, params ? [...params] : undefined);
       return result.rows as R[];
     } catch (err) {
       throw this.#toAtlasError(err);
     }
   }
 
+  async exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
+    try {
+      // Without parameters, node-postgres sends the simple protocol: several statements, one result each.
+      const result = (await this.pool.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
+      return ((Array.isArray(result) ? result.at(-1)?.rows : result.rows) ?? []) as R[];
+    } catch (err) {
+      throw this.#toAtlasError(err);
+    }
+  }
+
   async transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
-    // The client is taken and given back here, not by drizzle's pool transaction: that one never
-    // returns the client when `begin` fails (a connection that died while idle), which slowly
-    // drains the pool and makes close() wait forever.
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -95,7 +98,20 @@ class PostgresDriver implements AtlasDbDriver {
     }
     let broken: Error | undefined;
     try {
-      return await drizzle({ client, schema }).transaction(fn);
+      await client.query('begin');
+      const tx: AtlasTransaction = {
+        query: async <R>(sql: string, params?: readonly unknown[]) =>
+          (await client.query(sql, params ? [...params] : undefined)).rows as R[],
+      };
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        if (!isConnectionError(err)) await client.query('rollback');
+        throw err;
+      }
+      await client.query('commit');
+      return result;
     } catch (err) {
       if (isConnectionError(err)) broken = err as Error;
       throw this.#toAtlasError(err);

@@ -1,10 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
 import { describeError, HearthError } from '../../../errors.js';
-import type { AtlasDbDriver, AtlasOrm, AtlasTransaction, MigrationSession } from '../driver.js';
-import * as schema from '../schema.js';
+import type { AtlasDbDriver, AtlasTransaction, MigrationSession } from '../driver.js';
 import { EmbeddedDirLock } from './dir-lock.js';
 
 /** How hearth runs its embedded database. */
@@ -52,7 +50,6 @@ function cannotOpen(describe: string, err: unknown, hint: string): HearthError {
 class PgliteDriver implements AtlasDbDriver {
   readonly kind = 'pglite' as const;
   readonly describe: string;
-  readonly orm: AtlasOrm;
   readonly #pglite: PGlite;
   readonly #lock: EmbeddedDirLock;
   #closed: Promise<void> | undefined;
@@ -61,11 +58,14 @@ class PgliteDriver implements AtlasDbDriver {
     this.#pglite = pglite;
     this.#lock = lock;
     this.describe = describe;
-    this.orm = drizzle({ client: pglite, schema });
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
-    return (await this.#pglite.query<R>(sql, params)).rows;
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    return (await this.#pglite.query<R>(sql, params ? [...params] : undefined)).rows;
+  }
+
+  async exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
+    return ((await this.#pglite.exec(script)).at(-1)?.rows ?? []) as R[];
   }
 
   async ping(): Promise<void> {
@@ -73,7 +73,9 @@ class PgliteDriver implements AtlasDbDriver {
   }
 
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
-    return this.orm.transaction(fn);
+    return this.#pglite.transaction((tx) =>
+      fn({ query: async (sql, params) => (await tx.query<never>(sql, params ? [...params] : undefined)).rows }),
+    );
   }
 
   // PGlite is a single connection: the instance itself is the migration session. Its
@@ -81,11 +83,11 @@ class PgliteDriver implements AtlasDbDriver {
   withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T> {
     const pglite = this.#pglite;
     return fn({
-      query: async (sql, params) => (await pglite.query<never>(sql, params)).rows,
+      query: async (sql, params) => (await pglite.query<never>(sql, params ? [...params] : undefined)).rows,
       transaction: (body) =>
         pglite.transaction((tx) =>
           body({
-            query: async (sql, params) => (await tx.query<never>(sql, params)).rows,
+            query: async (sql, params) => (await tx.query<never>(sql, params ? [...params] : undefined)).rows,
             exec: async (script) => {
               await tx.exec(script);
             },
