@@ -5,7 +5,7 @@ import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
-import { finishReason, responseId, UsageCounter, unixSeconds } from './responses.js';
+import { finishReason, responseId, UsageCounter, unixSeconds } from './results.js';
 import { type ChatCompletionBody, chatCompletionSchema } from './schemas.js';
 
 /** Fields OpenAI honours that would change the response; hearth refuses them rather than ignore them. */

@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
-import { finishReason, responseId, UsageCounter, unixSeconds } from './responses.js';
+import { finishReason, responseId, UsageCounter, unixSeconds } from './results.js';
 import { type CompletionBody, completionSchema } from './schemas.js';
 
 /** The prompts of a request: text only (there is no detokenizer on this path). */

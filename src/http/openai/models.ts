@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import type { ModelEntry } from '../../models/library.js';
 import { parseModelName } from '../../models/names.js';
-import { unixSeconds } from './responses.js';
+import { unixSeconds } from './results.js';
 
 function toOpenAIModel(entry: ModelEntry) {
   let owner = 'library';

@@ -6,6 +6,14 @@ export function responseId(prefix: 'chatcmpl' | 'cmpl'): string {
   return `${prefix}-${randomBytes(12).toString('base64url')}`;
 }
 
+/**
+ * `resp_…`, `msg_…`, `fc_…`, `toolu_…`: the underscore ids of the Responses and
+ * Messages APIs (hex, so they are safe in URLs and SQL text).
+ */
+export function itemId(prefix: 'resp' | 'msg' | 'fc' | 'rs' | 'toolu'): string {
+  return `${prefix}_${randomBytes(16).toString('hex')}`;
+}
+
 export function unixSeconds(date = new Date()): number {
   return Math.floor(date.getTime() / 1000);
 }
