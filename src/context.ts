@@ -12,6 +12,7 @@ import { InferencePlanner } from './models/inference.js';
 import { ModelLibrary } from './models/library.js';
 import { ModelPuller } from './models/pull.js';
 import { NodeCache } from './node/index.js';
+import { ResponseStore } from './responses/store.js';
 import { HEARTH_VERSION } from './version.js';
 import { WorkflowService } from './workflows/index.js';
 
@@ -42,6 +43,8 @@ export interface AppContext {
   readonly jobs: JobService;
   /** workflow prompts (ComfyUI API): queue and history on Atlas, run by whichever node claims them */
   readonly workflows: WorkflowService;
+  /** stored responses of the OpenAI Responses API (on Atlas) */
+  readonly responses: ResponseStore;
   /** Closers run in reverse order by closeContext (services register theirs here). */
   readonly closers: Array<() => Promise<void>>;
 }
@@ -150,6 +153,11 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       chat,
       jobs,
       workflows,
+      responses: new ResponseStore({
+        db,
+        retentionMs: config.inference.responsesRetention,
+        nodeId: config.node.id,
+      }),
       closers,
     };
     metrics.watch({

@@ -86,6 +86,8 @@ export const ERROR_CODES = {
   WORKFLOW_INVALID: 400,
   WORKFLOW_NODE_FAILED: 500,
   WORKFLOW_INTERRUPTED: 409,
+  // stored responses of /v1/responses (src/responses)
+  RESPONSE_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

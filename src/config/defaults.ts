@@ -39,6 +39,8 @@ export const DEFAULTS = {
   numCtx: 4096,
   numBatch: 512,
   maxQueue: 512,
+  /** 30 days, as OpenAI keeps stored responses */
+  responsesRetentionMs: 720 * 3_600_000,
   jobsConcurrency: 2,
   jobsShardSize: 100,
   jobsMaxAttempts: 5,

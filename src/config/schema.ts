@@ -259,6 +259,8 @@ export const configSchema = z
         numCtx: z.int().min(16).default(DEFAULTS.numCtx),
         numBatch: z.int().min(1).default(DEFAULTS.numBatch),
         maxQueue: z.int().min(1).default(DEFAULTS.maxQueue),
+        /** How long a stored response of /v1/responses is kept on Atlas; 0 = until deleted. */
+        responsesRetention: durationField(false).default(DEFAULTS.responsesRetentionMs),
       })
       .prefault({}),
     jobs: z

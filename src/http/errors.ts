@@ -4,10 +4,11 @@ import { HearthError } from '../errors.js';
 /**
  * The one HTTP error path. Each API family keeps its clients' error shape:
  * - ollama (default): `{"error": "message"}` — what the ollama SDKs read;
- * - openai: `{"error": {"message", "type", "param", "code"}}`.
+ * - openai: `{"error": {"message", "type", "param", "code"}}`;
+ * - anthropic: `{"type": "error", "error": {"type", "message"}}` — what the Anthropic SDKs read.
  * A route picks its family with `config: { errorShape: 'openai' }` (route plugins set it once).
  */
-export type ErrorShape = 'ollama' | 'openai';
+export type ErrorShape = 'ollama' | 'openai' | 'anthropic';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -47,7 +48,24 @@ const OPENAI_TYPES: Record<number, string> = {
   503: 'server_error',
 };
 
+/** Anthropic's error types by status (its API answers 529 overloaded_error; hearth keeps 503 with that type). */
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+  503: 'overloaded_error',
+  529: 'overloaded_error',
+};
+
 export function errorBody(shape: ErrorShape, err: HearthError): unknown {
+  if (shape === 'anthropic') {
+    const type = ANTHROPIC_TYPES[err.status] ?? (err.status >= 500 ? 'api_error' : 'invalid_request_error');
+    return { type: 'error', error: { type, message: err.message } };
+  }
   if (shape === 'openai') {
     const param = typeof err.details?.['param'] === 'string' ? err.details['param'] : null;
     return {

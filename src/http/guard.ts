@@ -8,7 +8,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ServiceClass } from '../config/index.js';
 import { isHearthError } from '../errors.js';
-import type { ListenerGuard } from '../net/index.js';
+import type { ListenerGuard, Principal } from '../net/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request was admitted as (an API key, or a loopback caller); undefined on keyless classes or without a guard. */
+    principal?: Principal;
+  }
+}
 
 const PREFLIGHT_METHODS = 'GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS';
 
@@ -39,7 +46,8 @@ export function guardListenerApp(app: FastifyInstance, guard: ListenerGuard): vo
 export function serviceClassHook(guard: ListenerGuard, serviceClass: ServiceClass): onRequestAsyncHookHandler {
   return async (request, reply) => {
     try {
-      await guard.authorize(request.raw, serviceClass);
+      const principal = await guard.authorize(request.raw, serviceClass);
+      if (principal) request.principal = principal;
     } catch (err) {
       if (isHearthError(err, 'AUTH_REQUIRED')) reply.header('www-authenticate', 'Bearer realm="hearth"');
       if (isHearthError(err, 'AUTH_RATE_LIMITED')) {

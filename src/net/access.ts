@@ -240,11 +240,12 @@ export class ListenerGuard {
         { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } },
       );
     }
-    const presented = bearerToken(request.headers.authorization);
+    // Anthropic's clients send the key as `x-api-key`; it is the same key, with the same scopes.
+    const presented = bearerToken(request.headers.authorization) ?? apiKeyHeader(request.headers['x-api-key']);
     if (presented === undefined) {
       throw new HearthError(
         'AUTH_REQUIRED',
-        `listener ${JSON.stringify(this.listener.name)} needs an API key for ${serviceClass} routes: send "Authorization: Bearer <key>" ` +
+        `listener ${JSON.stringify(this.listener.name)} needs an API key for ${serviceClass} routes: send "Authorization: Bearer <key>" (or "x-api-key: <key>") ` +
           `(an admin makes one with \`hearth keys create --name NAME --scopes ${serviceClass}\`)`,
         { details: { wwwAuthenticate: true } },
       );
@@ -286,6 +287,11 @@ export class ListenerGuard {
   principalOf(request: object): Principal | undefined {
     return this.#principals.get(request);
   }
+}
+
+function apiKeyHeader(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.trim() || undefined;
 }
 
 function bearerToken(header: string | undefined): string | undefined {

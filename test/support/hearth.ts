@@ -121,6 +121,8 @@ export async function startHearthProcess(opts: {
 
 export interface InProcessHearth {
   url: string;
+  /** every listener's address, in the order of the config's listeners (`url` is the first) */
+  urls: string[];
   ctx: AppContext;
   close(): Promise<void>;
 }
@@ -149,6 +151,7 @@ export async function startHearthInProcess(
   });
   return {
     url: server.urls[0]!,
+    urls: server.urls,
     ctx,
     close: async () => {
       await server.close();

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
+import { chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
@@ -85,19 +86,16 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
           );
           roleSent = true;
         };
-        const result = await ctx.engine.generate({
-          kind: 'chat',
-          model: prepared.spec,
-          load: prepared.load,
-          keepAliveMs: prepared.keepAliveMs,
-          signal,
-          sampling: prepared.sampling,
-          messages: conversation,
-          ...(tools ? { tools } : {}),
-          ...(toolChoice ? { toolChoice } : {}),
-          ...(format ? { format } : {}),
-          ...(stream ? { onText: (text: string) => text && delta({ content: text }) } : {}),
-        });
+        const result = await ctx.engine.generate(
+          chatRequest(prepared, {
+            messages: conversation,
+            signal,
+            tools,
+            toolChoice,
+            format,
+            ...(stream ? { onText: (text: string) => text && delta({ content: text }) } : {}),
+          }),
+        );
         usage.add(result, index === 0);
         const calls = body.parallel_tool_calls === false ? result.toolCalls.slice(0, 1) : result.toolCalls;
         const toolCalls = calls.map((c) => ({

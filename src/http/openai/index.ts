@@ -6,6 +6,7 @@ import { chatCompletionRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
 import { embeddingRoutes } from './embeddings.js';
 import { modelListRoutes } from './models.js';
+import { responsesRoutes } from './responses/index.js';
 
 /**
  * The OpenAI-compatible API under /v1 (service class `inference`). Every route
@@ -21,6 +22,7 @@ export async function openaiRoutes(app: FastifyInstance, opts: { ctx: AppContext
   await app.register(completionRoutes, opts);
   await app.register(embeddingRoutes, opts);
   await app.register(modelListRoutes, opts);
+  await app.register(responsesRoutes, opts);
   // Unknown paths under /v1 answer in OpenAI's shape too (clients probe for endpoints).
   await app.register(
     async (v1) => {

@@ -2,7 +2,8 @@ import type { ChatMessage, ChatRequest, OutputFormat, ToolCall, ToolDefinition }
 import { invalidParam } from './options.js';
 import type { ChatCompletionBody, ChatMessageBody } from './schemas.js';
 
-const DATA_URL = /^data:image\/[\w.+-]+;base64,(.*)$/s;
+/** An inline image: `data:image/png;base64,<data>`; the data is what the engine takes. */
+export const DATA_URL = /^data:image\/[\w.+-]+;base64,(.*)$/s;
 
 function contentOf(m: ChatMessageBody, i: number): { text: string; images: string[] } {
   if (m.content === undefined || m.content === null) {
@@ -42,7 +43,8 @@ function contentOf(m: ChatMessageBody, i: number): { text: string; images: strin
   return { text: texts.join('\n'), images };
 }
 
-function parseArguments(raw: string, param: string): Record<string, unknown> {
+/** A tool call's `arguments` string → the object the engine takes; a 400 naming `param` otherwise. */
+export function parseArguments(raw: string, param: string): Record<string, unknown> {
   if (raw.trim() === '') return {};
   let parsed: unknown;
   try {

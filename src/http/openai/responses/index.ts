@@ -1,0 +1,165 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../../context.js';
+import { HearthError } from '../../../errors.js';
+import type { ResponseCaller } from '../../../responses/store.js';
+import { chatRequest } from '../../chat-request.js';
+import { clientGone } from '../../stream.js';
+import { parseRequest } from '../../validate.js';
+import { openaiOptions, prepareModel } from '../options.js';
+import { itemId, unixSeconds } from '../results.js';
+import {
+  type ConversationItem,
+  inputItems,
+  refuseUnsupported,
+  toEngineFormat,
+  toEngineMessages,
+  toEngineToolChoice,
+  toEngineTools,
+} from './input.js';
+import { ResponseBuilder, type ResponseEvent, type ResponseObject } from './output.js';
+import { type ResponseCreateBody, responseCreateSchema } from './schemas.js';
+
+/** Who may read a stored response: the API key that made it; loopback callers (and keyless test apps) read all. */
+export function responseCaller(request: FastifyRequest): ResponseCaller {
+  const principal = request.principal;
+  return { key: principal?.kind === 'key' ? principal.key.id : null };
+}
+
+function notFound(id: string, param?: string): HearthError {
+  return new HearthError(
+    'RESPONSE_NOT_FOUND',
+    `response "${id}" not found: it may have expired (inference.responsesRetention), been deleted, ` +
+      'been made with store: false, or by another API key',
+    param ? { details: { param } } : undefined,
+  );
+}
+
+/** The response object before any output: what response.created carries. */
+function initialResponse(body: ResponseCreateBody, prepared: { temperature: number; topP: number }): ResponseObject {
+  return {
+    id: itemId('resp'),
+    object: 'response',
+    created_at: unixSeconds(),
+    status: 'in_progress',
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    max_tool_calls: body.max_tool_calls ?? null,
+    model: body.model,
+    output: [],
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: body.previous_response_id ?? null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
+    service_tier: 'default',
+    store: body.store ?? true,
+    temperature: prepared.temperature,
+    text: { format: body.text?.format ?? { type: 'text' }, verbosity: body.text?.verbosity ?? 'medium' },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: (body.tools ?? []).map((t) => ({ strict: null, description: null, parameters: null, ...t })),
+    top_logprobs: 0,
+    top_p: prepared.topP,
+    truncation: body.truncation ?? 'disabled',
+    usage: null,
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+/**
+ * OpenAI's Responses API (`/v1/responses`): a translation onto the one
+ * inference path. The items become the same engine chat request that
+ * /v1/chat/completions makes; the result is shaped as a response object (and,
+ * streamed, as typed events). Stored responses live on Atlas (src/responses),
+ * so `previous_response_id` works on every node and across restarts.
+ */
+export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.post('/v1/responses', async (request, reply) => {
+    const body = parseRequest(responseCreateSchema, request.body);
+    refuseUnsupported(body);
+    const caller = responseCaller(request);
+    let history: ConversationItem[] = [];
+    if (body.previous_response_id) {
+      const previous = await ctx.responses.get(body.previous_response_id, caller);
+      if (!previous) throw notFound(body.previous_response_id, 'previous_response_id');
+      history = previous.conversation as ConversationItem[];
+    }
+    const input = inputItems(body);
+    const messages = toEngineMessages([...history, ...input]);
+    const tools = toEngineTools(body);
+    const toolChoice = toEngineToolChoice(body, tools);
+    const format = toEngineFormat(body);
+    const prepared = await prepareModel(
+      ctx,
+      body.model,
+      openaiOptions({
+        temperature: body.temperature,
+        top_p: body.top_p,
+        max_tokens: body.max_output_tokens,
+        seed: body.seed,
+      }),
+    );
+    // `instructions` apply to this response only: a chained one does not inherit them (as OpenAI).
+    const conversation = ctx.inference.withModelPrelude(prepared.entry, messages, body.instructions ?? undefined);
+    const response = initialResponse(body, {
+      temperature: prepared.sampling.temperature,
+      topP: prepared.sampling.topP,
+    });
+    return generate(ctx, request, reply, body, response, async (builder, signal) => {
+      const result = await ctx.engine.generate(
+        chatRequest(prepared, {
+          messages: conversation,
+          signal,
+          tools,
+          toolChoice,
+          format,
+          ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
+        }),
+      );
+      let calls = body.parallel_tool_calls === false ? result.toolCalls.slice(0, 1) : result.toolCalls;
+      if (body.max_tool_calls) calls = calls.slice(0, body.max_tool_calls);
+      const final = builder.finish(result, calls);
+      if (body.store !== false) {
+        // On Atlas before the client hears of it (invariant 1): a chained request may land on another node.
+        await ctx.responses.save({
+          id: final.id,
+          owner: caller.key,
+          model: body.model,
+          response: final,
+          conversation: [...history, ...input, ...final.output],
+        });
+      }
+      return final;
+    });
+  });
+
+  app.get('/v1/responses/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const stored = await ctx.responses.get(id, responseCaller(request));
+    if (!stored) throw notFound(id);
+    return stored.response;
+  });
+
+  app.delete('/v1/responses/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    if (!(await ctx.responses.delete(id, responseCaller(request)))) throw notFound(id);
+    return { id, object: 'response', deleted: true };
+  });
+}
+
+/** Runs one response, answering it as a JSON object or, with `stream: true`, as typed server-sent events. */
+async function generate(
+  _ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  _body: ResponseCreateBody,
+  response: ResponseObject,
+  run: (builder: ResponseBuilder, signal: AbortSignal) => Promise<ResponseObject>,
+): Promise<unknown> {
+  const emit: ((event: ResponseEvent) => void) | null = null;
+  const builder = new ResponseBuilder(response, emit);
+  return run(builder, clientGone(reply));
+}
