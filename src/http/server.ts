@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { HearthError } from '../errors.js';
 import { AccessControl, assertExposureAllowed, type ListenerGuard } from '../net/index.js';
 import { adminKeyRoutes } from './admin/keys.js';
+import { anthropicRoutes } from './anthropic/index.js';
 import { comfyRoutes } from './comfy/routes.js';
 import { coreRoutes } from './core/routes.js';
 import { installErrorHandling } from './errors.js';
@@ -35,6 +36,7 @@ const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }>
   { serviceClass: 'inference', routes: ollamaInferenceRoutes },
   { serviceClass: 'inference', routes: ollamaLibraryRoutes },
   { serviceClass: 'inference', routes: openaiRoutes },
+  { serviceClass: 'inference', routes: anthropicRoutes },
   { serviceClass: 'admin', routes: ollamaManageRoutes },
   { serviceClass: 'admin', routes: adminKeyRoutes },
   { serviceClass: 'admin', routes: fileRoutes },
@@ -152,7 +154,9 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
  */
 function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    // No route, no body to read: a multipart POST to /v1/audio/transcriptions is a 404, not "invalid JSON".
+    if (request.is404) return done(null, undefined);
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
     try {

@@ -1,0 +1,111 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../context.js';
+import type { ChatMessage, ChatRequest, ToolDefinition } from '../../engine/types.js';
+import { HearthError, isHearthError } from '../../errors.js';
+import type { PreparedRequest } from '../../models/inference.js';
+import type { ModelOptions } from '../../models/options.js';
+import { chatRequest } from '../chat-request.js';
+import { clientGone } from '../ollama/stream.js';
+import { parseRequest } from '../validate.js';
+import { MessageBuilder, type MessageEvent } from './output.js';
+import { type CountTokensBody, countTokensSchema, type MessageCreateBody, messageCreateSchema } from './schemas.js';
+import {
+  refuseUnsupported,
+  samplingOptions,
+  systemPrompt,
+  toEngineMessages,
+  toEngineToolChoice,
+  toEngineTools,
+} from './translate.js';
+
+/** The engine's inputs of a Messages request, shared by /v1/messages and count_tokens. */
+interface Prompt {
+  prepared: PreparedRequest;
+  messages: ChatMessage[];
+  tools: ToolDefinition[] | undefined;
+  toolChoice: ChatRequest['toolChoice'];
+}
+
+async function preparePrompt(ctx: AppContext, body: CountTokensBody, options: ModelOptions): Promise<Prompt> {
+  const messages = toEngineMessages(body);
+  const tools = toEngineTools(body);
+  const toolChoice = toEngineToolChoice(body, tools);
+  let prepared: PreparedRequest;
+  try {
+    prepared = await ctx.inference.prepare(body.model, options, undefined);
+  } catch (err) {
+    // Anthropic's message for an unknown model names it; hearth's says how to get one.
+    if (isHearthError(err, 'MODEL_NOT_FOUND')) {
+      throw new HearthError(err.code, `model: ${err.message}`, { details: { param: 'model' }, cause: err });
+    }
+    throw err;
+  }
+  return {
+    prepared,
+    messages: ctx.inference.withModelPrelude(prepared.entry, messages, systemPrompt(body)),
+    tools,
+    toolChoice,
+  };
+}
+
+/**
+ * Anthropic's Messages API (`/v1/messages`, service class `inference`): a
+ * translation onto the one chat inference path, so it runs on whichever engine
+ * serves /v1/chat/completions. Errors answer in Anthropic's shape; keys are
+ * read from `x-api-key` as well as `Authorization: Bearer` (src/net).
+ * See docs/anthropic-compatibility.md.
+ */
+export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, errorShape: 'anthropic' };
+  });
+
+  app.post('/v1/messages', async (request, reply) => {
+    const body = parseRequest(messageCreateSchema, request.body);
+    refuseUnsupported(body);
+    // `thinking` and `output_config.effort` are accepted; this engine does not think yet, so no thinking blocks come.
+    const prompt = await preparePrompt(ctx, body, samplingOptions(body));
+    return respond(request, reply, body, async (builder, signal) => {
+      const result = await ctx.engine.generate(
+        chatRequest(prompt.prepared, {
+          messages: prompt.messages,
+          signal,
+          tools: prompt.tools,
+          toolChoice: prompt.toolChoice,
+          // Grammar-constrained, so the text parses against the schema.
+          format: body.output_config?.format ? { schema: body.output_config.format.schema } : undefined,
+          ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
+        }),
+      );
+      const calls = body.tool_choice?.disable_parallel_tool_use ? result.toolCalls.slice(0, 1) : result.toolCalls;
+      return builder.finish(result, calls);
+    });
+  });
+
+  app.post('/v1/messages/count_tokens', async (request, reply) => {
+    const body = parseRequest(countTokensSchema, request.body);
+    // The engine counts the prompt as it reads it (chat template and tool definitions included), so one token is generated.
+    const prompt = await preparePrompt(ctx, body, { num_predict: 1 });
+    const result = await ctx.engine.generate(
+      chatRequest(prompt.prepared, {
+        messages: prompt.messages,
+        signal: clientGone(request, reply),
+        tools: prompt.tools,
+        toolChoice: prompt.toolChoice,
+      }),
+    );
+    return { input_tokens: result.promptTokens };
+  });
+}
+
+/** Runs one message, answering it as a JSON object or, with `stream: true`, as Anthropic's server-sent events. */
+async function respond(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: MessageCreateBody,
+  run: (builder: MessageBuilder, signal: AbortSignal) => Promise<unknown>,
+): Promise<unknown> {
+  const emit: ((event: MessageEvent) => void) | null = null;
+  return run(new MessageBuilder(body.model, emit), clientGone(request, reply));
+}
