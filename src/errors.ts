@@ -119,10 +119,18 @@ export function isHearthError(err: unknown, code?: ErrorCode): err is HearthErro
 }
 
 /** A short, human message for any thrown value (system errors keep their errno code). */
-export function describeError(err: unknown): string {
+export function describeError(err: unknown, opts: { causes?: boolean } = {}): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+    let text = !err.message
+      ? (code ?? err.name)
+      : code && !err.message.includes(code)
+        ? `${err.message} (${code})`
+        : err.message;
+    // fetch says only "fetch failed"; what went wrong (DNS, TLS, a refused connection) is in its cause.
+    const cause = err.cause instanceof AggregateError ? err.cause.errors[0] : err.cause;
+    if (opts.causes && cause !== undefined && cause !== err) text += `: ${describeError(cause, opts)}`;
+    return text;
   }
   return String(err);
 }

@@ -143,7 +143,7 @@ describe('hearth model commands (against a running server)', () => {
     );
     const create = await hearthCli(['create', 'tiny', '-f', join(dirs.root, 'models', 'Modelfile')], { env });
     expect(create.code, create.stderr).toBe(0);
-    expect(create.stdout).toMatch(/success/);
+    expect(create.stdout.match(/^success$/gm)).toEqual(['success']);
 
     const list = await hearthCli(['list'], { env });
     expect(list.stdout).toMatch(/^NAME\s+ID\s+SIZE\s+MODIFIED/);

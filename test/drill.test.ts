@@ -48,6 +48,7 @@ describe.each(backends)('rebuild drill on $name', ({ database }) => {
   });
 
   it('loses nothing when the node is killed and its cache deleted', async () => {
+    let stored: any;
     const first = await startHearthProcess({ dirs, database: db.url });
     try {
       // State on Atlas: a blob (file store) and a manifest (database row), both acknowledged with 2xx.
@@ -74,6 +75,12 @@ describe.each(backends)('rebuild drill on $name', ({ database }) => {
       });
       expect(gen.done).toBe(true);
       expect((await stat(join(dirs.cache, 'blobs', `sha256-${gguf.sha256}`))).size).toBe(gguf.size);
+      // A stored response (/v1/responses, store defaults to true), acknowledged with its 200.
+      stored = await json(`${first.url}/v1/responses`, {
+        method: 'POST',
+        body: JSON.stringify({ model: 'drill', input: 'remember me', max_output_tokens: 4 }),
+      });
+      expect(stored.id).toMatch(/^resp_/);
     } finally {
       // No goodbye: SIGKILL, as a power cut would.
       await first.stop('SIGKILL');
@@ -101,6 +108,18 @@ describe.each(backends)('rebuild drill on $name', ({ database }) => {
       });
       expect(gen.done).toBe(true);
       expect(gen.eval_count).toBeGreaterThan(0);
+      // The stored response is there, as it was answered, and a new response continues it.
+      expect(await json(`${second.url}/v1/responses/${stored.id}`)).toEqual(stored);
+      const next = await json(`${second.url}/v1/responses`, {
+        method: 'POST',
+        body: JSON.stringify({
+          model: 'drill',
+          previous_response_id: stored.id,
+          input: 'and now?',
+          max_output_tokens: 4,
+        }),
+      });
+      expect(next.usage.input_tokens).toBeGreaterThan(stored.usage.input_tokens);
     } finally {
       expect(await second.stop('SIGTERM')).toBe(0);
     }

@@ -76,8 +76,12 @@ describe('basics', () => {
     expect(root.status).toBe(200);
     expect(root.text).toBe('hearth is running');
     expect((await fetch(`${hearth.url}/`, { method: 'HEAD' })).status).toBe(200);
-    const version = await call('/api/version');
-    expect(version.json.version).toMatch(/^\d+\.\d+\.\d+/);
+    // The Ollama API version hearth implements (clients gate features on it), and hearth's own beside it.
+    const version = await fetch(`${hearth.url}/api/version`);
+    const body = (await version.json()) as { version: string; hearth_version: string };
+    expect(body.version).toBe('0.14.0');
+    expect(body.hearth_version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(version.headers.get('x-hearth-version')).toBe(body.hearth_version);
   });
 
   it('reports readiness', async () => {

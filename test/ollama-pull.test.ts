@@ -133,6 +133,17 @@ describe('pull from a URL', () => {
     expect(await hearth.ctx.atlas.files.stat(`models/blobs/sha256-${wrong}`)).toBeNull();
   });
 
+  it('says why a connection failed, not only "fetch failed"', async () => {
+    // A loopback port that was just free: nothing listens there, so the connection is refused at once.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const res = await pull(`http://127.0.0.1:${port}/files/tiny-chat.gguf`, { stream: false });
+    expect(res.status).toBe(502);
+    expect(res.lines[0].error).toMatch(/fetch failed: .*ECONNREFUSED/);
+  });
+
   it('names a missing file', async () => {
     const res = await pull(`http://${base}/files/missing.gguf`, { stream: false });
     expect(res.status).toBe(502);

@@ -244,6 +244,19 @@ describe('errors', () => {
     expect(badItem.body.error['message']).toMatch(/input\.0.*call_id/);
     const background = await post({ model: 'tools', input: 'hi', background: true });
     expect(background.body.error).toMatchObject({ param: 'background' });
+    // A route hearth does not have answers 404 in its family's shape, whatever the body (not "invalid JSON").
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array([1, 2, 3])]), 'speech.wav');
+    form.append('model', 'whisper-1');
+    const audio = await fetch(`${hearth.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
+    expect(audio.status).toBe(404);
+    expect(((await audio.json()) as { error: unknown }).error).toMatchObject({
+      code: 'not_found',
+      type: 'not_found_error',
+    });
+    const ollama = await fetch(`${hearth.url}/api/nothing`, { method: 'POST', body: 'not json' });
+    expect(ollama.status).toBe(404);
+    expect(await ollama.json()).toEqual({ error: expect.stringMatching(/no such route/) });
     const missing = await fetch(`${hearth.url}/v1/responses/resp_nothing`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: unknown }).error).toMatchObject({ code: 'response_not_found' });

@@ -211,8 +211,8 @@ export function registerModelCommands(program: Command): void {
         } else {
           body['from'] = from;
         }
+        // The server's last line is its own `success`: printed once, as Ollama's CLI does.
         for await (const p of c.stream<{ status: string }>('/api/create', body)) process.stdout.write(`${p.status}\n`);
-        process.stdout.write('success\n');
       }),
     );
 }

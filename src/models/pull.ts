@@ -111,7 +111,7 @@ export class ModelPuller {
           'pull cancelled: the client went away (it resumes where it stopped next time)',
         );
       if (err instanceof HearthError) throw err;
-      throw new HearthError('PULL_FAILED', `pull ${input}: ${describeError(err)}`, { cause: err });
+      throw new HearthError('PULL_FAILED', `pull ${input}: ${describeError(err, { causes: true })}`, { cause: err });
     }
   }
 

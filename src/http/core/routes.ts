@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServiceClass } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { describeError } from '../../errors.js';
+import { OLLAMA_API_VERSION } from '../../version.js';
 
 /**
  * Routes every listener serves, whatever its service classes: the liveness
@@ -26,7 +27,10 @@ export async function coreRoutes(
     },
   });
 
-  app.get('/api/version', async () => ({ version: ctx.version }));
+  app.get('/api/version', async (_request, reply) => {
+    reply.header('x-hearth-version', ctx.version);
+    return { version: OLLAMA_API_VERSION, hearth_version: ctx.version };
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
