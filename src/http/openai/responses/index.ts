@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import type { AppContext } from '../../../context.js';
 import { HearthError } from '../../../errors.js';
 import type { ResponseCaller } from '../../../responses/store.js';
@@ -17,7 +19,7 @@ import {
   toEngineTools,
 } from './input.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseObject } from './output.js';
-import { type ResponseCreateBody, responseCreateSchema } from './schemas.js';
+import { type MessageItem, type ResponseCreateBody, responseCreateSchema } from './schemas.js';
 
 /** Who may read a stored response: the API key that made it; loopback callers (and keyless test apps) read all. */
 export function responseCaller(request: FastifyRequest): ResponseCaller {
@@ -147,6 +149,52 @@ export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppCont
     const { id } = request.params as { id: string };
     if (!(await ctx.responses.delete(id, responseCaller(request)))) throw notFound(id);
     return { id, object: 'response', deleted: true };
+  });
+
+  app.get('/v1/responses/:id/input_items', async (request) => {
+    const { id } = request.params as { id: string };
+    const query = parseRequest(inputItemsQuerySchema, request.query ?? {}, 'query');
+    const stored = await ctx.responses.get(id, responseCaller(request));
+    if (!stored) throw notFound(id);
+    const outputs = Array.isArray(stored.response['output']) ? stored.response['output'].length : 0;
+    const items = listedItems(id, stored.conversation.slice(0, stored.conversation.length - outputs));
+    // Newest first unless asked otherwise, as OpenAI lists them.
+    if (query.order !== 'asc') items.reverse();
+    const start = query.after ? items.findIndex((item) => item.id === query.after) + 1 : 0;
+    const limit = query.limit ?? 20;
+    const data = items.slice(start, start + limit);
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: start + limit < items.length,
+    };
+  });
+}
+
+const inputItemsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  after: z.string().optional(),
+  include: z.unknown().optional(),
+});
+
+/**
+ * The input items of a stored response as OpenAI lists them: each with an id
+ * (the client's, or one derived from the response id and the item's place, so
+ * it is the same on every call) and string content as an `input_text` part.
+ */
+function listedItems(responseId: string, conversation: unknown[]): Array<{ id: string } & Record<string, unknown>> {
+  return (conversation as ConversationItem[]).map((item, i) => {
+    const prefix = item.type === 'message' ? 'msg' : item.type === 'reasoning' ? 'rs' : 'fc';
+    const derived = `${prefix}_${createHash('sha256').update(`${responseId}:${i}`).digest('hex').slice(0, 32)}`;
+    const id = typeof item.id === 'string' && item.id ? item.id : derived;
+    if (item.type !== 'message') return { ...item, id };
+    const m = item as MessageItem & { type: 'message' };
+    const partType = m.role === 'assistant' ? 'output_text' : 'input_text';
+    const content = typeof m.content === 'string' ? [{ type: partType, text: m.content }] : m.content;
+    return { ...m, id, content, status: m.status ?? 'completed' };
   });
 }
 
