@@ -143,6 +143,95 @@ describe('messages.create', () => {
   });
 });
 
+describe('streaming', () => {
+  it("sends Anthropic's events in order; the SDK assembles the message", async () => {
+    const stream = await client.messages.create({
+      model: 'tools',
+      max_tokens: 6,
+      messages: [{ role: 'user', content: 'Say hello' }],
+      stream: true,
+    });
+    const events: Anthropic.RawMessageStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const types = events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+    expect(types).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    const delta = events.find((e) => e.type === 'message_delta');
+    if (delta?.type !== 'message_delta') throw new Error('unreachable');
+    expect(['end_turn', 'max_tokens']).toContain(delta.delta.stop_reason);
+    expect(delta.usage.output_tokens).toBeGreaterThan(0);
+    expect(delta.usage.input_tokens).toBeGreaterThan(0);
+
+    const final = await client.messages
+      .stream({ model: 'tools', max_tokens: 6, messages: [{ role: 'user', content: 'Say hello' }] })
+      .finalMessage();
+    const text = events.flatMap((e) =>
+      e.type === 'content_block_delta' && e.delta.type === 'text_delta' ? [e.delta.text] : [],
+    );
+    expect(final.content).toEqual([{ type: 'text', text: text.join('') }]);
+    expect(final.usage.input_tokens).toBe(delta.usage.input_tokens);
+  });
+
+  it('streams a tool_use block as input_json_delta, parsed by the SDK', async () => {
+    const final = await client.messages
+      .stream({
+        model: 'tools',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+        tools: [weatherTool],
+        tool_choice: { type: 'tool', name: 'get_weather' },
+      })
+      .finalMessage();
+    expect(final.stop_reason).toBe('tool_use');
+    const use = final.content.find((b) => b.type === 'tool_use');
+    if (use?.type !== 'tool_use') throw new Error(`no tool_use in ${JSON.stringify(final.content)}`);
+    expect(['Paris', 'Oslo', 'Lima']).toContain((use.input as { city: string }).city);
+  });
+
+  it('names every SSE event by its type, a ping after message_start (raw HTTP)', async () => {
+    const res = await fetch(`${hearth.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'tools',
+        max_tokens: 3,
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const blocks = (await res.text()).split('\n\n').filter(Boolean);
+    const names = blocks.map((block) => {
+      const [eventLine, dataLine] = block.split('\n');
+      const data = JSON.parse(dataLine!.replace(/^data: /, '')) as { type: string };
+      expect(eventLine).toBe(`event: ${data.type}`);
+      return data.type;
+    });
+    expect(names.slice(0, 2)).toEqual(['message_start', 'ping']);
+    expect(names.at(-1)).toBe('message_stop');
+  });
+});
+
+describe('models', () => {
+  it("lists the library in Anthropic's model shape for Anthropic's clients", async () => {
+    const ids: string[] = [];
+    for await (const m of client.models.list()) {
+      expect(m.type).toBe('model');
+      expect(Number.isNaN(Date.parse(m.created_at))).toBe(false);
+      ids.push(m.id);
+    }
+    expect(ids).toEqual(['tools:latest']);
+    expect(await client.models.retrieve('tools')).toMatchObject({ type: 'model', id: 'tools:latest' });
+  });
+});
+
 describe('errors and auth', () => {
   it("raises Anthropic's typed errors from Anthropic-shaped bodies", async () => {
     const missing = await client.messages
@@ -177,6 +266,13 @@ describe('errors and auth', () => {
       type: 'error',
       error: { type: 'invalid_request_error', message: expect.stringMatching(/max_tokens/) },
     });
+    // Streamed or not: an error before the first event keeps its status and shape.
+    const streamed = await fetch(`${hearth.url}/v1/messages`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'nope', max_tokens: 4, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(streamed.status).toBe(404);
+    expect(await streamed.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
     const serverTool = await fetch(`${hearth.url}/v1/messages`, {
       method: 'POST',
       body: JSON.stringify({

@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI, { BadRequestError, NotFoundError } from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
-import type { FunctionTool } from 'openai/resources/responses/responses';
+import type { FunctionTool, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ApiKeyStore } from '../src/net/keys/key-store.js';
@@ -142,6 +142,13 @@ describe('responses.create', () => {
     // The prompt held the whole chain (same tools, plus the call and its output): more tokens than the first's.
     expect(second.usage!.input_tokens).toBeGreaterThan(first.usage!.input_tokens);
 
+    // The items the second prompt was made of, the chain included, with stable ids.
+    const listed = await client.responses.inputItems.list(second.id, { order: 'asc' });
+    expect(listed.data.map((item) => item.type)).toEqual(['message', 'function_call', 'function_call_output']);
+    expect(listed.data[1]).toMatchObject({ call_id: call.call_id, name: 'get_weather' });
+    const again = await client.responses.inputItems.list(second.id, { order: 'asc' });
+    expect(again.data.map((item) => item.id)).toEqual(listed.data.map((item) => item.id));
+
     // Without the chain, the output names a call hearth never saw.
     const orphan = await client.responses
       .create({
@@ -151,6 +158,100 @@ describe('responses.create', () => {
       .catch((e: unknown) => e);
     expect(orphan).toBeInstanceOf(BadRequestError);
     expect(orphan).toMatchObject({ param: 'input.0.call_id' });
+  });
+});
+
+describe('streaming', () => {
+  /** The event types in order, with the consecutive run of each collapsed (deltas). */
+  const shape = (events: Array<{ type: string }>) => events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+
+  it('sends the typed events in order, numbered, with the usage in the last; the SDK assembles them', async () => {
+    const stream = await client.responses.create({
+      model: 'tools',
+      input: 'Say hello',
+      max_output_tokens: 6,
+      stream: true,
+      ...seeded,
+    });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    const last = events.at(-1)!;
+    expect(shape(events)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      last.type,
+    ]);
+    expect(['response.completed', 'response.incomplete']).toContain(last.type);
+    if (last.type !== 'response.completed' && last.type !== 'response.incomplete') throw new Error('unreachable');
+    const deltas = events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : []));
+    const done = events.find((e) => e.type === 'response.output_text.done');
+    if (done?.type !== 'response.output_text.done') throw new Error('unreachable');
+    expect(deltas.join('')).toBe(done.text);
+    expect(last.response.output[0]).toMatchObject({
+      type: 'message',
+      status: last.response.status,
+      content: [{ type: 'output_text', text: done.text }],
+    });
+    expect(last.response.usage!.output_tokens).toBeGreaterThan(0);
+    expect(last.response.usage!.total_tokens).toBe(
+      last.response.usage!.input_tokens + last.response.usage!.output_tokens,
+    );
+    // The stored copy is the streamed one.
+    expect((await client.responses.retrieve(last.response.id)).output).toEqual(last.response.output);
+
+    // The SDK's stream helper folds the same events into one response.
+    const runner = client.responses.stream({ model: 'tools', input: 'Say hello', max_output_tokens: 6, ...seeded });
+    const final = await runner.finalResponse();
+    expect(final.output[0]).toMatchObject({ type: 'message', content: [{ type: 'output_text', text: done.text }] });
+  });
+
+  it('streams a function call as its arguments delta and done events', async () => {
+    const stream = await client.responses.create({
+      model: 'tools',
+      input: 'Weather in Oslo?',
+      tools: [weatherTool],
+      tool_choice: { type: 'function', name: 'get_weather' },
+      max_output_tokens: 64,
+      stream: true,
+      ...seeded,
+    });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const calls = events.filter((e) => e.type.startsWith('response.function_call_arguments'));
+    expect(calls.map((e) => e.type)).toEqual([
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+    ]);
+    const done = calls[1]!;
+    if (done.type !== 'response.function_call_arguments.done') throw new Error('unreachable');
+    expect(['Paris', 'Oslo', 'Lima']).toContain(JSON.parse(done.arguments).city);
+    const last = events.at(-1)!;
+    if (last.type !== 'response.completed') throw new Error(`ended with ${last.type}`);
+    const item = last.response.output.find((o) => o.type === 'function_call');
+    expect(item).toMatchObject({ name: 'get_weather', arguments: done.arguments, status: 'completed' });
+  });
+
+  it('names every SSE event by its type (raw HTTP)', async () => {
+    const res = await fetch(`${hearth.url}/v1/responses`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'tools', input: 'hi', max_output_tokens: 3, stream: true, seed: 1 }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const blocks = (await res.text()).split('\n\n').filter(Boolean);
+    for (const block of blocks) {
+      const [eventLine, dataLine] = block.split('\n');
+      const data = JSON.parse(dataLine!.replace(/^data: /, '')) as { type: string };
+      expect(eventLine).toBe(`event: ${data.type}`);
+    }
+    expect(blocks.at(-1)).toMatch(/^event: response\.(completed|incomplete)\n/);
   });
 });
 
@@ -231,6 +332,11 @@ describe('errors', () => {
     expect(await post({ model: 'nope', input: 'hi' })).toEqual({
       status: 404,
       body: { error: expect.objectContaining({ param: 'model', code: 'model_not_found', type: 'not_found_error' }) },
+    });
+    // Streamed or not: an error before the first event keeps its status and shape.
+    expect(await post({ model: 'nope', input: 'hi', stream: true })).toEqual({
+      status: 404,
+      body: { error: expect.objectContaining({ param: 'model', code: 'model_not_found' }) },
     });
     const badTemp = await post({ model: 'tools', input: 'hi', temperature: 9 });
     expect(badTemp.status).toBe(400);

@@ -5,7 +5,7 @@ import { HearthError, isHearthError } from '../../errors.js';
 import type { PreparedRequest } from '../../models/inference.js';
 import type { ModelOptions } from '../../models/options.js';
 import { chatRequest } from '../chat-request.js';
-import { clientGone } from '../ollama/stream.js';
+import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { MessageBuilder, type MessageEvent } from './output.js';
 import { type CountTokensBody, countTokensSchema, type MessageCreateBody, messageCreateSchema } from './schemas.js';
@@ -90,7 +90,7 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
     const result = await ctx.engine.generate(
       chatRequest(prompt.prepared, {
         messages: prompt.messages,
-        signal: clientGone(request, reply),
+        signal: clientGone(reply),
         tools: prompt.tools,
         toolChoice: prompt.toolChoice,
       }),
@@ -106,6 +106,17 @@ async function respond(
   body: MessageCreateBody,
   run: (builder: MessageBuilder, signal: AbortSignal) => Promise<unknown>,
 ): Promise<unknown> {
-  const emit: ((event: MessageEvent) => void) | null = null;
-  return run(new MessageBuilder(body.model, emit), clientGone(request, reply));
+  if (!body.stream) return run(new MessageBuilder(body.model, null), clientGone(reply));
+  // An error after the first event: `event: error` with Anthropic's error body, which the SDKs raise.
+  const stream = new SseStream(request, reply, { errorShape: 'anthropic', errorEvent: 'error' });
+  const builder = new MessageBuilder(body.model, (event: MessageEvent) => {
+    void stream.send(event, { event: event.type });
+  });
+  try {
+    await run(builder, stream.signal);
+    stream.end();
+  } catch (err) {
+    stream.fail(err);
+  }
+  return reply;
 }

@@ -40,6 +40,7 @@ export class MessageBuilder {
   readonly #message: MessageObject;
   readonly #emit: ((event: MessageEvent) => void) | null;
   #textIndex: number | null = null;
+  #started = false;
 
   constructor(model: string, emit: ((event: MessageEvent) => void) | null) {
     this.#message = {
@@ -56,7 +57,10 @@ export class MessageBuilder {
     this.#emit = emit;
   }
 
-  start(): void {
+  /** message_start and a ping: sent with the first output, so an engine refusal before any keeps its HTTP status. */
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
     this.#send({ type: 'message_start', message: structuredClone(this.#message) });
     this.#send({ type: 'ping' });
   }
@@ -64,12 +68,14 @@ export class MessageBuilder {
   /** Generated text as it arrives: opens the text block on the first piece. */
   text(delta: string): void {
     if (delta === '') return;
+    this.#start();
     const index = this.#openText();
     (this.#message.content[index] as { text: string }).text += delta;
     this.#send({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: delta } });
   }
 
   finish(result: GenerateResult, toolCalls: ToolCall[]): MessageObject {
+    this.#start();
     const m = this.#message;
     if (this.#textIndex === null && result.text !== '') {
       if (this.#emit) this.text(result.text);

@@ -5,7 +5,8 @@ import type { AppContext } from '../../../context.js';
 import { HearthError } from '../../../errors.js';
 import type { ResponseCaller } from '../../../responses/store.js';
 import { chatRequest } from '../../chat-request.js';
-import { clientGone } from '../../stream.js';
+import { errorBody, toHearthError } from '../../errors.js';
+import { clientGone, SseStream } from '../../stream.js';
 import { parseRequest } from '../../validate.js';
 import { openaiOptions, prepareModel } from '../options.js';
 import { itemId, unixSeconds } from '../results.js';
@@ -110,7 +111,7 @@ export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppCont
       temperature: prepared.sampling.temperature,
       topP: prepared.sampling.topP,
     });
-    return generate(ctx, request, reply, body, response, async (builder, signal) => {
+    return generate(request, reply, body, response, async (builder, signal) => {
       const result = await ctx.engine.generate(
         chatRequest(prepared, {
           messages: conversation,
@@ -134,6 +135,7 @@ export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppCont
           conversation: [...history, ...input, ...final.output],
         });
       }
+      builder.complete();
       return final;
     });
   });
@@ -200,14 +202,27 @@ function listedItems(responseId: string, conversation: unknown[]): Array<{ id: s
 
 /** Runs one response, answering it as a JSON object or, with `stream: true`, as typed server-sent events. */
 async function generate(
-  _ctx: AppContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  _body: ResponseCreateBody,
+  body: ResponseCreateBody,
   response: ResponseObject,
   run: (builder: ResponseBuilder, signal: AbortSignal) => Promise<ResponseObject>,
 ): Promise<unknown> {
-  const emit: ((event: ResponseEvent) => void) | null = null;
-  const builder = new ResponseBuilder(response, emit);
-  return run(builder, clientGone(reply));
+  if (!body.stream) return run(new ResponseBuilder(response, null), clientGone(reply));
+  const stream = new SseStream(request, reply);
+  let sequence = 0;
+  // Each event named by its type and numbered, as OpenAI's typed stream.
+  const builder = new ResponseBuilder(response, (event: ResponseEvent) => {
+    void stream.send({ ...event, sequence_number: sequence++ }, { event: event.type });
+  });
+  try {
+    await run(builder, stream.signal);
+  } catch (err) {
+    if (!stream.hasStarted) throw err;
+    const he = toHearthError(err);
+    if (he.status >= 500) request.log.error({ err }, he.message);
+    builder.fail((errorBody('openai', he) as { error: { message: string; param: unknown; code: string } }).error);
+  }
+  stream.end();
+  return reply;
 }

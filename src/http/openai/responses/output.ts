@@ -1,5 +1,4 @@
 import type { GenerateResult, ToolCall } from '../../../engine/types.js';
-import type { HearthError } from '../../../errors.js';
 import { itemId } from '../results.js';
 
 /** One typed event of a streamed response, before its `sequence_number`. */
@@ -53,12 +52,14 @@ export interface ResponseObject {
  * output_text.done, content_part.done | function_call_arguments.delta/.done),
  * output_item.done, and last response.completed (or response.incomplete) with
  * the usage. Both answers come from this one builder, so they cannot differ.
+ * Events are numbered by the caller (`sequence_number`).
  */
 export class ResponseBuilder {
   readonly #response: ResponseObject;
   readonly #emit: ((event: ResponseEvent) => void) | null;
   #message: MessageOutput | null = null;
   #text = '';
+  #started = false;
 
   constructor(response: ResponseObject, emit: ((event: ResponseEvent) => void) | null) {
     this.#response = response;
@@ -69,8 +70,14 @@ export class ResponseBuilder {
     return this.#response.id;
   }
 
-  /** response.created and response.in_progress. */
-  start(): void {
+  /**
+   * response.created and response.in_progress: sent with the first output, so
+   * an engine refusal before any (queue full, a model that cannot see) still
+   * answers with its HTTP status.
+   */
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
     this.#send({ type: 'response.created', response: this.#snapshot() });
     this.#send({ type: 'response.in_progress', response: this.#snapshot() });
   }
@@ -78,6 +85,7 @@ export class ResponseBuilder {
   /** Generated text as it arrives: opens the message item on the first piece. */
   text(delta: string): void {
     if (delta === '') return;
+    this.#start();
     const message = this.#openMessage();
     this.#text += delta;
     this.#send({
@@ -90,8 +98,13 @@ export class ResponseBuilder {
     });
   }
 
-  /** Closes the output with the engine's result: the message (if any), the function calls, the usage. */
+  /**
+   * Closes the output with the engine's result: the message (if any), the
+   * function calls, the usage. The last event waits for {@link complete}, so
+   * a stored response is on Atlas before the client hears it is done.
+   */
   finish(result: GenerateResult, toolCalls: ToolCall[]): ResponseObject {
+    this.#start();
     // A response always carries a message unless the model only called tools.
     if (this.#message === null && (result.text !== '' || toolCalls.length === 0)) {
       this.#openMessage();
@@ -111,27 +124,26 @@ export class ResponseBuilder {
       output_tokens_details: { reasoning_tokens: 0 },
       total_tokens: result.promptTokens + result.evalTokens,
     };
-    this.#send({ type: incomplete ? 'response.incomplete' : 'response.completed', response: this.#snapshot() });
     return r;
   }
 
+  /** response.completed (or response.incomplete), with the whole response and its usage. */
+  complete(): void {
+    const r = this.#response;
+    this.#send({
+      type: r.status === 'incomplete' ? 'response.incomplete' : 'response.completed',
+      response: this.#snapshot(),
+    });
+  }
+
   /**
-   * An error after the stream began: OpenAI's `error` event. It also carries
-   * the error object the chat-completion stream uses, which the SDKs raise as
-   * an APIError.
+   * An error after output began: OpenAI's `error` event. It also carries the
+   * error object of OpenAI's error shape, which the SDKs raise as an APIError.
    */
-  failEvent(err: HearthError, body: unknown): ResponseEvent {
+  fail(error: { message: string; param: unknown; code: string }): void {
     this.#response.status = 'failed';
-    this.#response.error = { code: err.code.toLowerCase(), message: err.message };
-    const inner = (body as { error?: Record<string, unknown> }).error ?? {};
-    return {
-      type: 'error',
-      code: err.code.toLowerCase(),
-      message: err.message,
-      param: inner['param'] ?? null,
-      error: inner,
-      sequence_number: 0,
-    };
+    this.#response.error = { code: error.code, message: error.message };
+    this.#send({ type: 'error', code: error.code, message: error.message, param: error.param ?? null, error });
   }
 
   #openMessage(): MessageOutput {
