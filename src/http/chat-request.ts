@@ -9,6 +9,14 @@ export interface ChatRequestParts {
   toolChoice?: ChatRequest['toolChoice'];
   format?: OutputFormat | undefined;
   onText?: ((text: string) => void) | undefined;
+  /**
+   * Whether (and how hard) the model should think, as Ollama's `think`: the
+   * Responses API's `reasoning.effort` and the Messages API's `thinking` land
+   * here. Undefined leaves it to the model. The in-process engine cannot think,
+   * so it is not passed on yet: this is the one place to pass it once the
+   * engine's ChatRequest takes it.
+   */
+  think?: boolean | 'low' | 'medium' | 'high' | undefined;
 }
 
 /**

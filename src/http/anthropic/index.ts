@@ -4,7 +4,7 @@ import type { ChatMessage, ChatRequest, ToolDefinition } from '../../engine/type
 import { HearthError, isHearthError } from '../../errors.js';
 import type { PreparedRequest } from '../../models/inference.js';
 import type { ModelOptions } from '../../models/options.js';
-import { chatRequest } from '../chat-request.js';
+import { type ChatRequestParts, chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { MessageBuilder, type MessageEvent } from './output.js';
@@ -17,6 +17,19 @@ import {
   toEngineToolChoice,
   toEngineTools,
 } from './translate.js';
+
+/**
+ * `thinking` as Ollama's `think`: only when asked (Ollama's issue #15287 is
+ * that it thinks unasked); `output_config.effort` sets the level.
+ */
+function thinkOf(body: MessageCreateBody): ChatRequestParts['think'] {
+  const type = body.thinking?.type;
+  if (type === undefined) return undefined;
+  if (type === 'disabled') return false;
+  const effort = body.output_config?.effort;
+  if (!effort) return true;
+  return effort === 'low' || effort === 'medium' ? effort : 'high';
+}
 
 /** The engine's inputs of a Messages request, shared by /v1/messages and count_tokens. */
 interface Prompt {
@@ -64,7 +77,6 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
   app.post('/v1/messages', async (request, reply) => {
     const body = parseRequest(messageCreateSchema, request.body);
     refuseUnsupported(body);
-    // `thinking` and `output_config.effort` are accepted; this engine does not think yet, so no thinking blocks come.
     const prompt = await preparePrompt(ctx, body, samplingOptions(body));
     return respond(request, reply, body, async (builder, signal) => {
       const result = await ctx.engine.generate(
@@ -75,6 +87,7 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
           toolChoice: prompt.toolChoice,
           // Grammar-constrained, so the text parses against the schema.
           format: body.output_config?.format ? { schema: body.output_config.format.schema } : undefined,
+          think: thinkOf(body),
           ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
         }),
       );

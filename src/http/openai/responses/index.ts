@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../../context.js';
 import { HearthError } from '../../../errors.js';
 import type { ResponseCaller } from '../../../responses/store.js';
-import { chatRequest } from '../../chat-request.js';
+import { type ChatRequestParts, chatRequest } from '../../chat-request.js';
 import { errorBody, toHearthError } from '../../errors.js';
 import { clientGone, SseStream } from '../../stream.js';
 import { parseRequest } from '../../validate.js';
@@ -35,6 +35,14 @@ function notFound(id: string, param?: string): HearthError {
       'been made with store: false, or by another API key',
     param ? { details: { param } } : undefined,
   );
+}
+
+/** `reasoning.effort` as Ollama's `think`: none/minimal turn thinking off, the others set its level. */
+function thinkOf(body: ResponseCreateBody): ChatRequestParts['think'] {
+  const effort = body.reasoning?.effort;
+  if (!effort) return undefined;
+  if (effort === 'none' || effort === 'minimal') return false;
+  return effort === 'xhigh' ? 'high' : effort;
 }
 
 /** The response object before any output: what response.created carries. */
@@ -119,6 +127,7 @@ export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppCont
           tools,
           toolChoice,
           format,
+          think: thinkOf(body),
           ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
         }),
       );
