@@ -66,7 +66,8 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   for (const e of await readdir(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.isDirectory()) out.push(...(await listFiles(dir, rel)));
-    else if (e.isFile()) out.push(rel);
+    else if (e.isFile() || (e.isSymbolicLink() && (await stat(join(dir, rel)).catch(() => null))?.isFile()))
+      out.push(rel);
   }
   return out.sort();
 }
