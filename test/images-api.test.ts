@@ -244,3 +244,51 @@ describe('refusals at queue time, in ComfyUI’s shapes', () => {
     expect(r.json.node_errors['10'].errors[0].details).toMatch(/LoRA/);
   });
 });
+
+describe('the ComfyUI routes clients probe', () => {
+  it('/models, /models/checkpoints, /features, /users, /internal/logs, /free', async () => {
+    expect((await call('/models')).json).toContain('checkpoints');
+    expect((await call('/api/models/checkpoints')).json).toEqual(['tiny-sd:latest']);
+    expect((await call('/models/loras')).json).toEqual([]);
+    expect((await call('/models/nope')).status).toBe(404);
+    expect((await call('/features')).json).toMatchObject({ max_upload_size: expect.any(Number) });
+    expect((await call('/users')).json).toEqual({ storage: 'server', migrated: true });
+    expect((await call('/internal/logs')).status).toBe(200);
+    expect((await call('/free', { unload_models: true, free_memory: true })).status).toBe(200);
+  });
+
+  it('/settings are kept on Atlas', async () => {
+    expect((await call('/settings', { 'Comfy.LinkRenderMode': 2 })).status).toBe(200);
+    expect((await call('/settings/Comfy.Theme', 'dark')).status).toBe(200);
+    expect((await call('/settings')).json).toEqual({ 'Comfy.LinkRenderMode': 2, 'Comfy.Theme': 'dark' });
+    expect((await call('/settings/Comfy.Theme')).json).toBe('dark');
+    expect(JSON.parse(await readFile(join(dirs.atlas, 'comfy', 'user', 'comfy.settings.json'), 'utf8'))).toMatchObject({
+      'Comfy.Theme': 'dark',
+    });
+  });
+
+  it('/userdata workflows are hearth’s saved workflows; other files live on Atlas', async () => {
+    const wf = { nodes: [{ id: 1 }], links: [] };
+    const put = await fetch(`${hearth.url}/userdata/workflows%2Fmine.json?overwrite=true`, {
+      method: 'POST',
+      body: JSON.stringify(wf),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(put.status).toBe(200);
+    expect((await call('/api/workflows/mine')).json.workflow).toEqual(wf);
+    expect((await call('/userdata?dir=workflows')).json).toContain('mine.json');
+    expect((await call('/userdata/workflows%2Fmine.json')).json).toEqual(wf);
+    const css = await fetch(`${hearth.url}/userdata/user.css`, { method: 'POST', body: 'body{}' });
+    expect(css.status).toBe(200);
+    expect(await (await fetch(`${hearth.url}/userdata/user.css`)).text()).toBe('body{}');
+    expect((await call('/userdata/workflows%2Fmine.json', undefined, 'DELETE')).status).toBe(204);
+    expect((await call('/userdata/workflows%2Fmine.json')).status).toBe(404);
+    expect((await call('/userdata/..%2F..%2Fetc%2Fpasswd')).status).toBe(400);
+  });
+
+  it('/view of a missing file is a 404 that does not show where Atlas is', async () => {
+    const r = await call('/view?filename=missing.png&type=output');
+    expect(r.status).toBe(404);
+    expect(JSON.stringify(r.json)).not.toContain(dirs.atlas);
+  });
+});

@@ -10,6 +10,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
+import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
 
 const INPUT_FOLDER = 'inputs';
@@ -112,6 +113,7 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     });
     scope.get('/object_info', async () => wf.objectInfo());
     scope.get('/object_info/:class', async (request) => wf.objectInfo((request.params as { class: string }).class));
+    comfyExtras(scope, ctx);
     scope.get('/embeddings', async () => []);
     scope.get('/extensions', async () => []);
     scope.get('/view', async (request, reply) => {
@@ -130,8 +132,11 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         ctx.atlas.files.localPath(key); // refuses a symlink that leads outside Atlas
         return reply.send(await ctx.atlas.files.read(key));
       } catch (err) {
+        // Messages name the file as the client did, never where Atlas keeps it.
+        if (isHearthError(err, 'ATLAS_FILES_NOT_FOUND'))
+          throw new HearthError('NOT_FOUND', `no ${type} file ${rel}: /history lists what prompts saved`);
         if (isHearthError(err, 'ATLAS_FILES_BAD_KEY') || isHearthError(err, 'ATLAS_FILES_UNREADABLE')) {
-          throw new HearthError('BAD_REQUEST', `${rel} is not a file hearth serves: ${err.message}`);
+          throw new HearthError('BAD_REQUEST', `${rel} is not a file hearth serves`);
         }
         throw err;
       }
