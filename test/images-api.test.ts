@@ -3,6 +3,7 @@
 // metadata, ComfyUI-shaped refusals, interrupts, and the ComfyUI routes clients probe.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import OpenAI, { BadRequestError, NotFoundError, toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../src/workflows/index.js';
@@ -290,5 +291,69 @@ describe('the ComfyUI routes clients probe', () => {
     const r = await call('/view?filename=missing.png&type=output');
     expect(r.status).toBe(404);
     expect(JSON.stringify(r.json)).not.toContain(dirs.atlas);
+  });
+});
+
+describe('OpenAI images API through the official SDK', () => {
+  const client = () => new OpenAI({ baseURL: `${hearth.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+
+  it('images.generate: n, size, seed; b64_json PNGs, the same seed the same image', async () => {
+    const a = await client().images.generate({
+      model: 'tiny-sd',
+      prompt: 'a red house',
+      n: 2,
+      size: '64x64' as never,
+      response_format: 'b64_json',
+      // hearth's extensions ride along in the body
+      ...({ seed: 7, steps: 3 } as object),
+    });
+    expect(a.data).toHaveLength(2);
+    const png = Buffer.from(a.data![0]!.b64_json!, 'base64');
+    expect(await sharp(png).metadata()).toMatchObject({ format: 'png', width: 64, height: 64 });
+    const b = await client().images.generate({
+      model: 'tiny-sd',
+      prompt: 'a red house',
+      n: 1,
+      size: '64x64' as never,
+      ...({ seed: 7, steps: 3 } as object),
+    });
+    expect(b.data![0]!.b64_json).toBe(a.data![0]!.b64_json);
+  });
+
+  it('response_format url: the PNG is on Atlas and the URL serves it', async () => {
+    const r = await client().images.generate({
+      model: 'tiny-sd',
+      prompt: 'a tree',
+      size: '64x64' as never,
+      response_format: 'url',
+      ...({ steps: 2 } as object),
+    });
+    const url = r.data![0]!.url!;
+    const got = Buffer.from(await (await fetch(url)).arrayBuffer());
+    const name = new URL(url).searchParams.get('filename')!;
+    expect(got.equals(await readFile(join(dirs.atlas, 'outputs', 'openai', name)))).toBe(true);
+  });
+
+  it('images.edit: img2img from an uploaded image', async () => {
+    const src = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3060c0' } })
+      .png()
+      .toBuffer();
+    const r = await client().images.edit({
+      model: 'tiny-sd',
+      prompt: 'a blue house',
+      image: await toFile(src, 'in.png', { type: 'image/png' }),
+      ...({ steps: 4, strength: 0.5, seed: 1 } as object),
+    });
+    const out = Buffer.from(r.data![0]!.b64_json!, 'base64');
+    expect(await sharp(out).metadata()).toMatchObject({ width: 64, height: 64 });
+  });
+
+  it('bad input: unknown model 404, bad size and language model 400, in OpenAI’s error shape', async () => {
+    await expect(client().images.generate({ model: 'nope', prompt: 'x' })).rejects.toBeInstanceOf(NotFoundError);
+    const err = await client()
+      .images.generate({ model: 'tiny-sd', prompt: 'x', size: '100x7' as never })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).message).toMatch(/multiples of 8/);
   });
 });
