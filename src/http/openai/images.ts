@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
@@ -8,7 +8,7 @@ import type { SamplerName } from '../../images/samplers.js';
 import type { SchedulerName } from '../../images/schedule.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { parseMultipart } from '../comfy/multipart.js';
-import { clientGone } from '../ollama/stream.js';
+import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 
 /** OpenAI's images request, plus hearth's extensions (seed, steps, negative_prompt, cfg_scale, sampler, scheduler). */
@@ -39,12 +39,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   const { ctx } = opts;
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const run = async (
-    request: FastifyRequest,
-    reply: Parameters<typeof clientGone>[1],
-    body: ImageBody,
-    init?: Buffer,
-  ) => {
+  const run = async (request: FastifyRequest, reply: FastifyReply, body: ImageBody, init?: Buffer) => {
     const entry = await ctx.models.find(body.model);
     if (!entry || !ctx.models.imageFiles(entry))
       throw new HearthError(
@@ -71,7 +66,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       sampler: sampler as SamplerName,
       scheduler: scheduler as SchedulerName,
       ...(init ? { init: { bytes: init, denoise: body.strength ?? 0.75 } } : {}),
-      signal: clientGone(request, reply),
+      signal: clientGone(reply),
     });
     const data: Array<{ b64_json: string } | { url: string }> = [];
     for (const png of pngs) {
