@@ -5,6 +5,7 @@ import { type FileStore, openFileStore } from './atlas/files/index.js';
 import { ChatService } from './chat/index.js';
 import { embeddedDbDir, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
+import { imageCounters } from './images/pipeline.js';
 import { executionProviders, ImageRuntime } from './images/runtime.js';
 import { JobService } from './jobs/index.js';
 import type { Logger } from './log.js';
@@ -177,6 +178,12 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       closers,
     };
     metrics.watch({
+      images: {
+        steps: () => imageCounters.steps,
+        images: () => imageCounters.images,
+        provider: () => images.provider,
+        loaded: () => images.loadedNames().length,
+      },
       cache,
       atlasDb: db,
       engine: {
