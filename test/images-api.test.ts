@@ -1,15 +1,23 @@
 // Image generation through hearth's APIs on a generated diffusers-layout model registered in the
 // model library: ComfyUI's default workflow over /prompt and the WebSocket, the PNG on Atlas with its
 // metadata, ComfyUI-shaped refusals, interrupts, and the ComfyUI routes clients probe.
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import OpenAI, { BadRequestError, NotFoundError, toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../src/workflows/index.js';
 import { generateDiffusersModel } from './fixtures/onnx/diffusers.js';
 import { connectComfy, doneFrame } from './support/comfy.js';
-import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import {
+  type HearthDirs,
+  hearthDirs,
+  type InProcessHearth,
+  REPO_ROOT,
+  startHearthInProcess,
+} from './support/hearth.js';
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
@@ -388,5 +396,49 @@ describe('OpenAI images API through the official SDK', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).message).toMatch(/multiples of 8/);
+  });
+});
+
+describe('CLI', () => {
+  // the CLI from source (tsx), against this in-process hearth
+  const cli = (args: string[]) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
+      {
+        cwd: dirs.root,
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          HOME: dirs.home,
+          HEARTH_HOST: hearth.url,
+          NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+        },
+        timeout: 90_000,
+      },
+    );
+
+  it('hearth create FROM ./folder uploads the layout; hearth imagine writes a PNG with a progress bar', async () => {
+    await generateDiffusersModel({ dir: join(dirs.root, 'local-sd'), family: 'sd15', seed: 3 });
+    await writeFile(join(dirs.root, 'Modelfile'), 'FROM ./local-sd\n');
+    const created = await cli(['create', 'uploaded-sd', '-f', join(dirs.root, 'Modelfile')]);
+    expect(created.stdout).toMatch(/success/);
+    const tags = (await call('/api/tags')).json.models.map((m: any) => m.name);
+    expect(tags).toContain('uploaded-sd:latest');
+    const out = join(dirs.root, 'cat.png');
+    const run = await cli([
+      'imagine',
+      'uploaded-sd',
+      'a cat',
+      '-o',
+      out,
+      '--steps',
+      '3',
+      '--seed',
+      '1',
+      '--size',
+      '64x64',
+    ]);
+    expect(run.stderr).toMatch(/sampling .* 3\/3 steps/);
+    expect(await sharp(await readFile(out)).metadata()).toMatchObject({ format: 'png', width: 64, height: 64 });
   });
 });
