@@ -5,6 +5,8 @@ import { type FileStore, openFileStore } from './atlas/files/index.js';
 import { ChatService } from './chat/index.js';
 import { embeddedDbDir, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
+import { imageCounters } from './images/pipeline.js';
+import { executionProviders, ImageRuntime } from './images/runtime.js';
 import { JobService } from './jobs/index.js';
 import type { Logger } from './log.js';
 import { HearthMetrics } from './metrics/index.js';
@@ -41,6 +43,8 @@ export interface AppContext {
   readonly metrics: HearthMetrics;
   /** batch jobs: submit, inspect, cancel, retry; and this node's workers (node.jobs.concurrency) */
   readonly jobs: JobService;
+  /** image models on ONNX Runtime (src/images) */
+  readonly images: ImageRuntime;
   /** workflow prompts (ComfyUI API): queue and history on Atlas, run by whichever node claims them */
   readonly workflows: WorkflowService;
   /** stored responses of the OpenAI Responses API (on Atlas) */
@@ -116,11 +120,23 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       engineFault: process.env['HEARTH_TEST_ENGINE_FAULT'],
     });
     closers.push(() => jobs.close());
+    const images = new ImageRuntime(
+      models,
+      {
+        executionProviders: executionProviders(config.images.executionProvider),
+        keepAliveMs: config.inference.keepAlive,
+        maxLoaded: config.images.maxLoadedModels,
+        threads: config.node.threads,
+      },
+      log.child({ component: 'images' }),
+    );
+    closers.push(() => images.close());
     const workflows = await WorkflowService.open({
       db,
       files,
       engine,
       inference,
+      images,
       cacheDir: config.node.cacheDir,
       nodeId: config.node.id,
       log: log.child({ component: 'workflows' }),
@@ -158,9 +174,16 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
         retentionMs: config.inference.responsesRetention,
         nodeId: config.node.id,
       }),
+      images,
       closers,
     };
     metrics.watch({
+      images: {
+        steps: () => imageCounters.steps,
+        images: () => imageCounters.images,
+        provider: () => images.provider,
+        loaded: () => images.loadedNames().length,
+      },
       cache,
       atlasDb: db,
       engine: {

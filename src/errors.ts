@@ -88,6 +88,10 @@ export const ERROR_CODES = {
   WORKFLOW_INTERRUPTED: 409,
   // stored responses of /v1/responses (src/responses)
   RESPONSE_NOT_FOUND: 404,
+  // image generation (src/images)
+  IMAGE_MODEL_INVALID: 400,
+  IMAGE_RUNTIME_FAILED: 500,
+  IMAGE_ABORTED: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,18 +2,15 @@
 // websockets_api_example.py drives it: submit, wait for `executing` with node null, read /history, fetch /view.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAtlasDb } from '../src/atlas/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { readPngText, WorkflowService } from '../src/workflows/index.js';
+import { connectComfy, doneFrame } from './support/comfy.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
-
-// ws comes with @fastify/websocket; Node 20 has no global WebSocket client.
-const WebSocket = createRequire(import.meta.url)('ws') as new (url: string) => any;
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
@@ -27,34 +24,9 @@ async function call(path: string, body?: unknown) {
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
 
-/** A WebSocket client that records frames and can wait for one. */
-async function connect(clientId: string) {
-  const socket = new WebSocket(`${hearth.url.replace('http', 'ws')}/ws?clientId=${clientId}`);
-  const frames: any[] = [];
-  const waiters: Array<() => void> = [];
-  socket.on('message', (data: Buffer) => {
-    frames.push(JSON.parse(data.toString()));
-    for (const w of waiters.splice(0)) w();
-  });
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  const until = async (pred: (f: any) => boolean, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!frames.some(pred)) {
-      if (Date.now() > deadline) throw new Error(`no such frame; got ${JSON.stringify(frames.map((f) => f.type))}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-    return frames.find(pred);
-  };
-  return { frames, until, close: () => socket.close() };
-}
+const connect = (clientId: string) => connectComfy(hearth.url, clientId);
 
-const done = (id: string) => (f: any) => f.type === 'executing' && f.data.node === null && f.data.prompt_id === id;
+const done = doneFrame;
 
 async function historyOf(id: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -239,6 +211,7 @@ describe('ComfyUI API', () => {
       files: undefined as never,
       engine: undefined as never,
       inference: undefined as never,
+      images: undefined as never,
       cacheDir: join(dirs.root, 'offline-cache'),
       nodeId: 'offline',
       log: silentLogger(),

@@ -53,6 +53,7 @@ async function run(p: Record<string, unknown>, signal = new AbortController().si
     files: undefined as never,
     engine: undefined as never,
     inference: undefined as never,
+    images: undefined as never,
     tempDir: dir,
     log: silentLogger(),
   });
@@ -218,6 +219,7 @@ describe('execution', () => {
       files: undefined as never,
       engine: undefined as never,
       inference: undefined as never,
+      images: undefined as never,
       tempDir: dir,
       log: silentLogger(),
     }).catch((e) => e);

@@ -49,7 +49,7 @@ const WORDS = (
 ).split(' ');
 
 /** A small seeded PRNG (mulberry32): the same run makes the same prompts. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -5,6 +5,7 @@ import { openFileStore } from '../atlas/files/index.js';
 import { embeddedDbDir } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
 import { describeError, isHearthError } from '../errors.js';
+import { executionProviders, ortBinaryDir } from '../images/runtime.js';
 import { silentLogger } from '../log.js';
 import { assessExposure } from '../net/index.js';
 import { formatBytes } from '../units.js';
@@ -85,6 +86,17 @@ async function doctor(opts: ConfigOption): Promise<void> {
         const devices = gpu.devices.length ? ` on ${gpu.devices.join(', ')}` : '';
         const vram = gpu.vram ? `, ${formatBytes(gpu.vram.free)} of ${formatBytes(gpu.vram.total)} VRAM free` : '';
         return `${gpu.backend}${devices}${vram}${gpu.note ? ` (${gpu.note})` : ''} [node.gpu: ${config.node.gpu}]`;
+      },
+    },
+    {
+      name: 'image generation',
+      run: async () => {
+        const setting = config.images.executionProvider;
+        const providers = executionProviders(setting);
+        const version = (await import('onnxruntime-node')).env.versions.common ?? '?';
+        return `ONNX Runtime ${version}, provider ${providers.join(' then ')} [images.executionProvider: ${setting}]${
+          providers.includes('cuda') ? '' : `; CUDA provider not installed in ${ortBinaryDir()} (docs/images.md)`
+        }`;
       },
     },
     {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { HearthError } from '../errors.js';
+import { listFiles } from '../images/layout.js';
 import { parseModelfile } from '../models/modelfile.js';
 import { formatBytes, relativeTime, table } from '../units.js';
 import { HearthClient } from './client.js';
@@ -159,6 +160,62 @@ export function registerModelCommands(program: Command): void {
     );
 
   program
+    .command('imagine')
+    .description('make an image with an image model: hearth imagine MODEL "prompt" -o out.png')
+    .argument('<model>')
+    .argument('<prompt>')
+    .option('-o, --output <path>', 'where to write the PNG (image_2.png, ... for --n above 1)', 'image.png')
+    .option('--steps <n>', 'sampling steps', '20')
+    .option('--seed <n>', 'noise seed (random when left out)')
+    .option('--size <WxH>', "image size, e.g. 512x512 (default: the model family's own)")
+    .option('--negative <text>', 'what the image should not contain')
+    .option('--n <n>', 'how many images', '1')
+    .action(
+      action(
+        async (
+          model: string,
+          prompt: string,
+          o: { output: string; steps: string; seed?: string; size?: string; negative?: string; n: string },
+        ) => {
+          const body: Record<string, unknown> = { model, prompt, steps: Number(o.steps), n: Number(o.n), stream: true };
+          if (o.seed !== undefined) body['seed'] = Number(o.seed);
+          if (o.size) body['size'] = o.size;
+          if (o.negative) body['negative_prompt'] = o.negative;
+          const bar = new SingleBar({
+            format: 'sampling {bar} {value}/{total} steps',
+            barCompleteChar: '█',
+            barIncompleteChar: ' ',
+            barsize: 30,
+            noTTYOutput: !process.stderr.isTTY,
+            notTTYSchedule: 5000,
+            stream: process.stderr,
+          });
+          let started = false;
+          let images: string[] = [];
+          for await (const line of client().stream<{
+            status: string;
+            completed?: number;
+            total?: number;
+            images?: string[];
+          }>('/api/images/generate', body)) {
+            if (line.status === 'sampling' && line.total) {
+              if (!started) bar.start(line.total, 0);
+              started = true;
+              bar.update(line.completed ?? 0);
+            } else if (line.images) images = line.images;
+          }
+          bar.stop();
+          const out = resolve(o.output);
+          for (const [i, b64] of images.entries()) {
+            const path = i === 0 ? out : out.replace(/(\.png)?$/i, `_${i + 1}.png`);
+            await writeFile(path, Buffer.from(b64, 'base64'));
+            process.stdout.write(`${path}\n`);
+          }
+        },
+      ),
+    );
+
+  program
     .command('pull')
     .description('pull a model: an Ollama registry name, hf:owner/repo/file.gguf, or an https:// URL of a GGUF')
     .argument('<model>')
@@ -198,16 +255,29 @@ export function registerModelCommands(program: Command): void {
             throw new HearthError('MODELFILE_INVALID', `FROM ${mf.from}: no such file (${file})`);
           });
           process.stdout.write('gathering model components\n');
-          const hash = createHash('sha256');
-          await pipeline(createReadStream(file), hash);
-          const digest = `sha256:${hash.digest('hex')}`;
-          if ((await c.head(`/api/blobs/${digest}`)) !== 200) {
-            process.stdout.write(`copying file ${digest} 100%\n`);
-            await c.upload(`/api/blobs/${digest}`, await openAsBlob(file), info.size);
+          const uploadOne = async (path: string, size: number) => {
+            const hash = createHash('sha256');
+            await pipeline(createReadStream(path), hash);
+            const digest = `sha256:${hash.digest('hex')}`;
+            if ((await c.head(`/api/blobs/${digest}`)) !== 200) {
+              process.stdout.write(`copying file ${digest} 100%\n`);
+              await c.upload(`/api/blobs/${digest}`, await openAsBlob(path), size);
+            } else {
+              process.stdout.write(`using existing layer ${digest}\n`);
+            }
+            return digest;
+          };
+          if (info.isDirectory()) {
+            // an image model: a diffusers ONNX layout, every file a blob, keyed by its path in the layout
+            const files: Record<string, string> = {};
+            for (const rel of await listFiles(file)) {
+              const st = await stat(join(file, rel));
+              files[rel] = await uploadOne(join(file, rel), st.size);
+            }
+            body['files'] = files;
           } else {
-            process.stdout.write(`using existing layer ${digest}\n`);
+            body['files'] = { [file.split('/').pop()!]: await uploadOne(file, info.size) };
           }
-          body['files'] = { [file.split('/').pop()!]: digest };
         } else {
           body['from'] = from;
         }

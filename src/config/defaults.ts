@@ -53,6 +53,8 @@ export const DEFAULTS = {
   workflowsPollIntervalMs: 1_000,
   workflowsLeaseMs: 60_000,
   workflowsMaxAttempts: 3,
+  imagesExecutionProvider: 'auto' as 'auto' | 'cpu' | 'cuda',
+  imagesMaxLoadedModels: 1,
   listenerAuth: 'required',
   uiSessionTtlMs: 30 * 24 * 60 * 60_000,
   uiGenerateTitles: true,

@@ -293,6 +293,14 @@ export const configSchema = z
         maxAttempts: z.int().min(1).max(100).default(DEFAULTS.workflowsMaxAttempts),
       })
       .prefault({}),
+    images: z
+      .strictObject({
+        /** ONNX Runtime execution provider for image models: auto = CUDA when its provider is installed, else CPU. */
+        executionProvider: z.enum(['auto', 'cpu', 'cuda']).default(DEFAULTS.imagesExecutionProvider),
+        /** Image models loaded at once on this node; the least recently used idle one is unloaded first. */
+        maxLoadedModels: z.int().min(1).max(16).default(DEFAULTS.imagesMaxLoadedModels),
+      })
+      .prefault({}),
     ui: z
       .strictObject({
         /** How long a browser session lasts after its last use. */

@@ -12,6 +12,7 @@ import { guardListenerApp, serviceClassScope } from './guard.js';
 import { fileRoutes } from './jobs/files.js';
 import { jobRoutes } from './jobs/routes.js';
 import { installHttpMetrics, metricsRoutes } from './metrics.js';
+import { ollamaImageRoutes } from './ollama/images.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
 import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
 import { openaiRoutes } from './openai/index.js';
@@ -35,6 +36,7 @@ type RouteModule = (app: FastifyInstance, opts: { ctx: AppContext }) => Promise<
 const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }> = [
   { serviceClass: 'inference', routes: ollamaInferenceRoutes },
   { serviceClass: 'inference', routes: ollamaLibraryRoutes },
+  { serviceClass: 'inference', routes: ollamaImageRoutes },
   { serviceClass: 'inference', routes: openaiRoutes },
   { serviceClass: 'inference', routes: anthropicRoutes },
   { serviceClass: 'admin', routes: ollamaManageRoutes },

@@ -1,4 +1,4 @@
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { EngineMetrics, type EngineReadings } from './engine.js';
 import { HttpMetrics } from './http.js';
 import { processMetricsRegistry } from './process.js';
@@ -21,6 +21,8 @@ export interface MetricSources {
   engine?: EngineReadings;
   /** the Atlas database: `ping` is timed out after `ATLAS_PING_TIMEOUT_MS` */
   atlasDb?: { ping(timeoutMs?: number): Promise<unknown> };
+  /** image generation (src/images): UNet steps and images decoded so far, the execution provider, loaded models */
+  images?: { steps(): number; images(): number; provider(): string; loaded(): number };
 }
 
 /** A scrape waits at most this long for the Atlas database to answer. */
@@ -74,6 +76,42 @@ export class HearthMetrics {
       registers,
       collect() {
         this.set(self.sources.cache?.usage().entries ?? 0);
+      },
+    });
+    new Counter({
+      name: 'hearth_image_steps_total',
+      help: 'UNet evaluations (sampling steps; a CFG step with a negative prompt counts once) run by this process',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.sources.images?.steps() ?? 0);
+      },
+    });
+    new Counter({
+      name: 'hearth_images_total',
+      help: 'Images decoded by the VAE in this process',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.sources.images?.images() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'hearth_image_models_loaded',
+      help: 'Image models loaded in ONNX Runtime on this node',
+      registers,
+      collect() {
+        this.set(self.sources.images?.loaded() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'hearth_image_execution_provider',
+      help: 'The ONNX Runtime execution provider image models run on (always 1; none before the first load)',
+      labelNames: ['provider'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ provider: self.sources.images?.provider() || 'none' }, 1);
       },
     });
     new Gauge({

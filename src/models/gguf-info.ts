@@ -4,7 +4,7 @@ import { HearthError } from '../errors.js';
 /** What the library records about a GGUF when it is created (so listing never re-reads blobs). */
 export interface GgufSummary {
   details: {
-    format: 'gguf';
+    format: 'gguf' | 'onnx';
     family: string;
     families: string[];
     parameter_size: string;

@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readlink, rm, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { AtlasDb } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { ModelSpec } from '../engine/types.js';
 import { HearthError, isHearthError } from '../errors.js';
+import { type ImageModelLayout, readLayout } from '../images/layout.js';
 import type { Logger } from '../log.js';
 import type { NodeCache } from '../node/index.js';
 import { type GgufSummary, summariseGguf } from './gguf-info.js';
@@ -40,6 +44,9 @@ export interface CreateModelRequest {
   license?: string | string[];
   messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
 }
+
+/** An image model's files: path in the diffusers layout → where the bytes are on Atlas. */
+export type ImageFiles = Record<string, { key: string; digest: string; size: number }>;
 
 const DIGEST = /^sha256[:-]([a-f0-9]{64})$/;
 
@@ -170,7 +177,12 @@ export class ModelLibrary {
     const parameters = parseOptions(req.parameters ?? {}, 'parameters');
     let base: Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>;
     const fileDigests = Object.entries(req.files ?? {});
-    if (fileDigests.length > 0) {
+    if (fileDigests.some(([n]) => n === 'model_index.json')) {
+      if (req.from) throw new HearthError('BAD_REQUEST', 'give either "from" or "files", not both');
+      base = await this.describeImageUpload(fileDigests, progress);
+    } else if (req.from?.startsWith('atlas:') && (await this.isImageFolder(req.from.slice('atlas:'.length)))) {
+      base = await this.describeImageFolder(req.from.slice('atlas:'.length).replace(/\/+$/, ''), progress);
+    } else if (fileDigests.length > 0) {
       if (req.from) throw new HearthError('BAD_REQUEST', 'give either "from" or "files", not both');
       const ggufs = fileDigests.filter(([n]) => n.toLowerCase().endsWith('.gguf') || fileDigests.length === 1);
       if (ggufs.length !== 1) {
@@ -286,6 +298,120 @@ export class ModelLibrary {
     };
   }
 
+  /** An Atlas key that is a folder holding model_index.json (a diffusers layout registered in place). */
+  private async isImageFolder(key: string): Promise<boolean> {
+    const folder = key.replace(/\/+$/, '');
+    return (await this.deps.files.stat(`${folder}/model_index.json`)) !== null;
+  }
+
+  /** A diffusers ONNX layout registered in place on Atlas: every file hashed, nothing copied. */
+  private async describeImageFolder(
+    folder: string,
+    progress: (status: string) => void,
+  ): Promise<Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>> {
+    const files: ImageFiles = {};
+    for (const f of await this.deps.files.list(`${folder}/`)) {
+      progress(`hashing ${f.key}`);
+      files[f.key.slice(folder.length + 1)] = { key: f.key, digest: await this.deps.files.hash(f.key), size: f.size };
+    }
+    return this.describeImage(files, `${folder}/model_index.json`);
+  }
+
+  /** A diffusers ONNX layout uploaded file by file (hearth create with FROM ./folder): blobs on Atlas. */
+  private async describeImageUpload(
+    fileDigests: Array<[string, string]>,
+    progress: (status: string) => void,
+  ): Promise<Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>> {
+    const files: ImageFiles = {};
+    for (const [name, digest] of fileDigests) {
+      const rel = name.replace(/\\/g, '/');
+      if (rel.startsWith('/') || rel.split('/').some((p) => p === '..' || p === ''))
+        throw new HearthError('BAD_REQUEST', `"files": ${JSON.stringify(name)} must be a relative path without ..`);
+      const hex = parseDigest(digest);
+      const stat = await this.deps.files.stat(blobKeyFor(hex));
+      if (!stat)
+        throw new HearthError(
+          'BAD_REQUEST',
+          `blob sha256:${hex} for "${name}" has not been uploaded: POST it to /api/blobs/sha256:${hex} first`,
+        );
+      files[rel] = { key: blobKeyFor(hex), digest: hex, size: stat.size };
+    }
+    progress('checking the diffusers layout');
+    return this.describeImage(files, files['model_index.json']!.key);
+  }
+
+  /** Checks the layout through a node-cache view of it and describes the image model. */
+  private async describeImage(
+    files: ImageFiles,
+    indexKey: string,
+  ): Promise<Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>> {
+    const manifest = JSON.stringify(
+      Object.entries(files)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([rel, f]) => [rel, f.digest]),
+    );
+    const digest = createHash('sha256').update(manifest).digest('hex');
+    const view = await this.imageView({ digest, files });
+    let layout: ImageModelLayout;
+    try {
+      layout = await readLayout(view.dir);
+    } finally {
+      view.release();
+    }
+    const size = Object.values(files).reduce((a, f) => a + f.size, 0);
+    return {
+      digest,
+      blobKey: indexKey,
+      size,
+      details: {
+        parent_model: '',
+        format: 'onnx',
+        family: layout.family === 'sdxl' ? 'sdxl' : 'stable-diffusion',
+        families: [layout.family === 'sdxl' ? 'sdxl' : 'stable-diffusion'],
+        parameter_size: '',
+        quantization_level: '',
+      },
+      modelInfo: { 'hearth.type': 'image', 'image.pipeline': layout.pipelineClass, 'image.files': files },
+      chatTemplate: null,
+      parameters: {},
+      system: null,
+      template: null,
+      license: [],
+      messages: [],
+    };
+  }
+
+  /**
+   * A folder on the node that looks like the layout: each file a link to its verified copy in the node
+   * cache (pinned until `release`). ONNX Runtime reads models and their external data from there.
+   */
+  async imageView(entry: { digest: string; files: ImageFiles }): Promise<{ dir: string; release: () => void }> {
+    const dir = join(this.deps.cache.dir, 'images', entry.digest);
+    const pins: Array<{ release(): void }> = [];
+    try {
+      for (const [rel, f] of Object.entries(entry.files)) {
+        const blob = await this.deps.cache.ensureBlob(this.deps.files, f.key, f.digest);
+        pins.push(blob);
+        const link = join(dir, rel);
+        await mkdir(dirname(link), { recursive: true });
+        const current = await readlink(link).catch(() => null);
+        if (current !== blob.path) {
+          await rm(link, { force: true });
+          await symlink(blob.path, link);
+        }
+      }
+    } catch (err) {
+      for (const p of pins) p.release();
+      throw err;
+    }
+    return { dir, release: () => pins.forEach((p) => void p.release()) };
+  }
+
+  /** The files of an image model (null for a GGUF model). */
+  imageFiles(entry: ModelEntry): ImageFiles | null {
+    return entry.modelInfo['hearth.type'] === 'image' ? (entry.modelInfo['image.files'] as ImageFiles) : null;
+  }
+
   async copy(source: string, destination: string): Promise<void> {
     const src = await this.get(source);
     const dst = normaliseModelName(destination);
@@ -331,6 +457,11 @@ export class ModelLibrary {
   /** The engine's view of a model: the blob comes through the node cache, verified. */
   spec(entry: ModelEntry): ModelSpec {
     const { files, cache } = this.deps;
+    if (this.imageFiles(entry))
+      throw new HearthError(
+        'MODEL_INVALID',
+        `"${entry.name}" is an image model: use it in a workflow (CheckpointLoaderSimple), /v1/images/generations or hearth imagine`,
+      );
     return {
       name: entry.name,
       digest: entry.digest,

@@ -1,6 +1,7 @@
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import { describeError, HearthError } from '../errors.js';
+import type { ImageRuntime } from '../images/runtime.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import type { CachedOutput, OutputCache } from './cache.js';
@@ -28,6 +29,7 @@ export interface ExecuteOptions {
   files: FileStore;
   engine: Engine;
   inference: InferencePlanner;
+  images: ImageRuntime;
   tempDir: string;
   log: Logger;
 }
@@ -139,6 +141,7 @@ async function runNode(
           files: opts.files,
           engine: opts.engine,
           inference: opts.inference,
+          images: opts.images,
           tempDir: opts.tempDir,
           progress: (value, max) => {
             if (opts.signal.aborted) throw new ExecutionInterrupted(node.id);

@@ -41,6 +41,20 @@ export interface ExecutionPlan {
 
 export type PlanResult = { ok: true; plan: ExecutionPlan } | { ok: false; rejection: PromptRejection };
 
+/** ComfyUI core classes hearth knows of but does not run yet, and why. */
+const NOT_YET: Record<string, string> = {
+  LoraLoader: 'LoRA weights are not applied to ONNX models',
+  LoraLoaderModelOnly: 'LoRA weights are not applied to ONNX models',
+  ControlNetLoader: 'ControlNet is not supported',
+  ControlNetApply: 'ControlNet is not supported',
+  ControlNetApplyAdvanced: 'ControlNet is not supported',
+  VAELoader: 'the VAE comes from the checkpoint',
+  CLIPSetLastLayer: 'CLIP skip is not supported',
+  UNETLoader: 'SD3 and Flux models are not supported',
+  DualCLIPLoader: 'SD3 and Flux models are not supported',
+  TripleCLIPLoader: 'SD3 and Flux models are not supported',
+};
+
 function problem(type: string, message: string, details = '', extra_info: Record<string, unknown> = {}): PromptError {
   return { type, message, details, extra_info };
 }
@@ -67,12 +81,15 @@ export function planPrompt(prompt: unknown, registry: NodeRegistry): PlanResult 
       );
     }
     if (!registry.get(classType)) {
-      return rejected(
-        problem('invalid_prompt', `Cannot execute because node ${classType} does not exist.`, `Node ID '#${id}'`, {
-          node_id: id,
-          class_type: classType,
-        }),
+      const why = NOT_YET[classType];
+      const error = problem(
+        'invalid_prompt',
+        `Cannot execute because node ${classType} does not exist.`,
+        why ? `Node ID '#${id}': hearth does not run ${classType} yet (${why})` : `Node ID '#${id}'`,
+        { node_id: id, class_type: classType },
       );
+      // ComfyUI leaves node_errors empty here; hearth names the node and its class so a client can show it.
+      return rejected(error, { [id]: { errors: [error], dependent_outputs: [], class_type: classType } });
     }
     if (typeof node.inputs !== 'object' || node.inputs === null || Array.isArray(node.inputs)) {
       return rejected(problem('invalid_prompt', `Node ${id} has no inputs object.`, '', { node_id: id }));

@@ -1,5 +1,5 @@
 import { HearthError } from '../errors.js';
-import type { InputSpec, NodeDefinition } from './types.js';
+import type { ChoiceSource, InputSpec, NodeDefinition } from './types.js';
 
 /** ComfyUI's `/object_info` entry for one node type. */
 export interface ObjectInfo {
@@ -22,6 +22,7 @@ export interface ObjectInfo {
 /** The node types a workflow may use, by class_type. */
 export class NodeRegistry {
   readonly #types = new Map<string, NodeDefinition>();
+  readonly #choices = new Map<ChoiceSource, string[]>();
 
   constructor(families: ReadonlyArray<readonly NodeDefinition[]>) {
     for (const family of families) {
@@ -34,7 +35,28 @@ export class NodeRegistry {
   }
 
   get(name: string): NodeDefinition | undefined {
-    return this.#types.get(name);
+    const def = this.#types.get(name);
+    return def ? this.#withChoices(def) : undefined;
+  }
+
+  /** Sets the current choices of combos declared with `choicesFrom` (checkpoints, uploaded images). */
+  setChoices(source: ChoiceSource, choices: string[]): void {
+    this.#choices.set(source, choices);
+  }
+
+  #withChoices(def: NodeDefinition): NodeDefinition {
+    const fill = (specs: Readonly<Record<string, InputSpec>> | undefined) =>
+      specs &&
+      Object.fromEntries(
+        Object.entries(specs).map(([k, v]) => [
+          k,
+          v.choicesFrom ? { ...v, type: this.#choices.get(v.choicesFrom) ?? [] } : v,
+        ]),
+      );
+    const all = [...Object.values(def.inputs.required), ...Object.values(def.inputs.optional ?? {})];
+    if (!all.some((s) => s.choicesFrom)) return def;
+    const optional = fill(def.inputs.optional);
+    return { ...def, inputs: { required: fill(def.inputs.required)!, ...(optional ? { optional } : {}) } };
   }
 
   names(): string[] {
@@ -44,12 +66,12 @@ export class NodeRegistry {
   /** `/object_info`, generated from the declarations. */
   objectInfo(): Record<string, ObjectInfo> {
     const out: Record<string, ObjectInfo> = {};
-    for (const name of this.names()) out[name] = describe(this.#types.get(name)!);
+    for (const name of this.names()) out[name] = describe(this.get(name)!);
     return out;
   }
 
   objectInfoOf(name: string): Record<string, ObjectInfo> {
-    const def = this.#types.get(name);
+    const def = this.get(name);
     if (!def)
       throw new HearthError('WORKFLOW_NODE_UNKNOWN', `no workflow node type ${name}: GET /object_info lists them`);
     return { [name]: describe(def) };
@@ -79,5 +101,6 @@ function socket(spec: InputSpec): [unknown, Record<string, unknown>] {
   for (const key of ['default', 'min', 'max', 'step', 'multiline', 'tooltip'] as const) {
     if (spec[key] !== undefined) options[key] = spec[key];
   }
+  Object.assign(options, spec.extra);
   return [typeof spec.type === 'string' ? spec.type : [...spec.type], options];
 }

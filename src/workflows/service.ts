@@ -4,13 +4,14 @@ import type { AtlasDb } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import { HearthError } from '../errors.js';
+import type { ImageRuntime } from '../images/runtime.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { OutputCache } from './cache.js';
 import { ExecutionInterrupted, executePlan, NodeExecutionError } from './executor.js';
 import { type PromptRejection, planPrompt } from './graph.js';
 import { builtinNodes } from './nodes/index.js';
-import type { NodeRegistry } from './registry.js';
+import type { NodeRegistry, ObjectInfo } from './registry.js';
 import type { NodeUi } from './types.js';
 
 export interface WorkflowSettings {
@@ -31,6 +32,7 @@ export interface WorkflowServiceOptions {
   files: FileStore;
   engine: Engine;
   inference: InferencePlanner;
+  images: ImageRuntime;
   /** node.cacheDir: the output cache and the preview temp area go under `workflows/` there */
   cacheDir: string;
   /** this node's id: who holds a running prompt's lease */
@@ -163,6 +165,7 @@ export class WorkflowService {
   async submit(
     body: PromptSubmission,
   ): Promise<{ prompt_id: string; number: number; node_errors: Record<string, never> }> {
+    await this.refreshChoices();
     const planned = planPrompt(body.prompt, this.registry);
     if (!planned.ok) throw new PromptRejected(planned.rejection);
     const id = body.prompt_id ?? randomUUID();
@@ -183,6 +186,26 @@ export class WorkflowService {
     await this.#broadcastStatus();
     this.#pump();
     return { prompt_id: id, number: Number(rows[0]!.number), node_errors: {} };
+  }
+
+  /**
+   * Fills the combos whose choices live elsewhere: installed checkpoints (image models in the library)
+   * and uploaded images (Atlas inputs/), as ComfyUI lists its models and input folder.
+   */
+  async refreshChoices(): Promise<void> {
+    const { images, files } = this.#o;
+    this.registry.setChoices('checkpoints', images ? await images.names() : []);
+    const uploads = files ? await files.list('inputs/') : [];
+    this.registry.setChoices(
+      'inputs',
+      uploads.map((f) => f.key.slice('inputs/'.length)).filter((k) => /\.(png|jpe?g|webp|gif|bmp|tiff?)$/i.test(k)),
+    );
+  }
+
+  /** GET /object_info (or one class), with the current checkpoints and uploads in their combos. */
+  async objectInfo(name?: string): Promise<Record<string, ObjectInfo>> {
+    await this.refreshChoices();
+    return name === undefined ? this.registry.objectInfo() : this.registry.objectInfoOf(name);
   }
 
   async queueRemaining(): Promise<number> {
@@ -401,6 +424,14 @@ export class WorkflowService {
       if (keep) messages.push([type, { ...full, timestamp: Date.now() }]);
       this.#emit({ type, data: keep ? { ...full, timestamp: Date.now() } : full }, client);
     };
+    // The closing frame (success, error, interrupted) goes into the history first and out to the
+    // client only once that history is on Atlas: a client that reads /history on it finds the entry.
+    let closing: WorkflowFrame | undefined;
+    const settle = (type: string, data: Record<string, unknown>) => {
+      const full = { ...data, prompt_id: row.id, timestamp: Date.now() };
+      messages.push([type, full]);
+      closing = { type, data: full };
+    };
     const heartbeat = setInterval(
       () => void this.#heartbeat(row.id, controller),
       Math.max(50, this.#o.settings.leaseMs / 3),
@@ -410,6 +441,7 @@ export class WorkflowService {
     const executed: string[] = [];
     try {
       await this.#broadcastStatus();
+      await this.refreshChoices();
       const planned = planPrompt(row.prompt, this.registry);
       // Checked at submit; a node type missing on this node (an older build) fails the prompt plainly.
       if (!planned.ok) throw new NodeExecutionError('', '', 'invalid_prompt', planned.rejection.error.message, []);
@@ -423,6 +455,7 @@ export class WorkflowService {
         files: this.#o.files,
         engine: this.#o.engine,
         inference: this.#o.inference,
+        images: this.#o.images,
         tempDir: this.tempDir,
         log: this.#o.log.child({ prompt: row.id }),
         events: {
@@ -440,13 +473,13 @@ export class WorkflowService {
         },
       });
       outputs = result.outputs;
-      send('execution_success', {}, true);
+      settle('execution_success', {});
     } catch (err) {
       if (err instanceof ExecutionInterrupted) {
         state = 'interrupted';
         const node = err.nodeId ? (row.prompt[err.nodeId] as { class_type?: string } | undefined) : undefined;
         if (!running.handBack) {
-          send('execution_interrupted', { node_id: err.nodeId, node_type: node?.class_type ?? null, executed }, true);
+          settle('execution_interrupted', { node_id: err.nodeId, node_type: node?.class_type ?? null, executed });
         }
       } else {
         state = 'error';
@@ -454,20 +487,16 @@ export class WorkflowService {
           err instanceof NodeExecutionError
             ? err
             : new NodeExecutionError('', '', (err as Error)?.name ?? 'Error', String(err), []);
-        send(
-          'execution_error',
-          {
-            node_id: e.nodeId,
-            node_type: e.nodeType,
-            executed,
-            exception_message: e.message,
-            exception_type: e.exceptionType,
-            traceback: e.traceback,
-            current_inputs: {},
-            current_outputs: {},
-          },
-          true,
-        );
+        settle('execution_error', {
+          node_id: e.nodeId,
+          node_type: e.nodeType,
+          executed,
+          exception_message: e.message,
+          exception_type: e.exceptionType,
+          traceback: e.traceback,
+          current_inputs: {},
+          current_outputs: {},
+        });
       }
     } finally {
       clearInterval(heartbeat);
@@ -486,6 +515,7 @@ export class WorkflowService {
            where id = $1 and node = $2`,
           [row.id, this.#o.nodeId, state, jsonForAtlas(outputs), jsonForAtlas(messages)],
         );
+        if (closing) this.#emit(closing, client);
         send('executing', { node: null });
       }
     } catch (err) {

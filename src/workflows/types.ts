@@ -1,10 +1,26 @@
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
+import type { ImageRuntime } from '../images/runtime.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 
 /** The value types a socket can carry (ComfyUI's type names). */
-export const VALUE_TYPES = ['STRING', 'INT', 'FLOAT', 'BOOLEAN', 'JSON', 'IMAGE', 'EMBEDDING'] as const;
+export const VALUE_TYPES = [
+  'STRING',
+  'INT',
+  'FLOAT',
+  'BOOLEAN',
+  'JSON',
+  'IMAGE',
+  'EMBEDDING',
+  // Stable Diffusion (nodes/diffusion.ts): ComfyUI's own type names
+  'MODEL',
+  'CLIP',
+  'VAE',
+  'CONDITIONING',
+  'LATENT',
+  'MASK',
+] as const;
 export type ValueType = (typeof VALUE_TYPES)[number];
 
 /** An image travelling between nodes: encoded bytes plus what a node needs to know without decoding them. */
@@ -37,7 +53,16 @@ export interface InputSpec {
    * Without it, a list arriving here runs the node once per item, as in ComfyUI.
    */
   readonly acceptsList?: boolean;
+  /**
+   * The combo's choices are filled in when prompts are validated and /object_info is read:
+   * `checkpoints` (image models in the library) or `inputs` (uploaded images).
+   */
+  readonly choicesFrom?: ChoiceSource;
+  /** further ComfyUI socket options shown as they are in /object_info (e.g. image_upload, round) */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
+
+export type ChoiceSource = 'checkpoints' | 'inputs';
 
 /** One output socket. */
 export interface OutputSpec {
@@ -70,6 +95,8 @@ export interface NodeRunContext {
   readonly files: FileStore;
   readonly engine: Engine;
   readonly inference: InferencePlanner;
+  /** image models (ONNX Runtime sessions) */
+  readonly images: ImageRuntime;
   /** the node's disposable temp area (PreviewImage writes here); a folder path */
   readonly tempDir: string;
   /** reports progress (a `progress` frame) and is an interruption point: throws when the prompt was interrupted */

@@ -3,12 +3,14 @@ import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { extname, join, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import websocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
+import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
 
 const INPUT_FOLDER = 'inputs';
@@ -81,7 +83,13 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       if (ids) await wf.deleteQueued(ids);
       return {};
     });
-    scope.post('/interrupt', async (request) => {
+    // ComfyUI clients send POST /interrupt with a JSON content type and no body: read that as {}.
+    const emptyAsObject = async (request: FastifyRequest, _reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+      if (Number(request.headers['content-length'] ?? 0) !== 0 || request.headers['transfer-encoding']) return payload;
+      request.headers['content-length'] = '2';
+      return Readable.from([Buffer.from('{}')]);
+    };
+    scope.post('/interrupt', { preParsing: emptyAsObject }, async (request) => {
       const id = (request.body as { prompt_id?: unknown } | undefined)?.prompt_id;
       await wf.interrupt(typeof id === 'string' ? id : undefined);
       return {};
@@ -103,10 +111,9 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       if (ids) await wf.deleteHistory(ids);
       return {};
     });
-    scope.get('/object_info', async () => wf.registry.objectInfo());
-    scope.get('/object_info/:class', async (request) =>
-      wf.registry.objectInfoOf((request.params as { class: string }).class),
-    );
+    scope.get('/object_info', async () => wf.objectInfo());
+    scope.get('/object_info/:class', async (request) => wf.objectInfo((request.params as { class: string }).class));
+    comfyExtras(scope, ctx);
     scope.get('/embeddings', async () => []);
     scope.get('/extensions', async () => []);
     scope.get('/view', async (request, reply) => {
@@ -125,8 +132,11 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         ctx.atlas.files.localPath(key); // refuses a symlink that leads outside Atlas
         return reply.send(await ctx.atlas.files.read(key));
       } catch (err) {
+        // Messages name the file as the client did, never where Atlas keeps it.
+        if (isHearthError(err, 'ATLAS_FILES_NOT_FOUND'))
+          throw new HearthError('NOT_FOUND', `no ${type} file ${rel}: /history lists what prompts saved`);
         if (isHearthError(err, 'ATLAS_FILES_BAD_KEY') || isHearthError(err, 'ATLAS_FILES_UNREADABLE')) {
-          throw new HearthError('BAD_REQUEST', `${rel} is not a file hearth serves: ${err.message}`);
+          throw new HearthError('BAD_REQUEST', `${rel} is not a file hearth serves`);
         }
         throw err;
       }

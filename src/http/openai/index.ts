@@ -5,6 +5,7 @@ import { errorBody } from '../errors.js';
 import { chatCompletionRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
 import { embeddingRoutes } from './embeddings.js';
+import { imageRoutes } from './images.js';
 import { modelListRoutes } from './models.js';
 import { responsesRoutes } from './responses/index.js';
 
@@ -23,6 +24,7 @@ export async function openaiRoutes(app: FastifyInstance, opts: { ctx: AppContext
   await app.register(embeddingRoutes, opts);
   await app.register(modelListRoutes, opts);
   await app.register(responsesRoutes, opts);
+  await app.register(imageRoutes, opts);
   // Unknown paths under /v1 answer in OpenAI's shape too (clients probe for endpoints).
   await app.register(
     async (v1) => {

@@ -60,20 +60,38 @@ export const imageNodes: NodeDefinition[] = [
   },
   {
     name: 'LoadImage',
-    displayName: 'Load Image (upload)',
-    description: 'An image uploaded with POST /upload/image (stored on Atlas under inputs/).',
+    displayName: 'Load Image',
+    description:
+      'An image uploaded with POST /upload/image (stored on Atlas under inputs/); MASK is 1 where it is transparent.',
     category: 'image',
     inputs: {
-      required: { image: { type: 'STRING', default: '', tooltip: 'the name /upload/image returned (subfolder/name)' } },
+      required: {
+        image: {
+          type: [],
+          choicesFrom: 'inputs',
+          tooltip: 'the name /upload/image returned (subfolder/name)',
+          extra: { image_upload: true },
+        },
+      },
     },
     outputs: [
       { type: 'IMAGE', name: 'IMAGE' },
-      { type: 'INT', name: 'width' },
-      { type: 'INT', name: 'height' },
+      { type: 'MASK', name: 'MASK' },
     ],
     run: async ({ image }, ctx) => {
       const loaded = await readImage(ctx, `inputs/${image as string}`);
-      return { outputs: [loaded, loaded.width, loaded.height] };
+      const { data, info } = await sharp(loaded.bytes)
+        .ensureAlpha()
+        .extractChannel(3)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const mask = {
+        kind: 'mask',
+        width: info.width,
+        height: info.height,
+        data: Float32Array.from(data, (a) => 1 - a / 255),
+      };
+      return { outputs: [loaded, mask] };
     },
   },
   {

@@ -100,8 +100,9 @@ export function readPngText(png: Buffer): Record<string, string> {
   return out;
 }
 
+/** The images arriving at an output node: a list of values, each one image or a batch (an array). */
 function images(value: unknown): ImageValue[] {
-  const list = Array.isArray(value) ? value : [value];
+  const list = Array.isArray(value) ? value.flat(2) : [value];
   return list.filter(isImage);
 }
 
