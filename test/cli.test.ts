@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEngineDir } from './support/engine.js';
 import {
   type HearthDirs,
   hearthDirs,
@@ -25,7 +26,13 @@ function hearthCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'hearth.js'), ...args], {
       cwd: opts.cwd ?? dirs.root,
-      env: { PATH: process.env['PATH'] ?? '', HOME: dirs.home, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', ...opts.env },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: dirs.home,
+        NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+        HEARTH_NODE_ENGINE_DIR: testEngineDir(),
+        ...opts.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
