@@ -127,7 +127,9 @@ export class LlamaServerProcess {
   /** Called (once) when the process exits, with why. */
   onExit(listener: (why: string) => void): () => void {
     this.exitListeners.add(listener);
-    return () => this.exitListeners.delete(listener);
+    return () => {
+      this.exitListeners.delete(listener);
+    };
   }
 
   get(path: string): Promise<{ status: number; body: string }> {
@@ -221,10 +223,10 @@ export class LlamaServerProcess {
             }
             finish();
           });
-          res.on('error', (err) => finish(this.exited ? new ServerExited(describeError(err)) : err));
+          res.on('error', (err) => void this.connectionError(err).then(finish));
         },
       );
-      req.on('error', (err) => finish(this.exited ? new ServerExited(describeError(err)) : err));
+      req.on('error', (err) => void this.connectionError(err).then(finish));
       if (opts.signal.aborted) {
         onAbort();
         return;
@@ -232,6 +234,25 @@ export class LlamaServerProcess {
       opts.signal.addEventListener('abort', onAbort, { once: true });
       req.end(payload);
     });
+  }
+
+  /**
+   * A broken connection is usually the process dying: the socket closes before
+   * the exit is reported, so wait a moment for it before calling it something else.
+   */
+  private async connectionError(err: unknown): Promise<unknown> {
+    if (!this.exited) {
+      let off: () => void = () => {};
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        off = this.onExit(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      off();
+    }
+    return this.exited ? new ServerExited(`llama-server ${describeError(err)}`) : err;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
