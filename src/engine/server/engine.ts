@@ -124,6 +124,9 @@ export class ServerEngine {
     try {
       const { embeddings, promptTokens } = await embedOnServer(lease.instance.proc, req.inputs, {
         ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}),
+        truncate: req.truncate,
+        contextSize: lease.instance.load.numCtx,
+        model: req.model.name,
         signal,
       });
       const size = embeddings[0]?.length ?? 0;

@@ -134,7 +134,7 @@ export class LlamaServerProcess {
 
   get(path: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, path, method: 'GET', timeout: 5000 }, (res) => {
+      const req = request({ socketPath: this.socket, path, method: 'GET', timeout: 5000, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
@@ -154,7 +154,16 @@ export class LlamaServerProcess {
    * whole body once (no stream). Rejects with ServerExited when the process
    * dies meanwhile, with a HearthError for an error answer.
    */
-  post(path: string, body: unknown, opts: { signal: AbortSignal; onEvent: (data: string) => void }): Promise<void> {
+  post(
+    path: string,
+    body: unknown,
+    opts: {
+      signal: AbortSignal;
+      onEvent: (data: string) => void;
+      /** the error for an answer status the caller knows (null: the general mapping) */
+      refuse?: (status: number) => HearthError | null;
+    },
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (err?: unknown) => {
@@ -179,7 +188,13 @@ export class LlamaServerProcess {
           socketPath: this.socket,
           path,
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          // one connection per request: a kept-alive socket the server closed meanwhile would fail the next request
+          agent: false,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+            connection: 'close',
+          },
         },
         (res) => {
           res.setEncoding('utf8');
@@ -210,7 +225,7 @@ export class LlamaServerProcess {
           });
           res.on('end', () => {
             if (status !== 200) {
-              finish(serverError(status, buffer));
+              finish(opts.refuse?.(status) ?? serverError(status, buffer));
               return;
             }
             if (!sse) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { HearthError } from '../../errors.js';
+import { normalize } from '../embed.js';
 import type {
   ChatMessage,
   ChatRequest,
@@ -175,6 +176,14 @@ export async function generateOnServer(
   } else {
     const { path, body } = completionBody(req);
     await proc.post(path, body, {
+      refuse: (status) =>
+        path === '/infill' && status === 501
+          ? new HearthError(
+              'ENGINE_CAPABILITY',
+              `model "${req.model.name}" does not support insert (fill-in-the-middle): it has no infill tokens; drop suffix or use a code model with FIM tokens`,
+              { details: { param: 'suffix' } },
+            )
+          : null,
       signal,
       onEvent: (data) => {
         const chunk = JSON.parse(data) as {
@@ -227,16 +236,44 @@ function parseArguments(name: string, text: string): Record<string, unknown> {
   );
 }
 
-/** Embeddings of `inputs` from an embedding-mode llama-server (L2-normalised by the server; cut to `dimensions`). */
+/**
+ * Embeddings of `inputs` from an embedding-mode llama-server (L2-normalised by
+ * the server; cut to `dimensions` and normalised again). Inputs are tokenized
+ * first: one longer than the context is refused (truncate false) or cut.
+ */
 export async function embedOnServer(
   proc: LlamaServerProcess,
   inputs: string[],
-  opts: { dimensions?: number; signal: AbortSignal },
+  opts: { dimensions?: number; truncate: boolean; contextSize: number; model: string; signal: AbortSignal },
 ): Promise<{ embeddings: number[][]; promptTokens: number }> {
-  let answer: { data?: Array<{ embedding: number[]; index: number }>; usage?: { prompt_tokens?: number } } = {};
+  const limit = opts.contextSize;
+  const prepared: number[][] = [];
+  for (const [index, input] of inputs.entries()) {
+    let answer: { tokens?: number[] } = {};
+    await proc.post(
+      '/tokenize',
+      { content: input, add_special: true },
+      {
+        signal: opts.signal,
+        onEvent: (data) => {
+          answer = JSON.parse(data) as typeof answer;
+        },
+      },
+    );
+    const tokens = answer.tokens ?? [];
+    if (tokens.length > limit && !opts.truncate) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        `input ${index} has ${tokens.length} tokens, more than the ${limit} that fit the context of model "${opts.model}": shorten it, raise num_ctx, or set truncate to true`,
+        { details: { param: 'input', index, tokens: tokens.length, limit } },
+      );
+    }
+    prepared.push(tokens.slice(0, limit));
+  }
+  let answer: { data?: Array<{ embedding: number[]; index: number }> } = {};
   await proc.post(
     '/v1/embeddings',
-    { input: inputs, encoding_format: 'float' },
+    { input: prepared, encoding_format: 'float' },
     {
       signal: opts.signal,
       onEvent: (data) => {
@@ -245,11 +282,8 @@ export async function embedOnServer(
     },
   );
   const rows = [...(answer.data ?? [])].sort((a, b) => a.index - b.index).map((d) => d.embedding);
-  const embeddings = opts.dimensions === undefined ? rows : rows.map((v) => normalise(v.slice(0, opts.dimensions)));
-  return { embeddings, promptTokens: answer.usage?.prompt_tokens ?? 0 };
-}
-
-function normalise(v: number[]): number[] {
-  const norm = Math.sqrt(v.reduce((n, x) => n + x * x, 0));
-  return norm > 0 ? v.map((x) => x / norm) : v;
+  return {
+    embeddings: rows.map((v) => normalize(v, opts.dimensions)),
+    promptTokens: prepared.reduce((n, t) => n + t.length, 0),
+  };
 }
