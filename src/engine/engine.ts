@@ -152,6 +152,7 @@ export class Engine {
       llama: this.lease.llama,
       backend: this.backend,
       gpu: this.gpu,
+      modelFacts: (spec) => this.scheduler.modelFacts(spec),
       maxLoadedModels: this.settings.maxLoadedModels,
       maxQueue: this.settings.maxQueue,
       memoryBudget: this.settings.memoryBudget,

@@ -106,8 +106,8 @@ export class Scheduler {
     );
   }
 
-  /** What decides a model's effective options, read once a blob. */
-  private modelFacts(spec: ModelSpec): Promise<ModelFacts> {
+  /** What decides a model's effective options, read once a blob (the server engine's pool reads them here too). */
+  modelFacts(spec: ModelSpec): Promise<ModelFacts> {
     let pending = this.factsPending.get(spec.digest);
     if (!pending) {
       pending = (async () => {

@@ -6,6 +6,7 @@ import type { GpuHealth } from '../gpu-health.js';
 import type { Backend } from '../llama.js';
 import { addMemory, budgetedBytes, estimateContext, estimateWeights } from '../memory.js';
 import type { EngineObserver, InferenceRequestObserver } from '../observer.js';
+import type { ModelFacts } from '../options.js';
 import type {
   EmbedRequest,
   EmbedResult,
@@ -34,6 +35,8 @@ export interface ServerEngineOptions {
   llama: Llama;
   backend: Backend;
   gpu: GpuHealth;
+  /** what decides a model's effective options (the in-process Scheduler's cache) */
+  modelFacts: (spec: ModelSpec) => Promise<ModelFacts>;
   maxLoadedModels: number;
   maxQueue: number;
   memoryBudget: number;
@@ -62,6 +65,7 @@ export class ServerEngine {
       loadWaitMs: opts.loadWaitMs,
       readyTimeoutMs: opts.readyTimeoutMs ?? 5 * 60_000,
       facts: (path, load, mode) => this.facts(path, load, mode),
+      modelFacts: opts.modelFacts,
       log: opts.log,
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(opts.onCrash ? { onCrash: opts.onCrash } : {}),
@@ -226,8 +230,7 @@ export class ServerEngine {
     }
     const info = insights.ggufFileInfo;
     const generates = generatesText(info);
-    const trainContext = insights.trainContextSize ?? load.numCtx;
-    const numCtx = Math.min(load.numCtx, trainContext);
+    const numCtx = load.numCtx; // effective already (capped at the trained context)
     const layers = load.numGpu < 0 ? insights.totalLayers : Math.min(load.numGpu, insights.totalLayers);
     const sequences = mode === 'embedding' ? 1 : load.numParallel;
     const need = addMemory(
@@ -242,7 +245,6 @@ export class ServerEngine {
     );
     return {
       bytes: budgetedBytes(this.opts.backend, need),
-      trainContext,
       generates,
       needsPooling: mode === 'embedding' && !isEmbeddingModel(info),
     };

@@ -3,7 +3,7 @@ import { describeError, HearthError, isHearthError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { ChangeSignal } from '../changes.js';
 import type { EngineObserver } from '../observer.js';
-import { instanceKey } from '../options.js';
+import { effectiveLoadOptions, instanceKey, type ModelFacts } from '../options.js';
 import { clientClosed, shuttingDown, unloadReason } from '../scheduler.js';
 import type { LoadedModel, LoadOptions, ModelSpec } from '../types.js';
 import { type ServerMode, serverArgs } from './flags.js';
@@ -13,8 +13,6 @@ import { LlamaServerProcess } from './process.js';
 export interface ServerModelFacts {
   /** bytes the instance is estimated to hold (weights + KV cache) in the budgeted memory */
   bytes: number;
-  /** the model's trained context (num_ctx is capped at it) */
-  trainContext: number;
   /** false for embedding models and rerankers */
   generates: boolean;
   /** an embedding model's GGUF names no pooling type: use mean pooling */
@@ -33,6 +31,8 @@ export interface ServerPoolOptions {
   readyTimeoutMs: number;
   /** reads the GGUF's facts (memory estimate for these load options, trained context) */
   facts: (path: string, load: LoadOptions, mode: ServerMode) => Promise<ServerModelFacts>;
+  /** what decides a model's effective options (the in-process Scheduler's cache: read once a blob) */
+  modelFacts: (spec: ModelSpec) => Promise<ModelFacts>;
   log: Logger;
   observer?: EngineObserver;
   /** told of each crash of a server process (the restarts metric) */
@@ -110,8 +110,17 @@ export class ServerPool {
     return this.waiters.length;
   }
 
-  acquire(req: Omit<Waiter, 'key' | 'loadDurationNs' | 'resolve' | 'reject'>): Promise<ServerLease> {
+  /** Instances are keyed by the options they really run with (effectiveLoadOptions; one slot for embeddings). */
+  async acquire(req: Omit<Waiter, 'key' | 'loadDurationNs' | 'resolve' | 'reject'>): Promise<ServerLease> {
+    const facts = await this.opts.modelFacts(req.spec);
+    const effective = effectiveLoadOptions(req.load, facts);
+    if (req.mode === 'embedding') effective.numParallel = 1;
+    return this.acquireKeyed({ ...req, load: effective });
+  }
+
+  private acquireKeyed(req: Omit<Waiter, 'key' | 'loadDurationNs' | 'resolve' | 'reject'>): Promise<ServerLease> {
     if (this.closed) return Promise.reject(shuttingDown());
+    if (req.signal?.aborted) return Promise.reject(clientClosed());
     const key = `${instanceKey(req.spec.digest, req.load)}|mode=${req.mode}`;
     const instance = this.instances.get(key);
     if (instance && !this.waiters.some((w) => w.key === key)) {
@@ -315,7 +324,7 @@ export class ServerPool {
           `model "${first.spec.name}" is an embedding model and does not support generate or chat: use it with /api/embed`,
         );
       }
-      const load = { ...first.load, numCtx: Math.min(first.load.numCtx, facts.trainContext || first.load.numCtx) };
+      const load = first.load;
       await this.makeRoom(first, facts.bytes);
       const log = this.opts.log.child({ model: first.spec.name });
       const proc = await LlamaServerProcess.start({
@@ -325,7 +334,7 @@ export class ServerPool {
         readyTimeoutMs: this.opts.readyTimeoutMs,
         log,
       });
-      const slots = first.mode === 'embedding' ? 1 : load.numParallel;
+      const slots = load.numParallel;
       const instance = new ServerInstance(first.key, first.spec, load, first.mode, slots, facts.bytes, proc, file);
       proc.onExit((why) => this.onExit(instance, why));
       const loadDurationNs = Number(process.hrtime.bigint() - started);
