@@ -109,6 +109,8 @@ describe('hearth (no server)', () => {
     expect(res.stdout).toMatch(/✓ atlas files/);
     expect(res.stdout).toMatch(/✓ atlas database/);
     expect(res.stdout).toMatch(/✓ gpu: cpu/);
+    // the tests' shared llama-server build (test/support/engine.ts) is this node's engine
+    expect(res.stdout).toMatch(/✓ engine: server on cpu: llama-server processes \(hearth engine build nlc/);
     expect(res.stdout).toMatch(/all checks passed/);
   });
 

@@ -2,6 +2,7 @@
 // APIs, over real HTTP on generated models: one process per instance, killed on unload, a crash mid-stream
 // failing cleanly and the next request starting a new process; and a user's own llama-server refused when
 // it lacks a flag hearth passes.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +11,14 @@ import { configFromObject } from '../src/config/index.js';
 import { openContext } from '../src/context.js';
 import { REQUIRED_FLAGS } from '../src/engine/server/flags.js';
 import { silentLogger } from '../src/log.js';
-import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import { testEngineDir } from './support/engine.js';
+import {
+  type HearthDirs,
+  hearthDirs,
+  type InProcessHearth,
+  REPO_ROOT,
+  startHearthInProcess,
+} from './support/hearth.js';
 import { makeTestModels, type TestModels } from './support/models.js';
 
 let dirs: HearthDirs;
@@ -210,6 +218,30 @@ describe('inference.llamaServer', () => {
         code: 'ENGINE_SERVER_UNSUITABLE',
         message: expect.stringMatching(/\(version 1234 \(abcdef0\)\) lacks --no-kv-unified, which hearth passes/),
       });
+      // `hearth doctor` reports the refusal on its engine line (dist/: npm test builds it)
+      const doctor = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [join(REPO_ROOT, 'bin', 'hearth.js'), 'doctor'],
+          {
+            env: {
+              PATH: process.env['PATH'] ?? '',
+              HOME: other.home,
+              HEARTH_ATLAS_FILES: other.atlas,
+              HEARTH_NODE_CACHE_DIR: other.cache,
+              HEARTH_NODE_ENGINE_DIR: testEngineDir(),
+              HEARTH_INFERENCE_LLAMA_SERVER: fake,
+              NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+            },
+            timeout: 120_000,
+          },
+          (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+        );
+      });
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toMatch(
+        /✗ engine: engine: inference.llamaServer .* lacks --no-kv-unified, which hearth passes/,
+      );
     } finally {
       await other.cleanup();
     }
