@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { type AtlasDb, openAtlasDb } from './atlas/db/index.js';
 import { type FileStore, openFileStore } from './atlas/files/index.js';
 import { ChatService } from './chat/index.js';
-import { embeddedDbDir, type HearthConfig } from './config/index.js';
+import { embeddedDbDir, engineDirOf, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
+import { buildInBackground, selectServer } from './engine/server/select.js';
+import { HearthError } from './errors.js';
 import { imageCounters } from './images/pipeline.js';
 import { executionProviders, ImageRuntime } from './images/runtime.js';
 import { JobService } from './jobs/index.js';
@@ -78,9 +80,11 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       maxQueue: config.inference.maxQueue,
       numParallel: config.inference.numParallel,
       observer: metrics.engine,
+      onServerCrash: (model) => metrics.engine.serverCrashed(model),
       log: log.child({ component: 'engine' }),
     });
     closers.push(() => engine.close());
+    await startServerEngine(engine, config, log.child({ component: 'engine' }), closers);
     const models = new ModelLibrary({ db, files, cache, log: log.child({ component: 'models' }) });
     const inference = new InferencePlanner(models, engine, {
       keepAliveMs: config.inference.keepAlive,
@@ -198,6 +202,48 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
   } catch (err) {
     await closeAll(closers, log);
     throw err;
+  }
+}
+
+/**
+ * Attaches the llama-server engine when there is one (inference.llamaServer,
+ * or a build in node.engineDir); else builds it: in the background with
+ * `inference.engine: auto` (in-process serves meanwhile), before serving with `server`.
+ */
+async function startServerEngine(
+  engine: Engine,
+  config: HearthConfig,
+  log: Logger,
+  closers: Array<() => Promise<void>>,
+): Promise<void> {
+  const engineDir = engineDirOf(config);
+  const selection = await selectServer({
+    engine: config.inference.engine,
+    llamaServer: config.inference.llamaServer,
+    engineDir,
+    backend: engine.backend,
+  });
+  log.info(`engine: ${selection.why}`);
+  if (selection.binary) {
+    engine.attachServer(selection.binary);
+    return;
+  }
+  if (!selection.buildNeeded) return;
+  const background = buildInBackground({
+    engineDir,
+    backend: engine.backend,
+    log,
+    attach: (b) => engine.attachServer(b),
+  });
+  closers.push(() => background.cancel());
+  if (config.inference.engine === 'server') {
+    await background.done;
+    if (engine.serving().engine !== 'server') {
+      throw new HearthError(
+        'ENGINE_BUILD_FAILED',
+        'engine: inference.engine is server but llama-server could not be built (see the log; `hearth engine build` shows why): set inference.engine to auto to serve in-process meanwhile',
+      );
+    }
   }
 }
 

@@ -45,6 +45,12 @@ export const ERROR_CODES = {
   ENGINE_GPU_FAILED: 500,
   ENGINE_OUT_OF_MEMORY: 507,
   ENGINE_CAPABILITY: 400,
+  /** the llama-server process of a model exited while serving (the next request starts a new one) */
+  ENGINE_CRASHED: 502,
+  /** `hearth engine build` could not compile or link llama-server */
+  ENGINE_BUILD_FAILED: 500,
+  /** inference.llamaServer is not a llama-server hearth can drive (version or a flag missing) */
+  ENGINE_SERVER_UNSUITABLE: 500,
   QUEUE_FULL: 503,
   CLIENT_CLOSED: 499,
   // benchmarks (hearth bench)

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEngineDir } from './support/engine.js';
 import {
   type HearthDirs,
   hearthDirs,
@@ -25,7 +26,13 @@ function hearthCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'hearth.js'), ...args], {
       cwd: opts.cwd ?? dirs.root,
-      env: { PATH: process.env['PATH'] ?? '', HOME: dirs.home, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', ...opts.env },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: dirs.home,
+        NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+        HEARTH_NODE_ENGINE_DIR: testEngineDir(),
+        ...opts.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -102,6 +109,8 @@ describe('hearth (no server)', () => {
     expect(res.stdout).toMatch(/✓ atlas files/);
     expect(res.stdout).toMatch(/✓ atlas database/);
     expect(res.stdout).toMatch(/✓ gpu: cpu/);
+    // the tests' shared llama-server build (test/support/engine.ts) is this node's engine
+    expect(res.stdout).toMatch(/✓ engine: server on cpu: llama-server processes \(hearth engine build nlc/);
     expect(res.stdout).toMatch(/all checks passed/);
   });
 

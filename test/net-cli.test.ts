@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { openAtlasDb } from '../src/atlas/db/index.js';
 import { silentLogger } from '../src/log.js';
+import { testEngineDir } from './support/engine.js';
 import { type HearthDirs, hearthDirs, REPO_ROOT, startHearthProcess } from './support/hearth.js';
 import { type EmbeddedAtlas, freshEmbeddedAtlas } from './support/pglite.js';
 import { createTestDatabase, sharedPostgresUrl } from './support/postgres.js';
@@ -46,6 +47,7 @@ function hearth(
           HEARTH_ATLAS_FILES: dirs.atlas,
           HEARTH_NODE_CACHE_DIR: dirs.cache,
           HEARTH_NODE_GPU: 'cpu',
+          HEARTH_NODE_ENGINE_DIR: testEngineDir(),
           NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
           ...env,
         },

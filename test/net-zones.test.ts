@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { testEngineDir } from './support/engine.js';
 import { type HearthDirs, hearthDirs, REPO_ROOT } from './support/hearth.js';
 import {
   createNetnsLab,
@@ -100,7 +101,7 @@ function config(nodeId: string, ports: typeof NODE_A, databaseUrl: string, d: He
     family === 4 ? `${lab!.hostAddress(vlan)}:${port}` : `[${lab!.hostAddress(vlan, 6)}]:${port}`;
   return {
     atlas: { database: databaseUrl, files: d.atlas },
-    node: { id: nodeId, cacheDir: join(d.cache, nodeId), threads: 1 },
+    node: { id: nodeId, cacheDir: join(d.cache, nodeId), threads: 1, engineDir: testEngineDir() },
     log: { level: 'info' },
     zones: {
       mgmt: ['10.231.99.0/24', 'fd31:231:99::/64'],

@@ -35,7 +35,10 @@ beforeAll(async () => {
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));
   hearth = await startHearthInProcess(dirs, {
-    inference: { numParallel: 2, numCtx: 1024 },
+    // In-process llama.cpp (the in-process smoke suite; the server engine runs ollama-api, openai-api and
+    // engine-server): tool_choice required / a named tool is forced by node-llama-cpp's grammar here, which
+    // llama-server does not do yet for this template.
+    inference: { numParallel: 2, numCtx: 1024, engine: 'inprocess' },
     // Loopback peers need no key here: the Bearer token every OpenAI client sends is accepted and not checked.
     listeners: [{ name: 'test', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' }],
   });

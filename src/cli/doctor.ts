@@ -2,8 +2,9 @@ import { access, mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openAtlasDb } from '../atlas/db/index.js';
 import { openFileStore } from '../atlas/files/index.js';
-import { embeddedDbDir } from '../config/index.js';
+import { embeddedDbDir, engineDirOf } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
+import { selectServer } from '../engine/server/select.js';
 import { describeError, isHearthError } from '../errors.js';
 import { executionProviders, ortBinaryDir } from '../images/runtime.js';
 import { silentLogger } from '../log.js';
@@ -86,6 +87,20 @@ async function doctor(opts: ConfigOption): Promise<void> {
         const devices = gpu.devices.length ? ` on ${gpu.devices.join(', ')}` : '';
         const vram = gpu.vram ? `, ${formatBytes(gpu.vram.free)} of ${formatBytes(gpu.vram.total)} VRAM free` : '';
         return `${gpu.backend}${devices}${vram}${gpu.note ? ` (${gpu.note})` : ''} [node.gpu: ${config.node.gpu}]`;
+      },
+    },
+    {
+      name: 'engine',
+      run: async () => {
+        const gpu = await detectGpu(config.node.gpu);
+        const selection = await selectServer({
+          engine: config.inference.engine,
+          llamaServer: config.inference.llamaServer,
+          engineDir: engineDirOf(config),
+          backend: gpu.backend,
+        });
+        const cuda = gpu.backend === 'cuda' ? ' (needs the CUDA runtime libraries node-llama-cpp ships for cuda)' : '';
+        return `${selection.binary ? 'server' : 'in-process'} on ${gpu.backend}${cuda}: ${selection.why} [inference.engine: ${config.inference.engine}]`;
       },
     },
     {

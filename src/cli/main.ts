@@ -3,6 +3,7 @@ import { HEARTH_VERSION } from '../version.js';
 import { registerBench } from './bench.js';
 import { registerConfig } from './config.js';
 import { registerDoctor } from './doctor.js';
+import { registerEngineCommands } from './engine.js';
 import { registerFileCommands } from './files.js';
 import { registerJobCommands } from './jobs.js';
 import { registerKeys } from './keys.js';
@@ -22,6 +23,7 @@ const program = new Command()
 
 registerServe(program);
 registerDoctor(program);
+registerEngineCommands(program);
 registerConfig(program);
 registerRun(program);
 registerModelCommands(program);

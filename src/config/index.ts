@@ -22,6 +22,7 @@ export {
   type ConfigFromObjectOptions,
   configFromObject,
   embeddedDbDir,
+  engineDirOf,
   type LoadConfigOptions,
   type LoadedConfig,
   loadConfig,

@@ -78,6 +78,15 @@ export function embeddedDbDir(config: HearthConfig): string {
   return join(config.atlas.files, '.hearth', 'db');
 }
 
+/**
+ * Where `hearth engine build` puts llama-server: node.engineDir, else beside
+ * the node cache (`<cacheDir>-engine`): node-local and re-derivable, but
+ * outside the cache's LRU eviction and outside what a cache wipe removes.
+ */
+export function engineDirOf(config: HearthConfig): string {
+  return config.node.engineDir ?? `${config.node.cacheDir.replace(/\/+$/, '')}-engine`;
+}
+
 function locateConfigFile(
   file: string | undefined,
   env: NodeJS.ProcessEnv,

@@ -232,6 +232,8 @@ export const configSchema = z
       gpu: z.enum(GPU_BACKENDS).default(DEFAULTS.gpu),
       gpuFallback: z.enum(GPU_FALLBACKS).default(DEFAULTS.gpuFallback),
       threads: z.int().min(0).default(DEFAULTS.threads),
+      /** Built llama-server engines (`hearth engine build`); unset: beside cacheDir (`<cacheDir>-engine`), see engineDirOf. */
+      engineDir: pathField().optional(),
       jobs: z
         .strictObject({
           /** Job work (shards) this node runs at once; 0 = an API-only node. */
@@ -261,6 +263,10 @@ export const configSchema = z
         maxQueue: z.int().min(1).default(DEFAULTS.maxQueue),
         /** How long a stored response of /v1/responses is kept on Atlas; 0 = until deleted. */
         responsesRetention: durationField(false).default(DEFAULTS.responsesRetentionMs),
+        /** auto: llama-server processes once built (built in the background on first start), in-process until then */
+        engine: z.enum(['auto', 'server', 'inprocess']).default('auto'),
+        /** a llama-server of the user's own (checked with --version and --help) instead of `hearth engine build`'s */
+        llamaServer: pathField().optional(),
       })
       .prefault({}),
     jobs: z

@@ -14,6 +14,7 @@ import { defaultMemoryBudget } from './memory.js';
 import type { EngineObserver, InferenceRequestObserver } from './observer.js';
 import { type EngineOptions, normalizeLoadOptions } from './options.js';
 import { clientClosed, Scheduler } from './scheduler.js';
+import { type ServerBinary, ServerEngine } from './server/engine.js';
 import { defaultThreadCount } from './threads.js';
 import type {
   EmbedRequest,
@@ -48,14 +49,34 @@ export class Engine {
   /** aborts every running request when the engine closes */
   private readonly shutdown = new AbortController();
   private closing: Promise<void> | null = null;
+  /** llama-server processes serve once a binary is attached (attachServer); until then llama.cpp in-process */
+  private server: ServerEngine | null = null;
+  private readonly settings: {
+    maxLoadedModels: number;
+    maxQueue: number;
+    memoryBudget: number;
+    loadWaitMs: number;
+    serverReadyTimeoutMs: number | undefined;
+  };
+  private readonly onServerCrash: ((model: string) => void) | undefined;
 
   private constructor(
     private readonly lease: LlamaLease,
     private readonly log: Logger,
-    settings: { threads: number; maxLoadedModels: number; maxQueue: number; memoryBudget: number; loadWaitMs: number },
+    settings: {
+      threads: number;
+      maxLoadedModels: number;
+      maxQueue: number;
+      memoryBudget: number;
+      loadWaitMs: number;
+      serverReadyTimeoutMs?: number | undefined;
+    },
     gpuFallback: 'cpu' | 'none',
     observer?: EngineObserver,
+    onServerCrash?: (model: string) => void,
   ) {
+    this.settings = { ...settings, serverReadyTimeoutMs: settings.serverReadyTimeoutMs };
+    this.onServerCrash = onServerCrash;
     this.backend = lease.backend;
     this.observer = observer;
     this.threads = settings.threads;
@@ -102,10 +123,13 @@ export class Engine {
           maxQueue: opts.maxQueue,
           memoryBudget,
           loadWaitMs: opts.loadWaitMs ?? DEFAULT_LOAD_WAIT_MS,
+          serverReadyTimeoutMs: opts.serverReadyTimeoutMs,
         },
         opts.gpuFallback,
         opts.observer,
+        opts.onServerCrash,
       );
+      if (opts.server) engine.attachServer(opts.server);
       opts.log.info(
         { backend, threads, maxLoadedModels, maxQueue: opts.maxQueue, memoryBudget: formatBytes(memoryBudget) },
         'engine: ready',
@@ -115,6 +139,44 @@ export class Engine {
       await lease.release();
       throw err;
     }
+  }
+
+  /**
+   * From now on, requests run on llama-server processes started from `binary`
+   * (the in-process instances already loaded finish their requests and expire).
+   */
+  attachServer(binary: ServerBinary): void {
+    if (this.server || this.closing) return;
+    this.server = new ServerEngine({
+      binary,
+      llama: this.lease.llama,
+      backend: this.backend,
+      gpu: this.gpu,
+      modelFacts: (spec) => this.scheduler.modelFacts(spec),
+      maxLoadedModels: this.settings.maxLoadedModels,
+      maxQueue: this.settings.maxQueue,
+      memoryBudget: this.settings.memoryBudget,
+      loadWaitMs: this.settings.loadWaitMs,
+      ...(this.settings.serverReadyTimeoutMs !== undefined
+        ? { readyTimeoutMs: this.settings.serverReadyTimeoutMs }
+        : {}),
+      log: this.log,
+      ...(this.observer ? { observer: this.observer } : {}),
+      ...(this.onServerCrash ? { onCrash: this.onServerCrash } : {}),
+    });
+    this.log.info({ binary: binary.path, origin: binary.origin }, 'engine: llama-server processes serve from now on');
+  }
+
+  /** Which engine serves requests now, and with what. */
+  serving(): { engine: 'server' | 'inprocess'; backend: Backend; binary?: ServerBinary } {
+    return this.server
+      ? { engine: 'server', backend: this.backend, binary: this.server.binary }
+      : { engine: 'inprocess', backend: this.backend };
+  }
+
+  /** The llama-server processes running now (empty in-process). */
+  serverPids(): number[] {
+    return this.server?.pool.pids() ?? [];
   }
 
   /** Whether loads may still use the GPU (false after a GPU failure). */
@@ -141,6 +203,13 @@ export class Engine {
       );
     }
     const load = normalizeLoadOptions(req.load, this.threads);
+    const server = this.server;
+    if (server) {
+      const observedServer = this.observer?.requestQueued({ model: req.model.name, kind: req.kind });
+      return this.observe(observedServer, () =>
+        this.withRequestSignal(req.signal, (signal) => server.generate(req, load, signal, observedServer)),
+      );
+    }
     const grammar = req.format ? await this.grammars.get(req.format) : undefined;
     const prepared: PreparedGeneration =
       req.kind === 'chat' ? prepareChat(req, grammar) : prepareCompletion(req, grammar);
@@ -183,6 +252,12 @@ export class Engine {
     this.assertOpen();
     const load = normalizeLoadOptions(req.load, this.threads);
     const observed = this.observer?.requestQueued({ model: req.model.name, kind: 'embedding' });
+    const server = this.server;
+    if (server) {
+      return this.observe(observed, () =>
+        this.withRequestSignal(req.signal, (signal) => server.embed(req, load, signal, observed)),
+      );
+    }
     return this.observe(observed, async () =>
       this.withRequestSignal(req.signal, async (signal) => {
         const lease = await this.scheduler.acquire({
@@ -236,6 +311,9 @@ export class Engine {
   /** Loads a model without generating (Ollama: an empty prompt); waits in the queue like any request. */
   async load(model: ModelSpec, load: LoadOptions, keepAliveMs: number): Promise<{ loadDurationNs: number }> {
     this.assertOpen();
+    if (this.server) {
+      return this.server.load(model, normalizeLoadOptions(load, this.threads), keepAliveMs, this.shutdown.signal);
+    }
     const lease = await this.scheduler.acquire({
       spec: model,
       load: normalizeLoadOptions(load, this.threads),
@@ -248,13 +326,17 @@ export class Engine {
   }
 
   /** Unloads every instance of a model (by digest): idle ones now, busy ones when their requests end. False if none is loaded. */
-  unload(digest: string): Promise<boolean> {
-    return this.scheduler.unload(digest);
+  async unload(digest: string): Promise<boolean> {
+    const [inProcess, server] = await Promise.all([
+      this.scheduler.unload(digest),
+      this.server?.unload(digest) ?? Promise.resolve(false),
+    ]);
+    return inProcess || server;
   }
 
   /** What `ollama ps` shows. */
   loaded(): LoadedModel[] {
-    return this.scheduler.loaded();
+    return [...this.scheduler.loaded(), ...(this.server?.loaded() ?? [])];
   }
 
   /** What a GGUF can do, from its metadata alone (cached by path: blobs are content-addressed). */
@@ -280,7 +362,7 @@ export class Engine {
 
   /** Requests waiting for a sequence or a load right now. */
   queueDepth(): number {
-    return this.scheduler.queueDepth();
+    return this.scheduler.queueDepth() + (this.server?.queueDepth() ?? 0);
   }
 
   /** Aborts running requests, refuses waiting ones, unloads everything and lets go of llama.cpp. */
@@ -288,7 +370,7 @@ export class Engine {
     this.closing ??= (async () => {
       this.shutdown.abort(new HearthError('SHUTTING_DOWN', 'engine: shutting down'));
       try {
-        await this.scheduler.close();
+        await Promise.all([this.scheduler.close(), this.server?.close()]);
       } finally {
         await this.lease.release();
         this.log.info('engine: closed');

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { HearthError } from '../errors.js';
 import type { EngineObserver } from './observer.js';
+import type { ServerBinary } from './server/engine.js';
 import type { LoadOptions, SamplingOptions } from './types.js';
 
 /** How `Engine.open` sets up llama.cpp and the scheduler. */
@@ -36,6 +37,12 @@ export interface EngineOptions {
   loadWaitMs?: number;
   /** Told about loads, unloads and every request's progress (the metrics); none by default. */
   observer?: EngineObserver;
+  /** A llama-server to run models with from the start (see Engine.attachServer); none: in-process until one is attached. */
+  server?: ServerBinary;
+  /** Bound on a llama-server's start: process, model load, first ready answer. Default 5 minutes. */
+  serverReadyTimeoutMs?: number;
+  /** Told of each llama-server that exits while serving (the restarts metric). */
+  onServerCrash?: (model: string) => void;
   log: Logger;
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { generatesText } from './capabilities.js';
+import { ChangeSignal } from './changes.js';
 import type { GpuHealth } from './gpu-health.js';
 import { ChatWrappers, LoadedWeights, ModelInstance, type SequenceSlot } from './instance.js';
 import type { Backend } from './llama.js';
@@ -79,7 +80,7 @@ export class Scheduler {
   private loadChain: Promise<unknown> = Promise.resolve();
   private readonly waiters: Waiter[] = [];
   private readonly disposing = new Set<Promise<void>>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changes = new ChangeSignal();
   private readonly chatWrappers = new ChatWrappers();
   private closed = false;
   /** per blob digest: what decides its instances' effective options */
@@ -105,8 +106,8 @@ export class Scheduler {
     );
   }
 
-  /** What decides a model's effective options, read once a blob. */
-  private modelFacts(spec: ModelSpec): Promise<ModelFacts> {
+  /** What decides a model's effective options, read once a blob (the server engine's pool reads them here too). */
+  modelFacts(spec: ModelSpec): Promise<ModelFacts> {
     let pending = this.factsPending.get(spec.digest);
     if (!pending) {
       pending = (async () => {
@@ -155,7 +156,7 @@ export class Scheduler {
         // the engine aborts with SHUTTING_DOWN when it closes; anything else is the client going away
         const reason: unknown = req.signal?.reason;
         waiter.reject(isHearthError(reason) ? reason : clientClosed());
-        this.notifyChange();
+        this.changes.notify();
       };
       const waiter: Waiter = {
         ...req,
@@ -220,12 +221,12 @@ export class Scheduler {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.reject(shuttingDown());
-    this.notifyChange();
+    this.changes.notify();
     await Promise.allSettled([...this.loads.values()]);
     // Running requests were aborted by the engine; give them a moment to hand their sequences back.
     const deadline = Date.now() + graceMs;
     while ([...this.instances.values()].some((i) => i.active > 0) && Date.now() < deadline) {
-      await this.waitForChange(deadline - Date.now());
+      await this.changes.wait(deadline - Date.now());
     }
     await Promise.allSettled([...this.instances.values()].map((i) => this.unloadInstance(i, 'engine closing')));
     await Promise.allSettled([...this.disposing]);
@@ -277,7 +278,7 @@ export class Scheduler {
         // waiting requests first: keep-alive 0 must not unload a model someone is queued for
         this.pump();
         if (instance.active === 0) this.onIdle(instance);
-        this.notifyChange();
+        this.changes.notify();
       },
     };
   }
@@ -341,7 +342,7 @@ export class Scheduler {
         this.pump();
         // everyone who asked for it left meanwhile: it idles like any other instance
         if (instance.active === 0) this.onIdle(instance);
-        this.notifyChange();
+        this.changes.notify();
       },
       (err) => {
         this.loads.delete(key);
@@ -352,7 +353,7 @@ export class Scheduler {
           w.reject(err);
         }
         this.pump();
-        this.notifyChange();
+        this.changes.notify();
       },
     );
     this.loads.set(key, settled);
@@ -506,7 +507,7 @@ export class Scheduler {
           `engine: model "${spec.name}" needs ${describeNeed(backend, need)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
         );
       }
-      await this.waitForChange(left);
+      await this.changes.wait(left);
     }
   }
 
@@ -536,7 +537,7 @@ export class Scheduler {
     this.disposing.add(done);
     void done.finally(() => {
       this.disposing.delete(done);
-      this.notifyChange();
+      this.changes.notify();
     });
     return done;
   }
@@ -550,25 +551,6 @@ export class Scheduler {
     } catch (err) {
       this.opts.log.warn({ err }, 'engine: error while disposing model weights');
     }
-  }
-
-  // ---- change notification (idle instances, unloads, waiters leaving) ----
-
-  private notifyChange(): void {
-    for (const listener of [...this.changeListeners]) listener();
-  }
-
-  private waitForChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.changeListeners.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.min(Math.max(0, ms), 2 ** 31 - 1));
-      timer.unref();
-      this.changeListeners.add(done);
-    });
   }
 }
 
@@ -604,7 +586,7 @@ function outOfMemory(spec: ModelSpec, backend: Backend, need: MemoryNeed, used: 
 }
 
 /** The observer's reason for an unload, from the logged one. */
-function unloadReason(reason: string): UnloadReason {
+export function unloadReason(reason: string): UnloadReason {
   if (reason.startsWith('evicted')) return 'evicted';
   if (reason.startsWith('keep-alive')) return 'expired';
   if (reason.startsWith('failed')) return 'failed';
@@ -612,7 +594,7 @@ function unloadReason(reason: string): UnloadReason {
   return 'requested';
 }
 
-function shuttingDown(): HearthError {
+export function shuttingDown(): HearthError {
   return new HearthError('SHUTTING_DOWN', 'engine: shutting down; retry on another node or after the restart');
 }
 

@@ -36,6 +36,7 @@ export class EngineMetrics implements EngineObserver {
   private readonly loadDuration: Histogram<'model'>;
   private readonly loadFailures: Counter<'model' | 'code'>;
   private readonly unloads: Counter<'model' | 'reason'>;
+  private readonly serverRestarts: Counter<'model'>;
   private readings: EngineReadings | null = null;
 
   constructor(registry: Registry) {
@@ -102,6 +103,13 @@ export class EngineMetrics implements EngineObserver {
       name: 'hearth_model_unloads_total',
       help: 'Model instances unloaded, by model and reason (evicted: to make room for another model)',
       labelNames: ['model', 'reason'],
+      registers,
+    });
+
+    this.serverRestarts = new Counter({
+      name: 'hearth_engine_server_restarts_total',
+      help: 'llama-server processes that exited while serving (the next request starts a new one), by model',
+      labelNames: ['model'],
       registers,
     });
 
@@ -187,6 +195,11 @@ export class EngineMetrics implements EngineObserver {
 
   modelLoaded(event: { model: string; durationNs: number }): void {
     this.loadDuration.observe({ model: this.models.value(event.model) }, event.durationNs / 1e9);
+  }
+
+  /** A llama-server process of the server engine exited while serving. */
+  serverCrashed(model: string): void {
+    this.serverRestarts.inc({ model: this.models.value(model) });
   }
 
   modelLoadFailed(event: { model: string; code: string }): void {

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { buildTestEngine } from './engine.js';
 import { startPostgres, stopLeftoverPostgres, TEST_RUN_DIR_ENV } from './postgres.js';
 
 declare module 'vitest' {
@@ -14,6 +15,8 @@ declare module 'vitest' {
     postgresUnavailable: string;
     /** A folder for the run's PGlite template, built on first use (test/support/pglite.ts). */
     pgliteTemplateRoot: string;
+    /** Why the shared llama-server build (test/support/engine.ts) is missing; '' when it is there. */
+    serverEngineUnavailable: string;
   }
 }
 
@@ -28,6 +31,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const postgres = await startPostgres().catch((err: unknown) => err as Error);
   project.provide('postgresUrl', postgres instanceof Error ? '' : postgres.url);
   project.provide('postgresUnavailable', postgres instanceof Error ? postgres.message : '');
+
+  // The server engine every test hearth uses (node.engineDir): built once per machine (minutes on a
+  // fresh one), reused afterwards. If the build fails, hearths run in-process and the server-engine tests fail naming why.
+  const engine = await buildTestEngine().catch((err: unknown) => err as Error);
+  project.provide('serverEngineUnavailable', engine instanceof Error ? engine.message : '');
 
   const pgliteTemplateRoot = join(runDir, 'pglite-template');
   await mkdir(pgliteTemplateRoot);

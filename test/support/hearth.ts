@@ -10,6 +10,7 @@ import { configFromObject } from '../../src/config/index.js';
 import { type AppContext, closeContext, openContext } from '../../src/context.js';
 import { startHttp } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
+import { testEngineDir } from './engine.js';
 import { freshEmbeddedAtlas } from './pglite.js';
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
@@ -76,6 +77,7 @@ export async function startHearthProcess(opts: {
     HEARTH_ATLAS_DATABASE: opts.database ?? 'embedded',
     HEARTH_NODE_CACHE_DIR: opts.dirs.cache,
     HEARTH_NODE_THREADS: '1',
+    HEARTH_NODE_ENGINE_DIR: testEngineDir(),
     HEARTH_HOST: '127.0.0.1:0',
     HEARTH_LOG_LEVEL: 'info',
     NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
@@ -134,7 +136,7 @@ export async function startHearthInProcess(
 ): Promise<InProcessHearth> {
   const base: Record<string, Record<string, unknown>> = {
     atlas: { files: dirs.atlas, database: 'embedded' },
-    node: { cacheDir: dirs.cache, threads: 1, id: 'test-node' },
+    node: { cacheDir: dirs.cache, threads: 1, id: 'test-node', engineDir: testEngineDir() },
     log: { level: 'silent' },
   };
   const input: Record<string, unknown> = { ...base };

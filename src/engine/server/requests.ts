@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { HearthError } from '../../errors.js';
+import { normalize } from '../embed.js';
+import type {
+  ChatMessage,
+  ChatRequest,
+  CompletionRequest,
+  GenerateRequest,
+  GenerateResult,
+  OutputFormat,
+  SamplingOptions,
+  ToolCall,
+} from '../types.js';
+import type { LlamaServerProcess } from './process.js';
+
+/** llama-server's per-request timings (the last chunk of a stream carries them). */
+interface Timings {
+  cache_n?: number;
+  prompt_n?: number;
+  prompt_ms?: number;
+  predicted_n?: number;
+  predicted_ms?: number;
+}
+
+/** Ollama's sampling options in llama-server's request body (its /completion and chat extensions). */
+function samplingBody(s: SamplingOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    temperature: s.temperature,
+    top_k: s.topK,
+    top_p: s.topP,
+    min_p: s.minP,
+    typical_p: s.typicalP,
+    repeat_penalty: s.repeatPenalty,
+    repeat_last_n: s.repeatLastN,
+    presence_penalty: s.presencePenalty,
+    frequency_penalty: s.frequencyPenalty,
+    n_predict: s.numPredict,
+    stop: s.stop,
+    cache_prompt: true,
+  };
+  if (s.seed !== undefined) body['seed'] = s.seed;
+  if (s.numKeep !== undefined) body['n_keep'] = s.numKeep;
+  return body;
+}
+
+function formatBody(format: OutputFormat | undefined): Record<string, unknown> {
+  if (!format) return {};
+  if (format === 'json') return { json_schema: { type: 'object' } };
+  return { json_schema: format.schema };
+}
+
+function chatMessage(m: ChatMessage, toolIds: Map<string, string[]>): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  if (m.toolCalls?.length) {
+    out['tool_calls'] = m.toolCalls.map((c) => {
+      const ids = toolIds.get(c.name) ?? [];
+      ids.push(c.id);
+      toolIds.set(c.name, ids);
+      return { id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.arguments) } };
+    });
+  }
+  if (m.role === 'tool') {
+    // the answer to the oldest open call of that function (Ollama's tool messages name the function, not the call)
+    const id = m.toolName ? toolIds.get(m.toolName)?.shift() : undefined;
+    if (id) out['tool_call_id'] = id;
+    if (m.toolName) out['name'] = m.toolName;
+  }
+  return out;
+}
+
+function chatBody(req: ChatRequest): Record<string, unknown> {
+  const toolIds = new Map<string, string[]>();
+  const body: Record<string, unknown> = {
+    messages: req.messages.map((m) => chatMessage(m, toolIds)),
+    stream: true,
+    ...samplingBody(req.sampling),
+    ...formatBody(req.format),
+  };
+  const tools = req.toolChoice === 'none' ? [] : (req.tools ?? []);
+  if (tools.length > 0 && !req.format) {
+    body['tools'] = tools.map((t) => ({
+      type: 'function',
+      function: {
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        parameters: t.parameters ?? { type: 'object', properties: {} },
+      },
+    }));
+    const choice = req.toolChoice;
+    if (choice === 'required') body['tool_choice'] = 'required';
+    else if (typeof choice === 'object') body['tool_choice'] = { type: 'function', function: { name: choice.name } };
+    // a named tool: only that one is offered (llama-server takes auto/none/required)
+    if (typeof choice === 'object') {
+      body['tools'] = (body['tools'] as Array<{ function: { name: string } }>).filter(
+        (t) => t.function.name === choice.name,
+      );
+      body['tool_choice'] = 'required';
+    }
+  }
+  return body;
+}
+
+function completionBody(req: CompletionRequest): { path: string; body: Record<string, unknown> } {
+  const common = { stream: true, ...samplingBody(req.sampling), ...formatBody(req.format) };
+  if (req.suffix !== undefined) {
+    return { path: '/infill', body: { ...common, input_prefix: req.prompt, input_suffix: req.suffix, prompt: '' } };
+  }
+  return { path: '/completion', body: { ...common, prompt: req.prompt } };
+}
+
+interface Partial {
+  text: string;
+  calls: Map<number, { id: string; name: string; args: string }>;
+  finish: string | null;
+  timings: Timings;
+  firstTokenAt: bigint | null;
+  started: bigint;
+}
+
+/**
+ * Runs one generation on a llama-server: the request in its body, tokens
+ * streamed back (text to `onText`, tool-call fragments collected), and the
+ * result in hearth's contract (counts and durations from the server's timings).
+ */
+export async function generateOnServer(
+  proc: LlamaServerProcess,
+  req: GenerateRequest,
+  signal: AbortSignal,
+  onTokens?: (n: number) => void,
+): Promise<Omit<GenerateResult, 'loadDurationNs' | 'totalDurationNs'>> {
+  const state: Partial = {
+    text: '',
+    calls: new Map(),
+    finish: null,
+    timings: {},
+    firstTokenAt: null,
+    started: process.hrtime.bigint(),
+  };
+  const emit = (text: string) => {
+    if (text === '') return;
+    state.firstTokenAt ??= process.hrtime.bigint();
+    state.text += text;
+    req.onText?.(text);
+    onTokens?.(1);
+  };
+  if (req.kind === 'chat') {
+    await proc.post('/v1/chat/completions', chatBody(req), {
+      signal,
+      onEvent: (data) => {
+        const chunk = JSON.parse(data) as {
+          choices?: Array<{
+            delta?: {
+              content?: string | null;
+              tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
+            };
+            finish_reason?: string | null;
+          }>;
+          timings?: Timings;
+        };
+        if (chunk.timings) state.timings = chunk.timings;
+        const choice = chunk.choices?.[0];
+        if (!choice) return;
+        if (choice.delta?.content) emit(choice.delta.content);
+        for (const call of choice.delta?.tool_calls ?? []) {
+          const index = call.index ?? 0;
+          const entry = state.calls.get(index) ?? { id: call.id ?? '', name: '', args: '' };
+          if (call.id) entry.id = call.id;
+          if (call.function?.name) entry.name += call.function.name;
+          if (call.function?.arguments) entry.args += call.function.arguments;
+          state.calls.set(index, entry);
+          state.firstTokenAt ??= process.hrtime.bigint();
+        }
+        if (choice.finish_reason) state.finish = choice.finish_reason;
+      },
+    });
+  } else {
+    const { path, body } = completionBody(req);
+    await proc.post(path, body, {
+      refuse: (status) =>
+        path === '/infill' && status === 501
+          ? new HearthError(
+              'ENGINE_CAPABILITY',
+              `model "${req.model.name}" does not support insert (fill-in-the-middle): it has no infill tokens; drop suffix or use a code model with FIM tokens`,
+              { details: { param: 'suffix' } },
+            )
+          : null,
+      signal,
+      onEvent: (data) => {
+        const chunk = JSON.parse(data) as {
+          content?: string;
+          stop?: boolean;
+          stop_type?: string;
+          timings?: Timings;
+        };
+        if (chunk.content) emit(chunk.content);
+        if (chunk.timings) state.timings = chunk.timings;
+        if (chunk.stop) state.finish = chunk.stop_type === 'limit' ? 'length' : 'stop';
+      },
+    });
+  }
+  return result(state);
+}
+
+function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalDurationNs'> {
+  const t = state.timings;
+  const toolCalls: ToolCall[] = [...state.calls.values()].map((c) => ({
+    id: c.id || `call_${randomBytes(12).toString('hex')}`,
+    name: c.name,
+    arguments: parseArguments(c.name, c.args),
+  }));
+  const evaluated = t.prompt_n ?? 0;
+  const promptEvalNs = Math.round((t.prompt_ms ?? 0) * 1e6);
+  return {
+    text: state.text,
+    toolCalls,
+    doneReason: toolCalls.length > 0 ? 'toolCalls' : state.finish === 'length' ? 'length' : 'stop',
+    promptTokens: evaluated + (t.cache_n ?? 0),
+    promptTokensEvaluated: evaluated,
+    evalTokens: t.predicted_n ?? 0,
+    promptEvalDurationNs: promptEvalNs,
+    evalDurationNs: Math.round((t.predicted_ms ?? 0) * 1e6),
+  };
+}
+
+function parseArguments(name: string, text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // below
+  }
+  throw new HearthError(
+    'INTERNAL',
+    `engine: the model called "${name}" with arguments that are not a JSON object: ${text.slice(0, 200)}`,
+  );
+}
+
+/**
+ * Embeddings of `inputs` from an embedding-mode llama-server (L2-normalised by
+ * the server; cut to `dimensions` and normalised again). Inputs are tokenized
+ * first: one longer than the context is refused (truncate false) or cut.
+ */
+export async function embedOnServer(
+  proc: LlamaServerProcess,
+  inputs: string[],
+  opts: { dimensions?: number; truncate: boolean; contextSize: number; model: string; signal: AbortSignal },
+): Promise<{ embeddings: number[][]; promptTokens: number }> {
+  const limit = opts.contextSize;
+  const prepared: number[][] = [];
+  for (const [index, input] of inputs.entries()) {
+    let answer: { tokens?: number[] } = {};
+    await proc.post(
+      '/tokenize',
+      { content: input, add_special: true },
+      {
+        signal: opts.signal,
+        onEvent: (data) => {
+          answer = JSON.parse(data) as typeof answer;
+        },
+      },
+    );
+    const tokens = answer.tokens ?? [];
+    if (tokens.length > limit && !opts.truncate) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        `input ${index} has ${tokens.length} tokens, more than the ${limit} that fit the context of model "${opts.model}": shorten it, raise num_ctx, or set truncate to true`,
+        { details: { param: 'input', index, tokens: tokens.length, limit } },
+      );
+    }
+    prepared.push(tokens.slice(0, limit));
+  }
+  let answer: { data?: Array<{ embedding: number[]; index: number }> } = {};
+  await proc.post(
+    '/v1/embeddings',
+    { input: prepared, encoding_format: 'float' },
+    {
+      signal: opts.signal,
+      onEvent: (data) => {
+        answer = JSON.parse(data) as typeof answer;
+      },
+    },
+  );
+  const rows = [...(answer.data ?? [])].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+  return {
+    embeddings: rows.map((v) => normalize(v, opts.dimensions)),
+    promptTokens: prepared.reduce((n, t) => n + t.length, 0),
+  };
+}

@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import { describeError } from '../../errors.js';
+import type { Backend } from '../llama.js';
+import { type BuildProgress, buildServer, findServerBuild, type ServerBuild } from './build.js';
+import type { ServerBinary } from './engine.js';
+import { checkLlamaServer } from './flags.js';
+import type { ServerBackend } from './prebuilt.js';
+
+export type EngineChoice = 'auto' | 'server' | 'inprocess';
+
+export interface ServerSelection {
+  /** the llama-server to run models with now; absent: in-process */
+  binary?: ServerBinary;
+  /** no build yet for this node: `hearth serve` builds one (in the background with `auto`) */
+  buildNeeded: boolean;
+  /** one line: what serves and why */
+  why: string;
+}
+
+/** The server backend for the backend node-llama-cpp runs on (metal: no linked build on this platform, compiled whole). */
+export function serverBackend(backend: Backend): ServerBackend {
+  return backend === 'cuda' || backend === 'vulkan' ? backend : 'cpu';
+}
+
+export function binaryOfBuild(build: ServerBuild): ServerBinary {
+  return {
+    path: build.server,
+    libDir: build.libDir,
+    origin: `hearth engine build ${build.key} (${build.mode === 'linked' ? `linked to node-llama-cpp's prebuilt ${build.backend} libraries` : 'llama.cpp compiled whole'})`,
+  };
+}
+
+/**
+ * Decides what runs models: `inference.llamaServer` (checked: refused with
+ * ENGINE_SERVER_UNSUITABLE naming a missing flag), else the build in
+ * `engineDir` for this backend, else in-process (and whether to build).
+ */
+export async function selectServer(opts: {
+  engine: EngineChoice;
+  llamaServer: string | undefined;
+  engineDir: string;
+  backend: Backend;
+}): Promise<ServerSelection> {
+  if (opts.engine === 'inprocess') {
+    return { buildNeeded: false, why: 'in-process llama.cpp (inference.engine: inprocess)' };
+  }
+  if (opts.llamaServer) {
+    const { version } = await checkLlamaServer(opts.llamaServer);
+    return {
+      binary: { path: opts.llamaServer, origin: `inference.llamaServer (version ${version})` },
+      buildNeeded: false,
+      why: `llama-server processes from inference.llamaServer ${opts.llamaServer} (version ${version})`,
+    };
+  }
+  const backend = serverBackend(opts.backend);
+  const build = await findServerBuild(opts.engineDir, backend);
+  if (build) {
+    const binary = binaryOfBuild(build);
+    return {
+      binary,
+      buildNeeded: false,
+      why: `llama-server processes (${binary.origin}, in ${opts.engineDir})`,
+    };
+  }
+  return {
+    buildNeeded: true,
+    why: `in-process llama.cpp: no llama-server built for ${backend} in ${opts.engineDir} yet (\`hearth engine build\`; \`hearth serve\` builds it in the background)`,
+  };
+}
+
+/**
+ * `hearth serve`'s background build: logs progress every 10 %, attaches the
+ * result with `attach`. Returns a function that cancels it (on close).
+ */
+export function buildInBackground(opts: {
+  engineDir: string;
+  backend: Backend;
+  log: Logger;
+  attach: (binary: ServerBinary) => void;
+}): { cancel: () => Promise<void>; done: Promise<void> } {
+  const abort = new AbortController();
+  let lastTenth = -1;
+  const onProgress = (p: BuildProgress) => {
+    if (p.phase !== 'compile' || p.total === 0) return;
+    const tenth = Math.floor((p.done / p.total) * 10);
+    if (tenth === lastTenth) return;
+    lastTenth = tenth;
+    opts.log.info(
+      { done: p.done, total: p.total, etaSeconds: p.etaSeconds },
+      `engine: building llama-server in the background (${tenth * 10} %); in-process llama.cpp serves meanwhile`,
+    );
+  };
+  const running = buildServer({
+    engineDir: opts.engineDir,
+    backend: serverBackend(opts.backend),
+    onProgress,
+    onNote: (line) => opts.log.warn(`engine: ${line}`),
+    signal: abort.signal,
+  }).then(
+    (build) => {
+      opts.log.info({ seconds: build.seconds, dir: build.dir }, 'engine: llama-server built');
+      opts.attach(binaryOfBuild(build));
+    },
+    (err: unknown) => {
+      if (abort.signal.aborted) return;
+      opts.log.error(
+        { err: describeError(err) },
+        'engine: building llama-server failed; in-process llama.cpp keeps serving (run `hearth engine build` to see why)',
+      );
+    },
+  );
+  return {
+    done: running,
+    cancel: async () => {
+      abort.abort();
+      await running;
+    },
+  };
+}
