@@ -38,6 +38,8 @@ export interface MessageStats {
   timeToFirstTokenMs?: number;
   totalMs?: number;
   doneReason?: string;
+  /** how long the reply's `<think>` reasoning took, from its first token */
+  reasoningMs?: number;
 }
 
 export interface Conversation {

@@ -300,6 +300,8 @@ export class ChatReplies {
     const { conversations, inference, engine, log } = this.#opts;
     const started = performance.now();
     let firstTokenAt: number | undefined;
+    // Reasoning models write `<think>…</think>` first: how long that took is shown with it.
+    let reasoningMs: number | undefined;
     const leaseMs = this.#opts.leaseMs ?? 15_000;
     let text = '';
     let written = '';
@@ -345,6 +347,10 @@ export class ChatReplies {
           firstTokenAt ??= performance.now();
           const chunk = storableText(raw);
           text += chunk;
+          if (reasoningMs === undefined && text.trimStart().startsWith('<think>')) {
+            if (text.slice(-(chunk.length + 8)).includes('</think>'))
+              reasoningMs = Math.round(performance.now() - (firstTokenAt ?? started));
+          }
           events.text(chunk);
           if (SENTENCE_END.test(chunk)) flush();
         },
@@ -375,6 +381,7 @@ export class ChatReplies {
     await writing;
     stats.totalMs = Math.round(performance.now() - started);
     if (firstTokenAt !== undefined) stats.timeToFirstTokenMs = Math.round(firstTokenAt - started);
+    if (reasoningMs !== undefined) stats.reasoningMs = reasoningMs;
     await conversations.writeReply(assistant.id, { content: text, status, stats, error });
     const stored = { ...assistant, content: text, status, stats, error, updatedAt: new Date() };
     return stored;
