@@ -31,7 +31,7 @@ beforeAll(async () => {
   hearth = await startHearthInProcess(dirs, { inference: { numCtx: 512 }, ui: { generateTitles: false } });
   await importModel(hearth.url, 'chat', models.chat);
   await importModel(hearth.url, 'embed', models.embed);
-});
+}, 300_000); // test models, a server and two imports: slow on a busy 2-core machine
 
 afterAll(async () => {
   await hearth?.close();
