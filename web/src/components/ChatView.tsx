@@ -402,7 +402,8 @@ export function ChatView(props: ChatViewProps) {
           <div className="empty">
             <h2>What shall we talk about?</h2>
             <p className="muted">
-              {model ? `Model: ${model}.` : 'No model yet.'} Enter sends, Shift+Enter adds a line, Esc stops a reply.
+              {model ? `Model: ${model}.` : 'No model yet.'}{' '}
+              <span className="keyboard-hint">Enter sends, Shift+Enter adds a line, Esc stops a reply.</span>
             </p>
           </div>
         )}
