@@ -22,4 +22,13 @@ export interface Migration {
  * Every migration this build knows, oldest first. A feature adds its own as a
  * new module (`0002_models.ts`) appended here; a released one is never edited.
  */
-export const migrations: readonly Migration[] = [foundation, models, apiKeys, chat, jobs, workflows, responses, chatLeases];
+export const migrations: readonly Migration[] = [
+  foundation,
+  models,
+  apiKeys,
+  chat,
+  jobs,
+  workflows,
+  responses,
+  chatLeases,
+];
