@@ -3,7 +3,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TitleWriter, titleFromReply } from '../src/chat/index.js';
+import { ChatReplies, TitleWriter, titleFromReply } from '../src/chat/index.js';
+import { silentLogger } from '../src/log.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { importModel, type Json, LONG, UiClient } from './support/ui-client.js';
@@ -30,7 +31,7 @@ beforeAll(async () => {
   hearth = await startHearthInProcess(dirs, { inference: { numCtx: 512 }, ui: { generateTitles: false } });
   await importModel(hearth.url, 'chat', models.chat);
   await importModel(hearth.url, 'embed', models.embed);
-});
+}, 300_000); // test models, a server and two imports: slow on a busy 2-core machine
 
 afterAll(async () => {
   await hearth?.close();
@@ -420,3 +421,134 @@ function shape(data: { conversation: Json; messages: Json[] }) {
     })),
   };
 }
+
+describe('replies that keep going', () => {
+  it('keeps writing a reply after the browser goes away, and lets two followers re-attach from an offset', async () => {
+    const id = await newChat(alice, LONG.params);
+    const cut = new AbortController();
+    let assistantId = '';
+    let seen = '';
+    await alice
+      .reply(
+        id,
+        { parentId: null, content: LONG.prompt },
+        (e) => {
+          if (e.type === 'message' && e.message.role === 'assistant') assistantId = e.message.id;
+          if (e.type === 'text') seen += e.text;
+          if (seen.length > 20) cut.abort();
+        },
+        cut.signal,
+      )
+      .catch(() => undefined);
+    expect(assistantId).not.toBe('');
+    // The sidebar marks the chat while its reply is written.
+    const list = await alice.get('/api/ui/conversations');
+    expect(list.json.conversations.find((c: Json) => c.id === id)).toMatchObject({ streaming: true });
+
+    // Two tabs re-attach where their text ends; both get the rest, and the same final message.
+    const from = seen.length;
+    const [a, b] = await Promise.all([alice.follow(id, assistantId, from), alice.follow(id, assistantId, 0)]);
+    expect(a.status).toBe(200);
+    const final = a.events.at(-1);
+    expect(final.type).toBe('done');
+    expect(final.message).toMatchObject({ id: assistantId, status: 'done' });
+    expect(final.message.content.length).toBeGreaterThan(from + 100);
+    const textOf = (events: Json[]) =>
+      events
+        .filter((e) => e.type === 'text')
+        .map((e) => e.text)
+        .join('');
+    expect(seen + textOf(a.events)).toBe(final.message.content);
+    expect(textOf(b.events)).toBe(final.message.content);
+    expect(b.events.at(-1)).toEqual(final);
+
+    // Finished: following answers at once with what is left and the final message.
+    const late = await alice.follow(id, assistantId, 10);
+    expect(late.events).toEqual([
+      { type: 'text', text: final.message.content.slice(10) },
+      {
+        type: 'done',
+        message: expect.objectContaining({ id: assistantId, status: 'done', content: final.message.content }),
+      },
+    ]);
+    const saved = await alice.get(`/api/ui/conversations/${id}`);
+    expect(saved.json.messages.find((m: Json) => m.id === assistantId)).toMatchObject({
+      status: 'done',
+      content: final.message.content,
+    });
+    expect((await alice.get('/api/ui/conversations')).json.conversations.find((c: Json) => c.id === id).streaming).toBe(
+      false,
+    );
+    // Another person's reply is not there to follow; a bad offset is a 400.
+    expect((await bob.follow(id, assistantId, 0)).status).toBe(404);
+    expect((await alice.follow(id, assistantId, -1)).status).toBe(400);
+  });
+
+  it('follows a reply written by another node through Atlas, within a second of each write', async () => {
+    const id = await newChat(alice, LONG.params);
+    const { chat, inference, engine } = hearth.ctx;
+    // A second node's reply service on the same Atlas: it writes nothing, so it follows from the database.
+    const elsewhere = new ChatReplies({
+      conversations: chat.conversations,
+      inference,
+      engine,
+      titles: chat.titles,
+      log: silentLogger(),
+      nodeId: 'another-node',
+      followEveryMs: 200,
+    });
+    let assistantId = '';
+    let followed: Promise<Json> | undefined;
+    const arrivals: number[] = [];
+    const [user] = (await chat.users.list()).filter((u) => u.username === 'alice');
+    if (!user) throw new Error('alice is missing');
+    const writing = alice.reply(id, { parentId: null, content: LONG.prompt }, (e) => {
+      if (e.type === 'message' && e.message.role === 'assistant') {
+        assistantId = e.message.id;
+        let text = '';
+        followed = elsewhere
+          .follow(user.id, id, assistantId, 0, {
+            text: (t) => {
+              text += t;
+              arrivals.push(Date.now());
+            },
+          })
+          .then((final) => ({ final, text }));
+      }
+    });
+    const { events } = await writing;
+    const { final, text } = await followed!;
+    const written = events.at(-1).message;
+    expect(final).toMatchObject({ id: assistantId, status: 'done', content: written.content });
+    // Streamed text arrives in many steps (one per write to Atlas), and adds up to what is saved
+    // (up to the last write; the final message carries the rest).
+    expect(arrivals.length).toBeGreaterThan(3);
+    expect(written.content.startsWith(text)).toBe(true);
+  });
+
+  it('marks a reply whose node stopped renewing its lease as interrupted, text kept', async () => {
+    const id = await newChat(alice);
+    const { conversations } = hearth.ctx.chat;
+    const question = await conversations.addMessage(id, { parentId: null, role: 'user', content: 'hello' });
+    const orphan = await conversations.addMessage(id, {
+      parentId: question.id,
+      role: 'assistant',
+      content: 'half a rep',
+      status: 'streaming',
+      nodeId: 'a-node-that-died',
+      leaseMs: 1,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const saved = await alice.get(`/api/ui/conversations/${id}`);
+    expect(saved.json.messages.find((m: Json) => m.id === orphan.id)).toMatchObject({
+      status: 'interrupted',
+      content: 'half a rep',
+      error: expect.stringMatching(/stopped answering/),
+    });
+    const followed = await alice.follow(id, orphan.id, 5);
+    expect(followed.events).toEqual([
+      { type: 'text', text: 'a rep' },
+      { type: 'done', message: expect.objectContaining({ status: 'interrupted', content: 'half a rep' }) },
+    ]);
+  });
+});

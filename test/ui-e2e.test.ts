@@ -51,6 +51,9 @@ const replyLongerThan = (n: number) =>
   ((globalThis as unknown as InBrowser).document.querySelector('.message.assistant .markdown')?.textContent ?? '')
     .length > n;
 
+/** Text as a reader sees it: the random test model writes Markdown marks that the page renders away. */
+const visibleText = (text: string) => text.replace(/[\s`*_~#>\\|-]+/g, '');
+
 const assistantText = (p: Page, nth = -1) =>
   p
     .locator('.message.assistant .markdown')
@@ -95,7 +98,7 @@ beforeAll(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-});
+}, 300_000); // a fresh PostgreSQL database, a server and Chromium: slow on a busy 2-core machine
 
 afterAll(async () => {
   await browser?.close();
@@ -313,5 +316,145 @@ describe('the chat UI in Chromium', () => {
     } finally {
       await phone.close();
     }
+  });
+
+  it('renders rich messages: tables with borders, blockquotes, math (KaTeX on demand), Markdown from people, folded reasoning', async () => {
+    const alice = new UiClient(hearth.url);
+    await alice.login('alice', 'correct horse');
+    const at = new Date().toISOString();
+    const message = (
+      id: string,
+      parentId: string | null,
+      role: string,
+      content: string,
+      stats: object | null = null,
+    ) => ({
+      id,
+      parentId,
+      role,
+      content,
+      attachments: [],
+      model: role === 'assistant' ? 'chat' : null,
+      status: 'done',
+      error: null,
+      stats,
+      createdAt: at,
+    });
+    const imported = await alice.post('/api/ui/import', {
+      format: 'hearth.chat',
+      version: 1,
+      exportedAt: at,
+      conversations: [
+        {
+          title: 'Rich messages',
+          model: 'chat',
+          systemPrompt: null,
+          params: {},
+          pinned: false,
+          createdAt: at,
+          updatedAt: at,
+          currentLeafId: 'a',
+          messages: [
+            message('q', null, 'user', 'Show me **bold** and\na second line'),
+            message(
+              'a',
+              'q',
+              'assistant',
+              '<think>The person wants a table.</think>\n\n| x | y |\n| - | - |\n| 1 | 2 |\n\n> quoted\n\nEuler: $e^{i\\pi} + 1 = 0$, and $$\\int_0^1 x\\,dx = \\frac12$$ for $5 and $10.',
+              { reasoningMs: 1500 },
+            ),
+          ],
+        },
+      ],
+    });
+    expect(imported.status, imported.text).toBe(200);
+    await page.goto(`${hearth.url}/ui/c/${imported.json.conversations[0].id}`);
+    const reply = page.locator('.message.assistant').last();
+    await reply.locator('.markdown table td', { hasText: '2' }).waitFor();
+    expect(
+      await reply
+        .locator('.markdown td')
+        .first()
+        .evaluate(
+          (el) =>
+            (globalThis as unknown as { getComputedStyle(e: unknown): { borderTopStyle: string } }).getComputedStyle(el)
+              .borderTopStyle,
+        ),
+    ).toBe('solid');
+    await reply.locator('.markdown blockquote', { hasText: 'quoted' }).waitFor();
+    // KaTeX is fetched on demand and renders both formulas; prices stay text.
+    await reply.locator('.katex').nth(1).waitFor();
+    expect(await reply.locator('.katex-display').count()).toBe(1);
+    expect(await reply.locator('.markdown').last().textContent()).toContain('for $5 and $10.');
+    // The reasoning is folded, with its duration.
+    const reasoning = reply.locator('details.reasoning');
+    expect(await reasoning.locator('summary').textContent()).toBe('Reasoning · 1.5 s');
+    expect(await reasoning.getAttribute('open')).toBeNull();
+    expect(await reply.locator('.markdown').last().textContent()).not.toContain('The person wants');
+    // A person's message is Markdown too, with its line breaks kept.
+    const asked = page.locator('.message.user').last();
+    await asked.locator('strong', { hasText: 'bold' }).waitFor();
+    expect(await asked.locator('br').count()).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'rich-messages-1280x800.png') });
+    expect(await axeViolations(page)).toEqual([]);
+  });
+
+  it('a reply goes on while another chat is open; the sidebar marks it and the page re-attaches to it', async () => {
+    await page.goto(conversationUrl);
+    await page.locator('.message.user').first().waitFor();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill(LONG.prompt);
+    await box.press('Enter');
+    await page.waitForFunction(replyLongerThan, 20);
+    const longChat = page.url();
+    // Open the first chat: the reply is not stopped; the list marks the chat that is still being written.
+    await page.goto(conversationUrl);
+    await page.locator('.message.user').first().waitFor();
+    await page.getByRole('img', { name: 'A reply is being written' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'reply-in-background-1280x800.png') });
+    // Back: the page follows the reply from where the saved text ends, to its end.
+    await page.goto(longChat);
+    await page.getByRole('button', { name: 'Stop' }).waitFor();
+    await page.getByRole('button', { name: 'Send' }).waitFor({ timeout: 60_000 });
+    const shown = await assistantText(page);
+    const [row] = await atlas.query<{ content: string; status: string }>(
+      `select content, status from chat_messages where role = 'assistant' order by created_at desc limit 1`,
+    );
+    expect(row?.status).toBe('done');
+    expect(visibleText(shown)).toBe(visibleText(row?.content ?? ''));
+    await page.getByRole('img', { name: 'A reply is being written' }).waitFor({ state: 'detached' });
+  });
+
+  it('SIGKILL mid-reply: a banner while the server is away, the draft kept, then exactly the saved text, marked interrupted', async () => {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill(LONG.prompt);
+    await box.press('Enter');
+    await page.waitForFunction(replyLongerThan, 200);
+    // At least one write to Atlas (every 250 ms) before the kill.
+    await page.waitForTimeout(600);
+    const port = new URL(hearth.url).port;
+    await hearth.stop('SIGKILL');
+    await page.getByRole('alert').filter({ hasText: 'Server unreachable' }).waitFor();
+    await box.fill('a draft written while the server is away');
+    await page.screenshot({ path: join(ARTIFACTS, 'server-unreachable-1280x800.png') });
+    hearth = await startHearthProcess({
+      dirs,
+      database: database.url,
+      env: { HEARTH_UI_GENERATE_TITLES: 'false', HEARTH_HOST: `127.0.0.1:${port}` },
+    });
+    // The page finds the server again by itself and reads the chat from Atlas.
+    await page.getByRole('alert').filter({ hasText: 'Server unreachable' }).waitFor({ state: 'detached' });
+    await page.locator('.message.assistant .note.interrupted').waitFor();
+    const [row] = await atlas.query<{ content: string; status: string }>(
+      `select content, status from chat_messages where role = 'assistant' order by created_at desc limit 1`,
+    );
+    expect(row?.status).toBe('interrupted');
+    expect(row?.content.length).toBeGreaterThan(0);
+    expect(visibleText(await assistantText(page))).toBe(visibleText(row?.content ?? ''));
+    expect(await box.inputValue()).toBe('a draft written while the server is away');
+    await page.getByRole('button', { name: 'Regenerate' }).first().waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'interrupted-1280x800.png') });
   });
 });

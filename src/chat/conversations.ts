@@ -38,6 +38,8 @@ export interface MessageStats {
   timeToFirstTokenMs?: number;
   totalMs?: number;
   doneReason?: string;
+  /** how long the reply's `<think>` reasoning took, from its first token */
+  reasoningMs?: number;
 }
 
 export interface Conversation {
@@ -60,6 +62,8 @@ export interface ConversationSummary {
   pinned: boolean;
   model: string | null;
   updatedAt: Date;
+  /** a reply is being written in this chat (on any node) */
+  streaming: boolean;
 }
 
 export interface ChatMessage {
@@ -110,6 +114,8 @@ export interface NewMessage {
   status?: MessageStatus;
   /** the node writing a streaming reply (so a restarted node can mark its own as interrupted) */
   nodeId?: string;
+  /** a streaming reply's lease, ms: past it without renewal, any node marks the reply interrupted */
+  leaseMs?: number;
 }
 
 /** A whole conversation to insert at once (import). Message ids are the file's; parents refer to them. */
@@ -176,10 +182,23 @@ function toConversation(row: ConversationRow): Conversation {
 }
 
 function toSummary(
-  row: Pick<ConversationRow, 'id' | 'title' | 'pinned' | 'model' | 'updated_at'>,
+  row: Pick<ConversationRow, 'id' | 'title' | 'pinned' | 'model' | 'updated_at'> & { streaming?: boolean },
 ): ConversationSummary {
-  return { id: row.id, title: row.title, pinned: row.pinned, model: row.model, updatedAt: row.updated_at };
+  return {
+    id: row.id,
+    title: row.title,
+    pinned: row.pinned,
+    model: row.model,
+    updatedAt: row.updated_at,
+    streaming: row.streaming ?? false,
+  };
 }
+
+/** The SQL that says whether conversation `c` has a reply being written. */
+const STREAMING_COLUMN = `exists (select 1 from chat_messages s where s.conversation_id = c.id and s.status = 'streaming') as streaming`;
+
+/** Says why a reply past its lease stopped. */
+const LEASE_LOST = 'the node writing this reply stopped answering; the text written until then is kept';
 
 function toMessage(row: MessageRow): ChatMessage {
   return {
@@ -242,8 +261,9 @@ export class ConversationStore {
     opts: { limit?: number; after?: string } = {},
   ): Promise<{ items: ConversationSummary[]; next: string | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
-    const rows = await this.#db.query<ConversationRow>(
-      `select c.id, c.title, c.pinned, c.model, c.updated_at from conversations c
+    await this.expireLeases();
+    const rows = await this.#db.query<ConversationRow & { streaming: boolean }>(
+      `select c.id, c.title, c.pinned, c.model, c.updated_at, ${STREAMING_COLUMN} from conversations c
        where c.user_id = $1 and c.deleted_at is null
          and ($2::text is null or (c.pinned, c.updated_at, c.id) <
            (select a.pinned, a.updated_at, a.id from conversations a where a.id = $2 and a.user_id = $1))
@@ -292,6 +312,7 @@ export class ConversationStore {
 
   /** Every message of a conversation (all branches), oldest first: one indexed range read. */
   async messages(userId: string, id: string): Promise<ChatMessage[]> {
+    await this.expireLeases(id);
     const rows = await this.#db.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
        where m.conversation_id = $1 and c.user_id = $2 order by m.seq`,
@@ -407,8 +428,8 @@ export class ConversationStore {
   async addMessage(conversationId: string, message: NewMessage): Promise<ChatMessage> {
     const [row] = await this.#db.query<MessageRow>(
       `with added as (
-         insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id)
-         select $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9
+         insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id, lease_until)
+         select $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, now() + $10::integer * interval '1 millisecond'
          where $3::text is null or exists (select 1 from chat_messages where id = $3 and conversation_id = $2)
          returning ${MESSAGE_COLUMNS}
        ), shown as (
@@ -426,6 +447,7 @@ export class ConversationStore {
         message.model ?? null,
         message.status ?? 'done',
         message.nodeId ?? null,
+        message.leaseMs ?? null,
       ],
     );
     if (!row) {
@@ -442,16 +464,19 @@ export class ConversationStore {
 
   /**
    * Writes a reply's text so far (and, when it ends, its status and figures).
-   * Returns whether someone asked, through any node, to stop it.
+   * A write while it streams renews its lease by `leaseMs`. Returns whether
+   * someone asked, through any node, to stop it.
    */
   async writeReply(
     messageId: string,
-    update: { content: string; status?: MessageStatus; stats?: MessageStats; error?: string | null },
+    update: { content: string; status?: MessageStatus; stats?: MessageStats; error?: string | null; leaseMs?: number },
   ): Promise<{ stopRequested: boolean }> {
     const [row] = await this.#db.query<{ stop_requested: boolean }>(
       `update chat_messages set content = $2, status = coalesce($3, status), stats = coalesce($4::jsonb, stats),
          error = coalesce($5, error), updated_at = now(),
-         node_id = case when coalesce($3, status) = 'streaming' then node_id else null end
+         node_id = case when coalesce($3, status) = 'streaming' then node_id else null end,
+         lease_until = case when coalesce($3, status) = 'streaming'
+           then now() + coalesce($6::integer, 0) * interval '1 millisecond' else null end
        where id = $1 returning stop_requested`,
       [
         messageId,
@@ -459,9 +484,40 @@ export class ConversationStore {
         update.status ?? null,
         update.stats ? JSON.stringify(update.stats) : null,
         update.error ?? null,
+        update.leaseMs ?? null,
       ],
     );
     return { stopRequested: row?.stop_requested ?? false };
+  }
+
+  /**
+   * A streaming reply as it stands on Atlas (for a follower on a node that
+   * does not write it); null when it is gone. Marks it interrupted first when
+   * its lease ran out.
+   */
+  async replyState(messageId: string): Promise<ChatMessage | null> {
+    await this.expireLeases(undefined, messageId);
+    const [row] = await this.#db.query<MessageRow>(`select ${MESSAGE_COLUMNS} from chat_messages m where m.id = $1`, [
+      messageId,
+    ]);
+    return row ? toMessage(row) : null;
+  }
+
+  /**
+   * Streaming replies whose lease ran out (their node crashed or lost Atlas)
+   * keep their text and are marked interrupted: in one conversation, one
+   * message, or everywhere. Returns how many.
+   */
+  async expireLeases(conversationId?: string, messageId?: string): Promise<number> {
+    const rows = await this.#db.query(
+      `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
+         error = $3
+       where status = 'streaming' and lease_until < now()
+         and ($1::text is null or conversation_id = $1) and ($2::text is null or id = $2)
+       returning id`,
+      [conversationId ?? null, messageId ?? null, LEASE_LOST],
+    );
+    return rows.length;
   }
 
   /** Asks whichever node writes a streaming reply to stop it (it checks at its next write). */
@@ -479,7 +535,7 @@ export class ConversationStore {
   /** At start-up: replies this node was writing when it died keep their text and say so. */
   async markInterrupted(nodeId: string): Promise<number> {
     const rows = await this.#db.query(
-      `update chat_messages set status = 'interrupted', node_id = null, updated_at = now(),
+      `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
          error = 'the node restarted while writing this reply; the text written until then is kept'
        where status = 'streaming' and node_id = $1 returning id`,
       [nodeId],

@@ -18,7 +18,14 @@ export * from './conversations.js';
 export { checkNewPassword, PASSWORD_MIN_LENGTH } from './passwords.js';
 export type { Preset, PresetInput } from './presets.js';
 export { PresetStore } from './presets.js';
-export { type AttachmentInput, ChatReplies, fitAttachments, type ReplyEvents, type ReplyRequest } from './replies.js';
+export {
+  type AttachmentInput,
+  ChatReplies,
+  type FollowEvents,
+  fitAttachments,
+  type ReplyEvents,
+  type ReplyRequest,
+} from './replies.js';
 export { type Session, SessionStore } from './sessions.js';
 export { TitleWriter, titleFromReply } from './titles.js';
 export * from './transfer.js';

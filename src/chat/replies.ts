@@ -1,9 +1,13 @@
 /**
  * Writing a reply: the user's message is committed before generation starts;
  * the assistant's is committed as a `streaming` row at once, its text written
- * every second while tokens arrive, and its end (done, stopped, error) when it
- * ends. A crashed node loses at most the last second of a reply in flight; a
- * stopped reply keeps its text. Generation goes through the one inference path
+ * every 250 ms (and at the end of each sentence) while tokens arrive, and its
+ * end (done, stopped, error) when it ends. A reply runs on the server whatever
+ * the browser does; it ends only by itself, by an explicit stop, or with its
+ * node. Anyone may follow it ({@link ChatReplies.follow}): from memory on the
+ * node writing it, through Atlas on any other. Each write renews the reply's
+ * lease; a reply past its lease (a crashed node) is marked interrupted by the
+ * next node that looks at it. Generation goes through the one inference path
  * (`InferencePlanner.prepare` then `Engine.generate`).
  */
 import type { Engine } from '../engine/index.js';
@@ -43,8 +47,6 @@ export interface ReplyRequest {
   attachments?: AttachmentInput[];
   /** The model to use (and remember for this chat); default: the chat's, then the user's default. */
   model?: string;
-  /** Aborted when the browser goes away: the reply stops and keeps its text. */
-  signal?: AbortSignal;
 }
 
 /** What the caller hears while a reply is written. */
@@ -66,8 +68,17 @@ export interface ChatRepliesOptions {
   log: Logger;
   /** This node's id: streaming rows carry it, so a restarted node can mark its own as interrupted. */
   nodeId: string;
-  /** How often a streaming reply's text is written to Atlas, ms (default 1000). */
+  /** How often a streaming reply's text is written to Atlas, ms (default 250; also at each sentence's end). */
   flushEveryMs?: number;
+  /** A streaming reply's lease, ms (default 15 000): renewed by every write, at least every third of it. */
+  leaseMs?: number;
+  /** How often a follower on another node reads a reply from Atlas, ms (default 250). */
+  followEveryMs?: number;
+}
+
+/** What a follower of a reply hears: its text from the offset asked for, then the final message. */
+export interface FollowEvents {
+  text(text: string): void;
 }
 
 /** Extensions of files that are not text; later issues handle PDF and images. */
@@ -80,7 +91,13 @@ interface Running {
   userId: string;
   controller: AbortController;
   done: Promise<ChatMessage>;
+  /** the text so far, as followers get it */
+  text: string;
+  followers: Set<(text: string) => void>;
 }
+
+/** A chunk that ends a sentence (or a line): the text so far is written to Atlas at once. */
+const SENTENCE_END = /[.!?。！？:;]["')\]]*\s*$|\n/;
 
 export class ChatReplies {
   readonly #opts: ChatRepliesOptions;
@@ -158,19 +175,31 @@ export class ChatReplies {
       model: prepared.entry.name,
       status: 'streaming',
       nodeId: this.#opts.nodeId,
+      leaseMs: this.#opts.leaseMs ?? 15_000,
     });
     events.message(assistant);
 
     const controller = new AbortController();
-    const onGone = () => controller.abort(new Error('the browser went away'));
-    req.signal?.addEventListener('abort', onGone, { once: true });
-    if (req.signal?.aborted) onGone();
-    const done = this.#generate(conversation, assistant, history, prepared, controller, events).finally(() => {
-      req.signal?.removeEventListener('abort', onGone);
+    const running: Running = {
+      userId: user.id,
+      controller,
+      done: Promise.resolve(assistant),
+      text: '',
+      followers: new Set(),
+    };
+    const toFollowers: ReplyEvents = {
+      ...events,
+      text: (chunk) => {
+        running.text += chunk;
+        for (const f of running.followers) f(chunk);
+        events.text(chunk);
+      },
+    };
+    running.done = this.#generate(conversation, assistant, history, prepared, controller, toFollowers).finally(() => {
       this.#running.delete(assistant.id);
     });
-    this.#running.set(assistant.id, { userId: user.id, controller, done });
-    const final = await done;
+    this.#running.set(assistant.id, running);
+    const final = await running.done;
     if (firstExchange && final.content.trim()) {
       titles.generateLater(conversation.id, prepared.entry.name, userMessage.content, final.content);
     }
@@ -195,10 +224,68 @@ export class ChatReplies {
     return null;
   }
 
-  /** Stops every reply in flight; each keeps its text. */
+  /**
+   * Follows a reply from character `from` of its text: `events.text` gets the
+   * text from there as it grows, and the final message is returned when the
+   * reply ends (at once when it already has). On the node writing it the text
+   * comes from memory; elsewhere from Atlas, read every `followEveryMs`.
+   * `signal` ends the following (not the reply); then null is returned.
+   */
+  async follow(
+    userId: string,
+    conversationId: string,
+    messageId: string,
+    from: number,
+    events: FollowEvents,
+    signal?: AbortSignal,
+  ): Promise<ChatMessage | null> {
+    const { conversations } = this.#opts;
+    // Owner check first: another person's reply is MESSAGE_NOT_FOUND.
+    const message = await conversations.message(userId, conversationId, messageId);
+    if (message.role !== 'assistant') {
+      throw new HearthError('BAD_REQUEST', 'only a reply can be followed', { details: { param: 'messageId' } });
+    }
+    const running = this.#running.get(messageId);
+    if (running) {
+      if (running.text.length > from) events.text(running.text.slice(from));
+      const follower = (chunk: string) => events.text(chunk);
+      running.followers.add(follower);
+      const gone = new Promise<null>((resolve) => {
+        if (signal?.aborted) resolve(null);
+        signal?.addEventListener('abort', () => resolve(null), { once: true });
+      });
+      try {
+        return await Promise.race([running.done, gone]);
+      } finally {
+        running.followers.delete(follower);
+      }
+    }
+    let offset = from;
+    let state: ChatMessage | null = message;
+    const every = this.#opts.followEveryMs ?? 250;
+    for (;;) {
+      if (!state) throw new HearthError('MESSAGE_NOT_FOUND', `message ${JSON.stringify(messageId)} is gone`);
+      if (state.content.length > offset) {
+        events.text(state.content.slice(offset));
+        offset = state.content.length;
+      }
+      if (state.status !== 'streaming') return state;
+      if (signal?.aborted) return null;
+      await sleep(every, signal);
+      if (signal?.aborted) return null;
+      state = await conversations.replyState(messageId);
+    }
+  }
+
+  /** Replies being written on this node, by message id (for tests and the node screen). */
+  get runningIds(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** Ends every reply in flight as interrupted (hearth is shutting down); each keeps its text. */
   async close(): Promise<void> {
     const running = [...this.#running.values()];
-    for (const r of running) r.controller.abort(new Error('hearth is shutting down'));
+    for (const r of running) r.controller.abort(new HearthError('SHUTTING_DOWN', 'hearth is shutting down'));
     await Promise.allSettled(running.map((r) => r.done));
   }
 
@@ -213,23 +300,33 @@ export class ChatReplies {
     const { conversations, inference, engine, log } = this.#opts;
     const started = performance.now();
     let firstTokenAt: number | undefined;
+    // Reasoning models write `<think>…</think>` first: how long that took is shown with it.
+    let reasoningMs: number | undefined;
+    const leaseMs = this.#opts.leaseMs ?? 15_000;
     let text = '';
     let written = '';
-    let writing: Promise<void> = Promise.resolve();
+    let writtenAt = Date.now();
+    let writing: Promise<void> | null = null;
+    // One write at a time; a write also renews the lease, so one goes out at least every third of it.
     const flush = () => {
-      if (text === written) return;
+      if (writing) return;
+      if (text === written && Date.now() - writtenAt < leaseMs / 3) return;
       const content = text;
-      writing = writing
-        .then(async () => {
-          const { stopRequested } = await conversations.writeReply(assistant.id, { content });
+      writing = conversations
+        .writeReply(assistant.id, { content, leaseMs })
+        .then(({ stopRequested }) => {
           written = content;
+          writtenAt = Date.now();
           if (stopRequested) controller.abort(new Error('stopped'));
         })
         .catch((err: unknown) =>
           log.warn({ err, message: assistant.id }, 'chat: could not write a streaming reply to Atlas'),
-        );
+        )
+        .finally(() => {
+          writing = null;
+        });
     };
-    const timer = setInterval(flush, this.#opts.flushEveryMs ?? 1000);
+    const timer = setInterval(flush, this.#opts.flushEveryMs ?? 250);
     let status: MessageStatus = 'done';
     let error: string | null = null;
     let stats: MessageStats = {};
@@ -250,7 +347,12 @@ export class ChatReplies {
           firstTokenAt ??= performance.now();
           const chunk = storableText(raw);
           text += chunk;
+          if (reasoningMs === undefined && text.trimStart().startsWith('<think>')) {
+            if (text.slice(-(chunk.length + 8)).includes('</think>'))
+              reasoningMs = Math.round(performance.now() - (firstTokenAt ?? started));
+          }
           events.text(chunk);
+          if (SENTENCE_END.test(chunk)) flush();
         },
       });
       text = storableText(result.text) || text;
@@ -262,9 +364,10 @@ export class ChatReplies {
         doneReason: result.doneReason,
       };
     } catch (err) {
-      if (controller.signal.aborted) {
+      const shutdown = isHearthError(err, 'SHUTTING_DOWN') || isHearthError(controller.signal.reason, 'SHUTTING_DOWN');
+      if (controller.signal.aborted && !shutdown) {
         status = 'stopped';
-      } else if (isHearthError(err, 'SHUTTING_DOWN')) {
+      } else if (shutdown) {
         status = 'interrupted';
         error = 'hearth shut down while writing this reply; the text written until then is kept';
       } else {
@@ -278,10 +381,24 @@ export class ChatReplies {
     await writing;
     stats.totalMs = Math.round(performance.now() - started);
     if (firstTokenAt !== undefined) stats.timeToFirstTokenMs = Math.round(firstTokenAt - started);
+    if (reasoningMs !== undefined) stats.reasoningMs = reasoningMs;
     await conversations.writeReply(assistant.id, { content: text, status, stats, error });
     const stored = { ...assistant, content: text, status, stats, error, updatedAt: new Date() };
     return stored;
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function round(n: number, digits: number): number {

@@ -71,34 +71,58 @@ export class UiClient {
     return this.post('/api/ui/login', { username, password });
   }
 
-  /** POSTs a reply request and returns its NDJSON events; `onEvent` sees each as it arrives. */
+  /** POSTs a reply request and returns its NDJSON events; `onEvent` sees each as it arrives; `signal` cuts the connection. */
   async reply(
     conversationId: string,
     body: unknown,
     onEvent?: (event: Json) => void,
+    signal?: AbortSignal,
   ): Promise<{ status: number; events: Json[]; headers: Headers }> {
     const res = await fetch(`${this.baseUrl}/api/ui/conversations/${conversationId}/replies`, {
       method: 'POST',
       headers: { cookie: this.cookie ?? '', 'x-hearth-csrf': this.csrf ?? '', 'content-type': 'application/json' },
       body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
     });
-    if (!res.ok || !res.body) return { status: res.status, events: [await res.json()], headers: res.headers };
-    const events: Json[] = [];
-    const decoder = new TextDecoder();
-    let buffered = '';
-    for await (const chunk of res.body) {
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const event = JSON.parse(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-        events.push(event);
-        onEvent?.(event);
-        nl = buffered.indexOf('\n');
-      }
-    }
-    return { status: res.status, events, headers: res.headers };
+    return readEvents(res, onEvent);
   }
+
+  /** Follows a reply from character `from` of its text (GET .../stream): its NDJSON events. */
+  async follow(
+    conversationId: string,
+    messageId: string,
+    from: number,
+    onEvent?: (event: Json) => void,
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
+    const res = await fetch(
+      `${this.baseUrl}/api/ui/conversations/${conversationId}/messages/${messageId}/stream?from=${from}`,
+      { headers: { cookie: this.cookie ?? '' } },
+    );
+    return readEvents(res, onEvent);
+  }
+}
+
+/** Reads an NDJSON answer event by event; an error status gives its JSON body as the one event. */
+async function readEvents(
+  res: Response,
+  onEvent?: (event: Json) => void,
+): Promise<{ status: number; events: Json[]; headers: Headers }> {
+  if (!res.ok || !res.body) return { status: res.status, events: [await res.json()], headers: res.headers };
+  const events: Json[] = [];
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of res.body) {
+    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      const event = JSON.parse(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+      events.push(event);
+      onEvent?.(event);
+      nl = buffered.indexOf('\n');
+    }
+  }
+  return { status: res.status, events, headers: res.headers };
 }
 
 /** Puts a GGUF into a running hearth as `name` (blob upload, then create). */

@@ -1,5 +1,13 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, type ConversationSummary, type ModelInfo, type Preset, type SessionInfo, type User } from './api';
+import {
+  api,
+  type ConversationSummary,
+  type ModelInfo,
+  type Preset,
+  type SessionInfo,
+  UNREACHABLE,
+  type User,
+} from './api';
 import { AccountDialog, UsersDialog } from './components/Accounts';
 import { AuthScreen } from './components/AuthScreen';
 import { ChatView } from './components/ChatView';
@@ -67,6 +75,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
   // The chat view is replaced when the person opens another chat, not when a new chat gets its id.
   const [viewKey, setViewKey] = useState(() => conversationFromPath() ?? 'new-0');
   const loadingMore = useRef(false);
+  const [unreachable, setUnreachable] = useState(false);
 
   const toast = useCallback((t: Omit<Toast, 'id'>) => {
     const id = Math.random().toString(36).slice(2);
@@ -107,6 +116,41 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
       .catch((err: Error) => toast({ text: err.message, kind: 'error' }));
     refreshPresets();
   }, [refreshList, refreshPresets, toast]);
+
+  // "Server unreachable" is a banner, not an error per request; the page asks again every 2 s until hearth answers.
+  useEffect(() => {
+    const down = () => setUnreachable(true);
+    const up = () => setUnreachable(false);
+    window.addEventListener('hearth:unreachable', down);
+    window.addEventListener('hearth:reachable', up);
+    return () => {
+      window.removeEventListener('hearth:unreachable', down);
+      window.removeEventListener('hearth:reachable', up);
+    };
+  }, []);
+  useEffect(() => {
+    if (!unreachable) return;
+    const timer = window.setInterval(() => void api.session().catch(() => undefined), 2000);
+    return () => window.clearInterval(timer);
+  }, [unreachable]);
+
+  // Live without a reload: the model picker every 10 s, the chat list's "writing" marks every 3 s while any shows.
+  const anyStreaming = list.some((c) => c.streaming);
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.hidden) return;
+      api
+        .models()
+        .then(setModels)
+        .catch(() => undefined);
+    }, 10_000);
+    return () => window.clearInterval(timer);
+  }, []);
+  useEffect(() => {
+    if (!anyStreaming) return;
+    const timer = window.setInterval(() => void refreshList().catch(() => undefined), 3000);
+    return () => window.clearInterval(timer);
+  }, [anyStreaming, refreshList]);
 
   const open = useCallback((id: string | null, replace = false) => {
     const path = id ? `/ui/c/${encodeURIComponent(id)}` : '/ui/';
@@ -176,6 +220,11 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
 
   return (
     <div className={drawerOpen ? 'shell drawer-open' : 'shell'}>
+      {unreachable && (
+        <div className="banner" role="alert">
+          {UNREACHABLE}
+        </div>
+      )}
       <Sidebar
         user={user}
         items={list}

@@ -28,6 +28,8 @@ export interface MessageStats {
   timeToFirstTokenMs?: number;
   totalMs?: number;
   doneReason?: string;
+  /** how long the reply's `<think>` reasoning took, from its first token */
+  reasoningMs?: number;
 }
 
 export interface Message {
@@ -62,6 +64,8 @@ export interface ConversationSummary {
   pinned: boolean;
   model: string | null;
   updatedAt: string;
+  /** a reply is being written in this chat */
+  streaming?: boolean;
 }
 
 export interface SearchHit extends ConversationSummary {
@@ -104,6 +108,23 @@ export class ApiError extends Error {
   }
 }
 
+/** Said when the server cannot be reached at all (not an answer with an error): the page shows a banner and retries. */
+export const UNREACHABLE =
+  'Server unreachable: hearth is not answering. Your draft is kept; the page reconnects by itself.';
+
+/** fetch, with "no answer at all" turned into an ApiError (status 0) the page can show, and announced. */
+async function send(path: string, init: RequestInit): Promise<Response> {
+  try {
+    const res = await fetch(path, init);
+    window.dispatchEvent(new CustomEvent('hearth:reachable'));
+    return res;
+  } catch (err) {
+    if (init.signal?.aborted) throw err;
+    window.dispatchEvent(new CustomEvent('hearth:unreachable'));
+    throw new ApiError(0, UNREACHABLE);
+  }
+}
+
 /** Events of a reply being written (NDJSON lines of POST .../replies). */
 export type ReplyEvent =
   | { type: 'message'; message: Message }
@@ -130,7 +151,7 @@ async function failure(res: Response): Promise<ApiError> {
 }
 
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
+  const res = await send(path, {
     method,
     credentials: 'same-origin',
     headers: method === 'GET' ? {} : headers(body !== undefined),
@@ -219,7 +240,8 @@ export const api = {
 
   /**
    * Asks for a reply and calls `onEvent` for each event as it arrives. Resolves when the reply
-   * ends; `signal` cuts the connection (the server then stops the reply and keeps its text).
+   * ends; `signal` cuts the connection only: the server goes on writing the reply (follow it again
+   * with `follow`; `stop` ends it).
    */
   async reply(
     conversationId: string,
@@ -232,30 +254,55 @@ export const api = {
     onEvent: (event: ReplyEvent) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const res = await fetch(`/api/ui/conversations/${encodeURIComponent(conversationId)}/replies`, {
+    const res = await send(`/api/ui/conversations/${encodeURIComponent(conversationId)}/replies`, {
       method: 'POST',
       credentials: 'same-origin',
       headers: headers(true),
       body: JSON.stringify(body),
       signal,
     });
-    if (!res.ok || !res.body) throw await failure(res);
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        nl = buffered.indexOf('\n');
-        if (!line.trim()) continue;
-        const event = JSON.parse(line) as ReplyEvent | { error: string };
-        if ('error' in event) throw new ApiError(500, event.error);
-        onEvent(event);
-      }
-    }
+    await readEvents(res, onEvent);
+  },
+
+  /** Follows a reply being written, from character `from` of its text: `text` events, then `done`. */
+  async follow(
+    conversationId: string,
+    messageId: string,
+    from: number,
+    onEvent: (event: ReplyEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await send(
+      `/api/ui/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/stream?from=${from}`,
+      { credentials: 'same-origin', signal },
+    );
+    if (res.status === 204) return;
+    await readEvents(res, onEvent);
   },
 };
+
+/** Reads an NDJSON answer, calling `onEvent` for each line; a connection lost midway is "unreachable". */
+async function readEvents(res: Response, onEvent: (event: ReplyEvent) => void): Promise<void> {
+  if (!res.ok || !res.body) throw await failure(res);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read().catch((err: Error) => {
+      if (err.name === 'AbortError') throw err;
+      window.dispatchEvent(new CustomEvent('hearth:unreachable'));
+      throw new ApiError(0, UNREACHABLE);
+    });
+    if (done) break;
+    buffered += value;
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      nl = buffered.indexOf('\n');
+      if (!line.trim()) continue;
+      const event = JSON.parse(line) as ReplyEvent | { error: string };
+      if ('error' in event) throw new ApiError(500, event.error);
+      onEvent(event);
+    }
+  }
+}

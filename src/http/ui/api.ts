@@ -60,6 +60,7 @@ const searchQuery = z.object({
   q: z.string().max(500).default(''),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
+const followQuery = z.object({ from: z.coerce.number().int().min(0).max(100_000_000).default(0) });
 const exportQuery = z.object({ format: z.enum(['json', 'md']).default('json') });
 
 type IdParams = { id: string };
@@ -281,11 +282,15 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
    * Writes a reply, streamed as NDJSON events: `message` (each stored
    * message: the user's, then the assistant's), `text` (generated text),
    * `notice` (an attachment was cut), and `done` with the final message.
+   * The reply goes on when the connection closes (follow it again with
+   * .../messages/:messageId/stream); only a stop ends it early.
    */
   app.post<{ Params: IdParams }>('/api/ui/conversations/:id/replies', async (request, reply) => {
     const body = parseRequest(replyBody, request.body);
     const session = auth.session(request);
+    // Writes after the client left are dropped by the stream; the reply goes on.
     const stream = new NdjsonStream(request, reply);
+    const send = (event: unknown) => void stream.write(event);
     try {
       const final = await chat.replies.reply(
         session.user,
@@ -295,15 +300,43 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
           ...(body.content !== undefined ? { content: body.content } : {}),
           ...(body.attachments ? { attachments: body.attachments } : {}),
           ...(body.model ? { model: body.model } : {}),
-          signal: stream.signal,
         },
         {
-          message: (message: ChatMessage) => stream.write({ type: 'message', message }),
-          text: (text: string) => stream.write({ type: 'text', text }),
-          notice: (text: string) => stream.write({ type: 'notice', text }),
+          message: (message: ChatMessage) => send({ type: 'message', message }),
+          text: (text: string) => send({ type: 'text', text }),
+          notice: (text: string) => send({ type: 'notice', text }),
         },
       );
-      stream.write({ type: 'done', message: final });
+      send({ type: 'done', message: final });
+      stream.end();
+      return reply;
+    } catch (err) {
+      stream.fail(err);
+      return reply;
+    }
+  });
+
+  /**
+   * Follows a reply from character `from` of its text (where the text the
+   * page has ends), as NDJSON: `text` events, then `done` with the final
+   * message. Any node answers: the one writing it from memory, others through
+   * Atlas. Closing the connection ends the following, not the reply.
+   */
+  app.get<{ Params: MessageParams }>('/api/ui/conversations/:id/messages/:messageId/stream', async (request, reply) => {
+    const query = parseRequest(followQuery, request.query, 'query');
+    const stream = new NdjsonStream(request, reply);
+    const gone = stream.signal;
+    try {
+      const final = await chat.replies.follow(
+        auth.session(request).user.id,
+        request.params.id,
+        request.params.messageId,
+        query.from,
+        { text: (text: string) => void stream.write({ type: 'text', text }) },
+        gone,
+      );
+      if (final) void stream.write({ type: 'done', message: final });
+      if (!stream.hasStarted) return reply.code(204).send();
       stream.end();
       return reply;
     } catch (err) {

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
+  ApiError,
   api,
   type ChatParams,
   type Conversation,
@@ -68,25 +69,44 @@ export function ChatView(props: ChatViewProps) {
   // The chat this view created itself (on its first message): already loaded, not to be fetched.
   const created = useRef<string | null>(null);
 
+  // The chat as Atlas holds it; a reply being written (on any node) is followed from where its saved text ends.
+  const [reloads, setReloads] = useState(0);
+  const attachRef = useRef<(id: string, message: Message) => Promise<void>>(async () => undefined);
   useEffect(() => {
-    if (!conversationId || conversationId === created.current) return;
+    const id = conversationId;
+    if (!id || (reloads === 0 && id === created.current)) return;
     let current = true;
     api
-      .conversation(conversationId)
+      .conversation(id)
       .then(({ conversation: c, messages: ms }) => {
         if (!current) return;
         setConversation(c);
         setMessages(ms);
+        setMissing('');
         setLeafId(initialLeaf(buildTree(ms), c.currentLeafId, ms));
+        const live = ms.filter((m) => m.role === 'assistant' && m.status === 'streaming').at(-1);
+        if (live && !streamingRef.current) void attachRef.current(c.id, live);
       })
-      .catch((err: Error) => current && setMissing(err.message))
+      .catch((err: Error) => current && !(err instanceof ApiError && err.status === 0) && setMissing(err.message))
       .finally(() => current && setLoading(false));
     return () => {
       current = false;
     };
-  }, [conversationId]);
+  }, [conversationId, reloads]);
 
-  // A reply in flight when the view goes away is cut: the server keeps its text as "stopped".
+  // The server came back after a lost connection: read the chat again (and follow its reply, if one is still written).
+  const lost = useRef(false);
+  useEffect(() => {
+    const onBack = () => {
+      if (!lost.current) return;
+      lost.current = false;
+      setReloads((n) => n + 1);
+    };
+    window.addEventListener('hearth:reachable', onBack);
+    return () => window.removeEventListener('hearth:reachable', onBack);
+  }, []);
+
+  // Leaving the chat only closes the connection: the server goes on writing the reply.
   useEffect(() => () => streamingRef.current?.controller.abort(), []);
 
   const model = conversation?.model ?? setup.model ?? user.defaultModel ?? models[0]?.name ?? null;
@@ -156,6 +176,27 @@ export function ChatView(props: ChatViewProps) {
     [flushText, toast, upsert, onChanged],
   );
 
+  /** Follows a reply being written, from where the page's text of it ends. */
+  const attach = async (id: string, message: Message) => {
+    const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: message.id };
+    streamingRef.current = run;
+    setStreaming(run);
+    try {
+      await api.follow(id, message.id, message.content.length, onEvent, run.controller.signal);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 0) lost.current = true;
+      else if (!run.controller.signal.aborted) toast({ text: (err as Error).message, kind: 'error' });
+    } finally {
+      if (streamingRef.current === run) {
+        streamingRef.current = null;
+        setStreaming(null);
+        onChanged();
+      }
+    }
+  };
+
+  attachRef.current = attach;
+
   /** Writes a reply; resolves false when nothing was stored (so the composer can give the text back). */
   const runReply = async (body: {
     parentId: string | null;
@@ -164,7 +205,7 @@ export function ChatView(props: ChatViewProps) {
   }): Promise<boolean> => {
     if (streamingRef.current) return false;
     if (!model) {
-      toast({ text: 'No model yet: import one (see the README), then reload.', kind: 'error' });
+      toast({ text: 'No model yet: import one (see the README); the list updates by itself.', kind: 'error' });
       return false;
     }
     let id = conversation?.id;
@@ -189,11 +230,12 @@ export function ChatView(props: ChatViewProps) {
       );
     } catch (err) {
       const run = streamingRef.current;
-      if (run?.controller.signal.aborted && run.assistantId) {
-        // Cut by the browser: the server saved the text as stopped; show the same.
-        const assistantId = run.assistantId;
-        flushText();
-        setMessages((all) => all.map((m) => (m.id === assistantId ? { ...m, status: 'stopped' } : m)));
+      if (run?.controller.signal.aborted) {
+        // The view went away: the server goes on writing the reply.
+      } else if (err instanceof ApiError && err.status === 0) {
+        // The banner says so; once the server answers again the chat is read again from Atlas.
+        lost.current = true;
+        if (!run?.assistantId) return false;
       } else {
         toast({ text: (err as Error).message, kind: 'error' });
         if (!run?.assistantId) return false;
@@ -208,20 +250,16 @@ export function ChatView(props: ChatViewProps) {
     return true;
   };
 
+  // Stop is explicit: the server stops the reply (on whichever node writes it) and the stream ends with it.
   const stop = useCallback(async () => {
     const run = streamingRef.current;
-    if (!run) return;
-    if (run.assistantId) {
-      try {
-        const answer = await api.stop(run.conversationId, run.assistantId);
-        // Stopped here: the stream ends with the saved message. Elsewhere: it stops within a second.
-        if (answer.message || answer.requested) return;
-      } catch {
-        // fall through: cut the connection instead
-      }
+    if (!run?.assistantId) return;
+    try {
+      await api.stop(run.conversationId, run.assistantId);
+    } catch (err) {
+      toast({ text: (err as Error).message, kind: 'error' });
     }
-    run.controller.abort();
-  }, []);
+  }, [toast]);
 
   // Esc stops a reply (unless a dialog has it).
   useEffect(() => {
@@ -364,7 +402,8 @@ export function ChatView(props: ChatViewProps) {
           <div className="empty">
             <h2>What shall we talk about?</h2>
             <p className="muted">
-              {model ? `Model: ${model}.` : 'No model yet.'} Enter sends, Shift+Enter adds a line, Esc stops a reply.
+              {model ? `Model: ${model}.` : 'No model yet.'}{' '}
+              <span className="keyboard-hint">Enter sends, Shift+Enter adds a line, Esc stops a reply.</span>
             </p>
           </div>
         )}

@@ -1,7 +1,8 @@
 import { type MouseEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
 import type { Message } from '../api';
 import { highlightWithin } from '../highlight';
-import { renderMarkdown } from '../markdown';
+import { renderMarkdown, splitReasoning } from '../markdown';
+import { renderMathWithin } from '../math';
 import { Icon } from './Icon';
 
 interface MessageViewProps {
@@ -28,13 +29,21 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
   const [editing, setEditing] = useState(false);
   const [showStats, setShowStats] = useState(false);
   const body = useRef<HTMLDivElement>(null);
-  const html = useMemo(() => (m.role === 'assistant' ? renderMarkdown(m.content) : ''), [m.role, m.content]);
+  // Everyone's messages are Markdown; a reply's leading <think> block is its reasoning, shown folded.
+  const parts = useMemo(
+    () =>
+      m.role === 'assistant' ? splitReasoning(m.content) : { reasoning: null, thinking: false, answer: m.content },
+    [m.role, m.content],
+  );
+  const html = useMemo(() => renderMarkdown(parts.answer, m.role === 'user'), [parts.answer, m.role]);
+  const reasoningHtml = useMemo(() => (parts.reasoning ? renderMarkdown(parts.reasoning) : ''), [parts.reasoning]);
+  const reasoningBody = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
-    // Highlighting waits for the end of a reply: a half-written block would be coloured twice.
-    if (html && !props.streaming && body.current?.querySelector('pre code[class*="language-"]')) {
-      void highlightWithin(body.current);
-    }
+    // Highlighting and math wait for the end of a reply: a half-written block would be done twice.
+    if (!html || props.streaming || !body.current) return;
+    if (body.current.querySelector('pre code[class*="language-"]')) void highlightWithin(body.current);
+    if (body.current.querySelector('.math')) void renderMathWithin(body.current);
   }, [html, props.streaming]);
 
   const onBodyClick = (e: MouseEvent<HTMLDivElement>) => {
@@ -100,6 +109,29 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
           ))}
         </ul>
       )}
+      {parts.reasoning !== null && !editing && (
+        <details
+          className="reasoning"
+          onToggle={(e) => {
+            if (e.currentTarget.open && reasoningBody.current?.querySelector('.math'))
+              void renderMathWithin(reasoningBody.current);
+          }}
+        >
+          <summary>
+            {parts.thinking
+              ? 'Thinking…'
+              : stats?.reasoningMs !== undefined
+                ? `Reasoning · ${(stats.reasoningMs / 1000).toFixed(1)} s`
+                : 'Reasoning'}
+          </summary>
+          <div
+            ref={reasoningBody}
+            className="markdown"
+            // biome-ignore lint/security/noDangerouslySetInnerHtml: markdown-it with raw HTML disabled escapes everything the model wrote
+            dangerouslySetInnerHTML={{ __html: reasoningHtml }}
+          />
+        </details>
+      )}
       {editing ? (
         <EditBox
           initial={m.content}
@@ -109,7 +141,7 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
             if (text.trim()) props.onEdit(text);
           }}
         />
-      ) : m.role === 'assistant' ? (
+      ) : (
         // biome-ignore lint/a11y/noStaticElementInteractions: delegates clicks to the copy buttons (real buttons) inside rendered markdown
         // biome-ignore lint/a11y/useKeyWithClickEvents: the copy buttons inside are focusable buttons; Enter on them clicks
         <div
@@ -119,12 +151,17 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
           // biome-ignore lint/security/noDangerouslySetInnerHtml: markdown-it with raw HTML disabled escapes everything the model wrote
           dangerouslySetInnerHTML={{ __html: html }}
         />
-      ) : (
-        <div className="plain">{m.content}</div>
       )}
       {props.streaming && m.content === '' && <p className="muted typing">Thinking…</p>}
       {m.status === 'stopped' && <p className="note">Stopped.</p>}
-      {m.status === 'interrupted' && <p className="note">{m.error ?? 'Interrupted.'}</p>}
+      {m.status === 'interrupted' && (
+        <p className="note interrupted">
+          <strong>Interrupted.</strong> {m.error}{' '}
+          <button type="button" disabled={props.busy} onClick={props.onRegenerate}>
+            Regenerate
+          </button>
+        </p>
+      )}
       {m.status === 'error' && (
         <p className="error" role="alert">
           {m.error ?? 'The reply failed.'}

@@ -118,6 +118,14 @@ export function Sidebar(props: SidebarProps) {
                       </span>
                     )}
                     <span className="title">{c.title}</span>
+                    {c.streaming && (
+                      <span
+                        className="live-mark"
+                        role="img"
+                        aria-label="A reply is being written"
+                        title="A reply is being written"
+                      />
+                    )}
                   </a>
                 )}
                 <span className="row-actions">
