@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readOnlyFolder } from '../../../../test/support/mounts.js';
 import { HearthError } from '../../../errors.js';
 import { openFileStore } from '../index.js';
 import type { FileStore } from '../store.js';
@@ -296,18 +297,25 @@ describe('FsFileStore', () => {
     await writeFile(root, 'not a folder');
     const err = await expectCode(store.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
     expect(err.message).toBe(
-      `atlas.files: ${root} is not writable (ENOTDIR): atlas.files must be a folder: check the path and that the share is mounted`,
+      'atlas.files is not writable (ENOTDIR): atlas.files must be a folder: check the path and that the share is mounted',
     );
+    // /readyz shows this message to any client: where Atlas lives on the server stays out of it.
+    expect(err.message).not.toContain(root);
     await expectCode(openFileStore(root), 'ATLAS_FILES_UNWRITABLE');
 
-    if (process.getuid?.() !== 0) {
-      const locked = join(tmp, 'locked');
-      const lockedStore = await openFileStore(locked);
-      const { chmod } = await import('node:fs/promises');
-      await chmod(locked, 0o555);
-      const denied = await expectCode(lockedStore.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
-      expect(denied.message).toContain('(EACCES)');
-      await chmod(locked, 0o755);
+    // A read-only share (root ignores chmod, so a read-only bind mount stands in for it).
+    const locked = join(tmp, 'locked');
+    const lockedStore = await openFileStore(locked);
+    const mount = await readOnlyFolder(locked);
+    try {
+      const refused = await expectCode(lockedStore.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
+      expect(refused.message).toBe(
+        'atlas.files is not writable (EROFS): mount the share read-write or choose another path for atlas.files',
+      );
+      const put = await expectCode(lockedStore.put('a/b.txt', 'x'), 'ATLAS_FILES_UNWRITABLE');
+      expect(put.message).toMatch(/^atlas\.files: cannot create folder "a" \(EROFS\)/);
+    } finally {
+      mount.unmount();
     }
   });
 
