@@ -16,6 +16,7 @@ import { ollamaImageRoutes } from './ollama/images.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
 import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
 import { openaiRoutes } from './openai/index.js';
+import { UnreadBodies } from './shutdown.js';
 import { uiApiRoutes } from './ui/api.js';
 import { uiAppRoutes } from './ui/app.js';
 
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   serves: readonly ServiceClass[];
   /** the listener's access control (zones at accept, Host/CORS, API keys); absent in apps built for `inject` tests */
   guard?: ListenerGuard;
+  /** where responses sent before their request body was read are noted, so shutdown can cut them */
+  unreadBodies?: UnreadBodies;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions): Promi
   installErrorHandling(app);
   acceptJsonWhateverTheContentType(app);
   if (opts.guard) guardListenerApp(app, opts.guard);
+  opts.unreadBodies?.install(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -92,12 +96,14 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
   const access = new AccessControl({ config: ctx.config, db: ctx.atlas.db, log: ctx.log.child({ component: 'net' }) });
   const apps: FastifyInstance[] = [];
   const urls: string[] = [];
+  const unreadBodies = new UnreadBodies();
   try {
     for (const listener of ctx.config.listeners) {
       const app = await buildHttpApp(ctx, {
         listener: listener.name,
         serves: listener.serves,
         guard: access.listener(listener),
+        unreadBodies,
       });
       const { host, port } = parseListenAddress(listener.address);
       try {
@@ -136,7 +142,10 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
     close: async () => {
       // A streaming response that finishes during the drain leaves a keep-alive socket that
       // Node's close() would wait on forever: keep closing sockets as they fall idle.
+      // A body still arriving for a response already sent (a refused upload) is cut, not waited for.
+      unreadBodies.abort();
       const sweep = setInterval(() => {
+        unreadBodies.abort();
         for (const a of apps) a.server.closeIdleConnections();
       }, 100);
       try {

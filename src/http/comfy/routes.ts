@@ -10,6 +10,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
+import { closeWebSockets } from '../shutdown.js';
 import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
 
@@ -53,7 +54,7 @@ function strings(v: unknown): string[] | undefined {
 export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const wf = ctx.workflows;
-  await app.register(websocket);
+  await app.register(websocket, { preClose: closeWebSockets });
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const comfy = async (scope: FastifyInstance) => {
