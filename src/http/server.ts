@@ -5,6 +5,7 @@ import { HearthError } from '../errors.js';
 import { AccessControl, assertExposureAllowed, type ListenerGuard } from '../net/index.js';
 import { adminKeyRoutes } from './admin/keys.js';
 import { anthropicRoutes } from './anthropic/index.js';
+import { installJsonBodies } from './body.js';
 import { comfyRoutes } from './comfy/routes.js';
 import { coreRoutes } from './core/routes.js';
 import { installErrorHandling } from './errors.js';
@@ -65,7 +66,7 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions): Promi
   // first hook: every request is counted, those the access guard refuses included
   installHttpMetrics(app, ctx.metrics.http, opts.listener);
   installErrorHandling(app);
-  acceptJsonWhateverTheContentType(app);
+  installJsonBodies(app);
   if (opts.guard) guardListenerApp(app, opts.guard);
   opts.unreadBodies?.install(app);
   app.addHook('onResponse', async (request, reply) => {
@@ -156,25 +157,4 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
       access.close();
     },
   };
-}
-
-/**
- * Ollama parses every request body as JSON whatever its Content-Type, and its
- * users rely on that (`curl -d '{...}'` sends application/x-www-form-urlencoded;
- * `fetch` with a string body sends text/plain). hearth does the same.
- */
-function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    // No route, no body to read: a multipart POST to /v1/audio/transcriptions is a 404, not "invalid JSON".
-    if (request.is404) return done(null, undefined);
-    const text = (body as string).trim();
-    if (text === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (err) {
-      (err as Error & { statusCode?: number }).statusCode = 400;
-      done(err as Error, undefined);
-    }
-  });
 }

@@ -6,11 +6,13 @@ import { extname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
 import { closeWebSockets } from '../shutdown.js';
+import { parseRequest } from '../validate.js';
 import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
 
@@ -24,6 +26,13 @@ const MIME: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.json': 'application/json',
 };
+
+/** One value per parameter: a repeated one is an array, refused with 400. */
+const viewQuery = z.object({
+  filename: z.string().min(1, 'filename is required'),
+  subfolder: z.string().optional(),
+  type: z.string().optional(),
+});
 
 /** A name or subfolder from a client: relative, no `..`, no backslashes; 400 otherwise. */
 function safeRelative(value: string, what: string): string {
@@ -118,8 +127,7 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     scope.get('/embeddings', async () => []);
     scope.get('/extensions', async () => []);
     scope.get('/view', async (request, reply) => {
-      const q = request.query as { filename?: string; subfolder?: string; type?: string };
-      if (!q.filename) throw new HearthError('BAD_REQUEST', 'filename is required');
+      const q = parseRequest(viewQuery, request.query ?? {}, 'query');
       const filename = safeRelative(q.filename, 'filename');
       const subfolder = safeRelative(q.subfolder ?? '', 'subfolder');
       const type = q.type ?? 'output';
