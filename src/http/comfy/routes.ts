@@ -2,10 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import { extname, join, sep } from 'node:path';
+import { basename, extname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
 import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
@@ -132,7 +133,10 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const subfolder = safeRelative(q.subfolder ?? '', 'subfolder');
       const type = q.type ?? 'output';
       const rel = [subfolder, filename].filter(Boolean).join('/');
+      // Served as the named type only: a browser must not sniff stored bytes into HTML or script.
       reply.type(MIME[extname(filename).toLowerCase()] ?? 'application/octet-stream');
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(basename(filename))}`);
       if (type === 'temp') return sendTemp(reply, wf.tempDir, rel);
       if (type !== 'output' && type !== 'input')
         throw new HearthError('BAD_REQUEST', `type ${JSON.stringify(type)}: use output, input or temp`);
@@ -159,6 +163,7 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const field = (n: string) => parts.find((p) => p.name === n && p.filename === undefined)?.data.toString('utf8');
       const image = parts.find((p) => p.name === 'image' && p.filename !== undefined);
       if (!image?.filename) throw new HearthError('BAD_REQUEST', 'the "image" file part is missing');
+      await checkImage(image.data);
       const uploadType = field('type') ?? 'input';
       if (uploadType !== 'input') throw new HearthError('BAD_REQUEST', 'uploads go to type input');
       const subfolder = safeRelative(field('subfolder') ?? '', 'subfolder');
@@ -258,6 +263,20 @@ async function sendTemp(reply: FastifyReply, tempDir: string, rel: string) {
   // A symlink in the temp area must not lead anywhere else on the node.
   if (!real.startsWith(root + sep)) throw new HearthError('BAD_REQUEST', `${rel} leads outside the preview area`);
   return reply.send(createReadStream(real));
+}
+
+/** Refuses bytes that are not an image sharp can read (an upload is stored and served back by /view). */
+async function checkImage(data: Buffer): Promise<void> {
+  const format = await sharp(data)
+    .metadata()
+    .then((m) => m.format)
+    .catch(() => undefined);
+  if (!format) {
+    throw new HearthError(
+      'ATTACHMENT_UNSUPPORTED',
+      'the "image" part is not an image hearth can read: upload a PNG, JPEG, WebP or GIF file',
+    );
+  }
 }
 
 function sha256(data: Buffer): string {

@@ -268,6 +268,8 @@ describe('FsFileStore', () => {
       const err = await expectCode(attempt(), 'ATLAS_FILES_BAD_KEY');
       expect(err.details?.['rule']).toBe('symlink-escape');
       expect(err.message).toContain('symbolic link');
+      // Where the link points is not the client's business.
+      expect(err.message).not.toContain(outside);
     }
     expect(await allNames(outside)).toEqual(['secret']);
     expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('not yours');
@@ -278,6 +280,29 @@ describe('FsFileStore', () => {
     await store.put('alias/f.txt', 'inside');
     expect(await readFile(join(root, 'real/f.txt'), 'utf8')).toBe('inside');
     expect((await readAll(await store.read('alias/f.txt'))).toString()).toBe('inside');
+  });
+
+  it('refuses keys that a symbolic link leads into .hearth/, where the database lives', async () => {
+    await mkdir(join(root, '.hearth'));
+    await writeFile(join(root, '.hearth', 'db.lock'), 'live lock');
+    await symlink(join(root, '.hearth'), join(root, 'internal'));
+    await symlink(join(root, '.hearth', 'db.lock'), join(root, 'lock-link'));
+    for (const attempt of [
+      () => store.read('internal/db.lock'),
+      () => store.read('lock-link'),
+      () => store.stat('lock-link'),
+      () => store.put('internal/db.lock', 'overwritten'),
+      () => store.put('internal/new', 'x'),
+      () => store.delete('internal/db.lock'),
+      () => store.list('internal/'),
+      async () => store.localPath('internal/db.lock'),
+    ]) {
+      const err = await expectCode(attempt(), 'ATLAS_FILES_BAD_KEY');
+      expect(err.details?.['rule']).toBe('internal');
+      expect(err.message).not.toContain(root);
+    }
+    expect(await readFile(join(root, '.hearth', 'db.lock'), 'utf8')).toBe('live lock');
+    expect((await readdir(join(root, '.hearth'))).sort()).toEqual(['db.lock']);
   });
 
   it('gives a local path for a key', async () => {

@@ -172,8 +172,22 @@ export class FsFileStore implements FileStore {
       : JSON.stringify(rel.split(sep).join('/'));
   }
 
-  private escaped(key: string): HearthError {
-    return badKey(key, 'symlink-escape', 'resolves outside the store through a symbolic link');
+  /**
+   * Refuses a key whose real path (symbolic links followed) lies outside the root, or inside
+   * `.hearth/` (the database and its lock live there: no key may read, replace or delete them).
+   */
+  private refuseEscape(key: string, real: string): void {
+    if (!this.inside(real)) {
+      throw badKey(key, 'symlink-escape', 'resolves outside the store through a symbolic link');
+    }
+    const internal = join(this.realRoot, INTERNAL_FOLDER);
+    if (real === internal || real.startsWith(internal + sep)) {
+      throw badKey(
+        key,
+        'internal',
+        `leads into ${INTERNAL_FOLDER}/ through a symbolic link; that folder is reserved for hearth's own files`,
+      );
+    }
   }
 
   /**
@@ -189,7 +203,7 @@ export class FsFileStore implements FileStore {
       if (ABSENT.has(errnoOf(err) ?? '')) return null;
       throw atlasFsError('ATLAS_FILES_UNREADABLE', 'resolve', this.shown(path), err);
     }
-    if (!this.inside(real)) throw this.escaped(key);
+    this.refuseEscape(key, real);
     return real;
   }
 
@@ -215,7 +229,7 @@ export class FsFileStore implements FileStore {
         const real = await realpath(next).catch((err: unknown) => {
           throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'resolve', this.shown(next), err);
         });
-        if (!this.inside(real)) throw this.escaped(key);
+        this.refuseEscape(key, real);
         info = await stat(real);
         dir = real;
       } else {
@@ -472,7 +486,7 @@ export class FsFileStore implements FileStore {
       } catch {
         continue;
       }
-      if (!this.inside(real)) throw this.escaped(key);
+      this.refuseEscape(key, real);
       break;
     }
     return path;
