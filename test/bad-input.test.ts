@@ -43,6 +43,7 @@ beforeAll(async () => {
   expect(created.status).toBe(200);
   await mkdir(join(dirs.atlas, 'datasets'), { recursive: true });
   await writeFile(join(dirs.atlas, 'datasets', 'd.jsonl'), '{"text":"hi"}\n');
+  await writeFile(join(dirs.atlas, 'datasets', 'secret.jsonl'), 'root:x:0:0:the-secret-line\n{"a":1\n');
   ui = new UiClient(hearth.url);
   expect(
     (await ui.call('POST', '/api/ui/setup', { username: 'admin', password: 'pw-123456' }, { 'x-hearth-csrf': '1' }))
@@ -105,6 +106,19 @@ describe('NUL characters are refused with 400, wherever they would be stored', (
     );
     expect(res.status).toBe(400);
     expect(res.json.error).toMatch(/NUL/);
+  });
+});
+
+describe('information a refusal must not disclose', () => {
+  it('a job whose input is not a dataset does not echo the file’s lines', async () => {
+    const res = await send(
+      'POST',
+      '/api/jobs',
+      JSON.stringify({ input: 'datasets/secret.jsonl', model: 'm', template: '{{text}}', output: 'results/s' }),
+    );
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatch(/none of the first 2 records .* can be read \(line 1 is not valid JSON/);
+    expect(res.json.error).not.toMatch(/secret-line|root:x/);
   });
 });
 

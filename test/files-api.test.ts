@@ -1,7 +1,7 @@
 // /api/files uploads refused before their body is read: every client gets the status and the
 // message (not an "Empty reply from server"), the connection stays usable, and `hearth files put`
 // prints the server's reason instead of "could not connect".
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,5 +94,41 @@ describe('uploads refused before their body is read', () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/already stored/);
     expect(run.stderr).not.toMatch(/could not connect/);
+  });
+});
+
+describe('hearth create FROM a local file that is not a GGUF', () => {
+  it('is refused before anything is uploaded', async () => {
+    const before = await (await fetch(`${hearth.url}/api/files`)).json();
+    const notGguf = join(dirs.root, 'passwd');
+    await writeFile(notGguf, 'root:x:0:0:root:/root:/bin/bash\n');
+    const modelfile = join(dirs.root, 'Modelfile.bad');
+    await writeFile(modelfile, `FROM ${notGguf}\n`);
+    const run = await runHearthCli(dirs, ['create', 'bad', '-f', modelfile], { env: { HEARTH_HOST: hearth.url } });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/not a GGUF model file/);
+    expect(run.stdout).not.toMatch(/copying file/);
+    expect(await (await fetch(`${hearth.url}/api/files`)).json()).toEqual(before);
+  });
+});
+
+describe('temporaries left by a write that was killed', () => {
+  it('hearth doctor counts them and hearth serve removes them at start-up', async () => {
+    const other = await hearthDirs('hearth-files-tmp-');
+    try {
+      const leftover = join(other.atlas, 'models', '.big.gguf.tmp-0123abcd');
+      await mkdir(join(other.atlas, 'models'), { recursive: true });
+      await writeFile(leftover, Buffer.alloc(1000));
+      const past = new Date(Date.now() - 24 * 60 * 60 * 1000);
+      await utimes(leftover, past, past);
+      const env = { HEARTH_ATLAS_FILES: other.atlas, HEARTH_NODE_CACHE_DIR: other.cache };
+      const doctor = await runHearthCli(other, ['doctor'], { env });
+      expect(doctor.stdout).toMatch(/1 temporary file\(s\) \(1\.0 KB\) left by interrupted writes/);
+      const started = await startHearthInProcess(other);
+      await started.close();
+      expect(await readdir(join(other.atlas, 'models'))).toEqual([]);
+    } finally {
+      await other.cleanup();
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { FileStore } from './store.js';
 
 export { FsFileStore } from './fs/store.js';
 export type { ByteRange, FileStat, FileStore, PutOptions, PutSource, StoredFile } from './store.js';
-export { INTERNAL_FOLDER, normalizeSha256, validateKey } from './store.js';
+export { INTERNAL_FOLDER, normalizeSha256, STALE_TEMPORARY_MS, validateKey } from './store.js';
 
 /**
  * Opens `atlas.files`: a local folder or an NFS mount, created if missing. (An `s3://` URL is

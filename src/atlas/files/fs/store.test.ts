@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -303,6 +303,36 @@ describe('FsFileStore', () => {
     }
     expect(await readFile(join(root, '.hearth', 'db.lock'), 'utf8')).toBe('live lock');
     expect((await readdir(join(root, '.hearth'))).sort()).toEqual(['db.lock']);
+  });
+
+  it('finds and removes temporaries of interrupted writes once they are stale, nothing else', async () => {
+    const hour = 60 * 60 * 1000;
+    const past = new Date(Date.now() - 7 * hour);
+    await mkdir(join(root, 'models', 'deep'), { recursive: true });
+    await mkdir(join(root, '.hearth'), { recursive: true });
+    for (const [path, old] of [
+      ['models/.m.gguf.tmp-abc123', true],
+      ['models/deep/.x.tmp-def456', true],
+      ['models/.fresh.gguf.tmp-aaa111', false],
+      ['.hearth/.db.tmp-bbb222', true],
+      ['models/m.gguf', true],
+    ] as const) {
+      await writeFile(join(root, path), 'partial');
+      if (old) await utimes(join(root, path), past, past);
+    }
+    expect(await store.staleTemporaries(6 * hour)).toEqual({ count: 2, bytes: 14 });
+    expect(await store.staleTemporaries(6 * hour, { remove: true })).toEqual({ count: 2, bytes: 14 });
+    expect(await store.staleTemporaries(6 * hour)).toEqual({ count: 0, bytes: 0 });
+    expect(await allNames(root)).toEqual(
+      [
+        '.hearth',
+        '.hearth/.db.tmp-bbb222',
+        'models',
+        'models/.fresh.gguf.tmp-aaa111',
+        'models/deep',
+        'models/m.gguf',
+      ].sort(),
+    );
   });
 
   it('gives a local path for a key', async () => {

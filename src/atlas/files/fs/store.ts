@@ -24,6 +24,7 @@ import {
   type FileStore,
   INTERNAL_FOLDER,
   isKeySegment,
+  isTemporaryName,
   normalizeSha256,
   type PutOptions,
   type PutSource,
@@ -490,6 +491,47 @@ export class FsFileStore implements FileStore {
       break;
     }
     return path;
+  }
+
+  async staleTemporaries(
+    olderThanMs: number,
+    opts: { remove?: boolean } = {},
+  ): Promise<{ count: number; bytes: number }> {
+    const found = { count: 0, bytes: 0 };
+    const cutoff = Date.now() - olderThanMs;
+    // Breadth-first over real folders (symbolic links are not followed); .hearth/ is not ours to touch.
+    const folders = [this.realRoot];
+    while (folders.length > 0) {
+      const dir = folders.pop()!;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (ABSENT.has(errnoOf(err) ?? '')) continue;
+        throw atlasFsError('ATLAS_FILES_UNREADABLE', 'list', this.shown(dir), err);
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (!(dir === this.realRoot && entry.name === INTERNAL_FOLDER)) folders.push(path);
+          continue;
+        }
+        if (!entry.isFile() || !isTemporaryName(entry.name)) continue;
+        const info = await lstat(path).catch(() => null);
+        if (!info || info.mtimeMs > cutoff) continue;
+        if (opts.remove) {
+          try {
+            await unlink(path);
+          } catch (err) {
+            if (ABSENT.has(errnoOf(err) ?? '')) continue;
+            throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'delete', this.shown(path), err);
+          }
+        }
+        found.count++;
+        found.bytes += info.size;
+      }
+    }
+    return found;
   }
 
   async checkWritable(): Promise<void> {
