@@ -30,6 +30,8 @@ export interface HttpAppOptions {
   guard?: ListenerGuard;
   /** where responses sent before their request body was read are noted, so shutdown can cut them */
   unreadBodies?: UnreadBodies;
+  /** called for every route as it is added (the fuzz suite derives its route list from it) */
+  onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 /**
@@ -64,6 +66,7 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions): Promi
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
   // first hook: every request is counted, those the access guard refuses included
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   installHttpMetrics(app, ctx.metrics.http, opts.listener);
   installErrorHandling(app);
   installJsonBodies(app);
