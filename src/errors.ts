@@ -30,7 +30,6 @@ export const ERROR_CODES = {
   // HTTP / requests
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED: 501,
   INTERNAL: 500,
@@ -38,7 +37,6 @@ export const ERROR_CODES = {
   // models and inference
   MODEL_NOT_FOUND: 404,
   MODEL_INVALID: 400,
-  MODEL_EXISTS: 409,
   MODEL_NAME_INVALID: 400,
   MODELFILE_INVALID: 400,
   PULL_FAILED: 502,
@@ -92,7 +90,6 @@ export const ERROR_CODES = {
   WORKFLOW_NOT_FOUND: 404,
   WORKFLOW_INVALID: 400,
   WORKFLOW_NODE_FAILED: 500,
-  WORKFLOW_INTERRUPTED: 409,
   // stored responses of /v1/responses (src/responses)
   RESPONSE_NOT_FOUND: 404,
   // image generation (src/images)
