@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type AtlasDb, openAtlasDb } from './atlas/db/index.js';
-import { type FileStore, openFileStore } from './atlas/files/index.js';
+import { type FileStore, openWritableFileStore, STALE_TEMPORARY_MS } from './atlas/files/index.js';
 import { ChatService } from './chat/index.js';
 import { embeddedDbDir, engineDirOf, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
@@ -56,7 +56,12 @@ export interface AppContext {
 }
 
 export async function openContext(config: HearthConfig, log: Logger): Promise<AppContext> {
-  const files = await openFileStore(config.atlas.files);
+  const files = await openWritableFileStore(config.atlas.files);
+  // Writes killed mid-way (kill -9 during an upload) leave temporaries nothing else removes.
+  const swept = await files.staleTemporaries(STALE_TEMPORARY_MS, { remove: true });
+  if (swept.count > 0) {
+    log.info(swept, `atlas.files: removed ${swept.count} temporary file(s) left by interrupted writes`);
+  }
   const db = await openAtlasDb({
     database: config.atlas.database,
     embeddedDir: embeddedDbDir(config),

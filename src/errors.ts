@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   ATLAS_DB_MIGRATION_FAILED: 500,
   ATLAS_DB_SCHEMA_TOO_NEW: 500,
   ATLAS_DB_IN_USE: 503,
+  ATLAS_DB_FULL: 503,
   // Atlas files
   ATLAS_FILES_UNWRITABLE: 503,
   ATLAS_FILES_BAD_KEY: 400,
@@ -29,7 +30,6 @@ export const ERROR_CODES = {
   // HTTP / requests
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED: 501,
   INTERNAL: 500,
@@ -37,7 +37,6 @@ export const ERROR_CODES = {
   // models and inference
   MODEL_NOT_FOUND: 404,
   MODEL_INVALID: 400,
-  MODEL_EXISTS: 409,
   MODEL_NAME_INVALID: 400,
   MODELFILE_INVALID: 400,
   PULL_FAILED: 502,
@@ -91,7 +90,6 @@ export const ERROR_CODES = {
   WORKFLOW_NOT_FOUND: 404,
   WORKFLOW_INVALID: 400,
   WORKFLOW_NODE_FAILED: 500,
-  WORKFLOW_INTERRUPTED: 409,
   // stored responses of /v1/responses (src/responses)
   RESPONSE_NOT_FOUND: 404,
   // image generation (src/images)

@@ -1,52 +1,21 @@
 // The hearth command as a person uses it: real processes, real exit codes.
-import { spawn } from 'node:child_process';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngineDir } from './support/engine.js';
 import {
+  type CliOptions,
+  type CliRun,
   type HearthDirs,
   hearthDirs,
   type InProcessHearth,
-  REPO_ROOT,
+  runHearthCli,
   startHearthInProcess,
 } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hearthCli(
-  args: string[],
-  opts: { env?: Record<string, string>; input?: string; cwd?: string } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'hearth.js'), ...args], {
-      cwd: opts.cwd ?? dirs.root,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: dirs.home,
-        NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
-        HEARTH_NODE_ENGINE_DIR: testEngineDir(),
-        ...opts.env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+function hearthCli(args: string[], opts: CliOptions = {}): Promise<CliRun> {
+  return runHearthCli(dirs, args, { ...opts, env: { HEARTH_NODE_ENGINE_DIR: testEngineDir(), ...opts.env } });
 }
 
 let dirs: HearthDirs;

@@ -2,11 +2,16 @@
 // drains what is in flight before the process exits.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateModel } from './fixtures/gguf/index.js';
 import { type HearthDirs, hearthDirs, startHearthInProcess, startHearthProcess } from './support/hearth.js';
 import { type PostgresServer, startPostgres } from './support/postgres.js';
+
+// ws comes with @fastify/websocket; Node 20 has no global WebSocket client.
+const WebSocket = createRequire(import.meta.url)('ws') as new (url: string) => any;
 
 let dirs: HearthDirs;
 
@@ -94,6 +99,63 @@ describe('shutdown', () => {
       expect(code, proc.logs().split('\n').slice(-8).join('\n')).toBe(0);
       expect(proc.logs()).toMatch(/draining in-flight requests/);
     } finally {
+      await proc.stop('SIGKILL');
+      await serveDirs.cleanup();
+    }
+  });
+});
+
+describe('shutdown with connections that would hold it open', () => {
+  it('SIGTERM closes an open /ws with 1001 and exits 0 without waiting out the timeout', async () => {
+    const serveDirs = await hearthDirs('hearth-sigterm-ws-');
+    const proc = await startHearthProcess({ dirs: serveDirs, env: { HEARTH_SERVER_SHUTDOWN_TIMEOUT: '20s' } });
+    try {
+      const socket = new WebSocket(`${proc.url.replace('http', 'ws')}/ws?clientId=shutdown`);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      // A client that never answers the close handshake (ws waits 30 s for one by default).
+      socket.close = () => {};
+      const closed = new Promise<number>((resolve) => socket.once('close', (code: number) => resolve(code)));
+      const started = Date.now();
+      proc.child.kill('SIGTERM');
+      const code = await proc.exited;
+      expect(code, proc.logs().split('\n').slice(-8).join('\n')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await closed).toBe(1001);
+      expect(proc.logs()).toMatch(/"msg":"stopped"/);
+    } finally {
+      await proc.stop('SIGKILL');
+      await serveDirs.cleanup();
+    }
+  });
+
+  it('SIGTERM after a refused upload whose body is still arriving exits 0 promptly', async () => {
+    const serveDirs = await hearthDirs('hearth-sigterm-upload-');
+    const proc = await startHearthProcess({ dirs: serveDirs, env: { HEARTH_SERVER_SHUTDOWN_TIMEOUT: '20s' } });
+    const { port } = new URL(proc.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString();
+      });
+      socket.on('error', () => {});
+      // Announce 1 GiB, send a little: the key is refused before the body is read.
+      socket.write('PUT /api/files/.hearth/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1073741824\r\n\r\n');
+      socket.write(Buffer.alloc(64 * 1024, 1));
+      const deadline = Date.now() + 10_000;
+      while (!answer.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      const started = Date.now();
+      proc.child.kill('SIGTERM');
+      const code = await proc.exited;
+      expect(code, proc.logs().split('\n').slice(-8).join('\n')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      socket.destroy();
       await proc.stop('SIGKILL');
       await serveDirs.cleanup();
     }

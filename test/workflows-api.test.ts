@@ -78,12 +78,29 @@ describe('ComfyUI API', () => {
     const up = await fetch(`${hearth.url}/upload/image`, { method: 'POST', body: form });
     expect(await up.json()).toEqual({ name: 'cat.png', subfolder: '', type: 'input' });
     // The same name with other bytes gets a new name, as in ComfyUI.
+    const otherPng = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000000' } })
+      .png()
+      .toBuffer();
     const other = new FormData();
-    other.append('image', new Blob([Buffer.from('not the same')], { type: 'image/png' }), 'cat.png');
+    other.append('image', new Blob([otherPng], { type: 'image/png' }), 'cat.png');
     const renamed = (await (
       await fetch(`${hearth.url}/api/upload/image`, { method: 'POST', body: other })
     ).json()) as any;
     expect(renamed.name).toBe('cat (1).png');
+    // Bytes that are not an image are refused, whatever the name says, and nothing is stored.
+    const fake = new FormData();
+    fake.append('image', new Blob([Buffer.from('<script>alert(1)</script>')], { type: 'image/png' }), 'x.png');
+    const refused = await fetch(`${hearth.url}/upload/image`, { method: 'POST', body: fake });
+    expect(refused.status).toBe(415);
+    expect(((await refused.json()) as any).error).toMatch(/not an image/);
+    expect((await fetch(`${hearth.url}/view?filename=x.png&type=input`)).status).toBe(404);
+    // /view names the type and forbids sniffing.
+    const input = await fetch(`${hearth.url}/view?filename=cat.png&type=input`);
+    expect(input.status).toBe(200);
+    expect(input.headers.get('content-type')).toBe('image/png');
+    expect(input.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(input.headers.get('content-disposition')).toBe("inline; filename*=UTF-8''cat.png");
+    expect(Buffer.from(await input.arrayBuffer()).equals(png)).toBe(true);
 
     const ws = await connect('client-a');
     const prompt = {

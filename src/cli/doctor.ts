@@ -1,7 +1,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openAtlasDb } from '../atlas/db/index.js';
-import { openFileStore } from '../atlas/files/index.js';
+import { openFileStore, STALE_TEMPORARY_MS } from '../atlas/files/index.js';
 import { embeddedDbDir, engineDirOf } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
 import { selectServer } from '../engine/server/select.js';
@@ -36,7 +36,11 @@ async function doctor(opts: ConfigOption): Promise<void> {
       run: async () => {
         const files = await openFileStore(config.atlas.files);
         await files.checkWritable();
-        return `${files.describe} is writable`;
+        const stale = await files.staleTemporaries(STALE_TEMPORARY_MS);
+        const leftovers = stale.count
+          ? `; ${stale.count} temporary file(s) (${formatBytes(stale.bytes)}) left by interrupted writes, removed when hearth serve starts`
+          : '; no temporary files left by interrupted writes';
+        return `${files.describe} is writable${leftovers}`;
       },
     },
     {

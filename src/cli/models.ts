@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
@@ -254,6 +254,8 @@ export function registerModelCommands(program: Command): void {
           const info = await stat(file).catch(() => {
             throw new HearthError('MODELFILE_INVALID', `FROM ${mf.from}: no such file (${file})`);
           });
+          // Checked before anything is hashed or uploaded: the server would refuse it after storing a blob.
+          if (!info.isDirectory()) await assertGgufFile(file, mf.from);
           process.stdout.write('gathering model components\n');
           const uploadOne = async (path: string, size: number) => {
             const hash = createHash('sha256');
@@ -324,4 +326,21 @@ async function showProgress(lines: AsyncIterable<Progress>): Promise<void> {
   }
   bar?.stop();
   process.stderr.write('success\n');
+}
+
+/** Refuses a local FROM file that does not start with the GGUF magic ("GGUF"). */
+async function assertGgufFile(file: string, named: string): Promise<void> {
+  const magic = Buffer.alloc(4);
+  const fh = await open(file, 'r');
+  try {
+    await fh.read(magic, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  if (magic.toString('latin1') !== 'GGUF') {
+    throw new HearthError(
+      'MODELFILE_INVALID',
+      `FROM ${named}: not a GGUF model file (it does not start with "GGUF"): point FROM at a .gguf file or a model name`,
+    );
+  }
 }

@@ -5,6 +5,9 @@ import { createLogger } from '../log.js';
 import { assertExposureAllowed } from '../net/index.js';
 import { action, type ConfigOption, exposureReport, loadCliConfig } from './shared.js';
 
+/** How long closing the context may take once the drain has timed out. */
+const CLOSE_AFTER_TIMEOUT_MS = 10_000;
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -47,8 +50,14 @@ async function serve(opts: ConfigOption): Promise<void> {
     stopping = true;
     log.info(`${signal}: draining in-flight requests (up to ${config.server.shutdownTimeout} ms)`);
     const timer = setTimeout(() => {
-      log.error('shutdown timed out: exiting with requests still in flight');
-      process.exit(1);
+      log.error('shutdown timed out: closing Atlas, workers and the engine with requests still in flight');
+      // The database, workers and engine are still closed (bounded, so a stuck closer cannot hold the exit).
+      const forced = setTimeout(() => process.exit(1), CLOSE_AFTER_TIMEOUT_MS);
+      forced.unref();
+      void closeContext(ctx).finally(() => {
+        log.flush();
+        process.exit(1);
+      });
     }, config.server.shutdownTimeout);
     timer.unref();
     await server.close();

@@ -16,8 +16,47 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * SQLSTATEs a request can provoke in PostgreSQL (and PGlite), as client errors. Text and jsonb
+ * cannot hold NUL; catching that here covers every route that stores text, instead of each one.
+ */
+function fromDatabase(thrown: unknown): HearthError | null {
+  // Query builders wrap the driver's error (drizzle's DrizzleQueryError): look down the causes.
+  let err = thrown;
+  for (let depth = 0; depth < 4 && err instanceof Error && !isSqlState((err as { code?: unknown }).code); depth++) {
+    err = err.cause;
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (!isSqlState(code)) return null;
+  const message = String((err as { message?: unknown }).message ?? '');
+  // 22021: a NUL in text ("invalid byte sequence ... 0x00"); 22P05: \u0000 in jsonb.
+  if ((code === '22021' && message.includes('0x00')) || code === '22P05') {
+    return new HearthError(
+      'BAD_REQUEST',
+      'text in the request contains a NUL (\\u0000) character, which cannot be stored: remove it',
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === '53100') {
+    return new HearthError(
+      'ATLAS_DB_FULL',
+      'the Atlas database is out of disk space: nothing was stored; free space on its volume (or raise its quota) and retry',
+      { cause: err },
+    );
+  }
+  return null;
+}
+
+function isSqlState(code: unknown): code is string {
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
 export function toHearthError(err: unknown): HearthError {
   if (err instanceof HearthError) return err;
+  const db = fromDatabase(err);
+  if (db) return db;
   const fe = err as Partial<FastifyError> & { message?: string };
   if (fe && typeof fe === 'object') {
     if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {

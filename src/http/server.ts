@@ -5,6 +5,7 @@ import { HearthError } from '../errors.js';
 import { AccessControl, assertExposureAllowed, type ListenerGuard } from '../net/index.js';
 import { adminKeyRoutes } from './admin/keys.js';
 import { anthropicRoutes } from './anthropic/index.js';
+import { installJsonBodies } from './body.js';
 import { comfyRoutes } from './comfy/routes.js';
 import { coreRoutes } from './core/routes.js';
 import { installErrorHandling } from './errors.js';
@@ -16,6 +17,7 @@ import { ollamaImageRoutes } from './ollama/images.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
 import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
 import { openaiRoutes } from './openai/index.js';
+import { UnreadBodies } from './shutdown.js';
 import { uiApiRoutes } from './ui/api.js';
 import { uiAppRoutes } from './ui/app.js';
 
@@ -26,6 +28,10 @@ export interface HttpAppOptions {
   serves: readonly ServiceClass[];
   /** the listener's access control (zones at accept, Host/CORS, API keys); absent in apps built for `inject` tests */
   guard?: ListenerGuard;
+  /** where responses sent before their request body was read are noted, so shutdown can cut them */
+  unreadBodies?: UnreadBodies;
+  /** called for every route as it is added (the fuzz suite derives its route list from it) */
+  onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 /**
@@ -60,10 +66,12 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions): Promi
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
   // first hook: every request is counted, those the access guard refuses included
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   installHttpMetrics(app, ctx.metrics.http, opts.listener);
   installErrorHandling(app);
-  acceptJsonWhateverTheContentType(app);
+  installJsonBodies(app);
   if (opts.guard) guardListenerApp(app, opts.guard);
+  opts.unreadBodies?.install(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -92,12 +100,14 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
   const access = new AccessControl({ config: ctx.config, db: ctx.atlas.db, log: ctx.log.child({ component: 'net' }) });
   const apps: FastifyInstance[] = [];
   const urls: string[] = [];
+  const unreadBodies = new UnreadBodies();
   try {
     for (const listener of ctx.config.listeners) {
       const app = await buildHttpApp(ctx, {
         listener: listener.name,
         serves: listener.serves,
         guard: access.listener(listener),
+        unreadBodies,
       });
       const { host, port } = parseListenAddress(listener.address);
       try {
@@ -136,7 +146,10 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
     close: async () => {
       // A streaming response that finishes during the drain leaves a keep-alive socket that
       // Node's close() would wait on forever: keep closing sockets as they fall idle.
+      // A body still arriving for a response already sent (a refused upload) is cut, not waited for.
+      unreadBodies.abort();
       const sweep = setInterval(() => {
+        unreadBodies.abort();
         for (const a of apps) a.server.closeIdleConnections();
       }, 100);
       try {
@@ -147,25 +160,4 @@ export async function startHttp(ctx: AppContext): Promise<RunningServer> {
       access.close();
     },
   };
-}
-
-/**
- * Ollama parses every request body as JSON whatever its Content-Type, and its
- * users rely on that (`curl -d '{...}'` sends application/x-www-form-urlencoded;
- * `fetch` with a string body sends text/plain). hearth does the same.
- */
-function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    // No route, no body to read: a multipart POST to /v1/audio/transcriptions is a 404, not "invalid JSON".
-    if (request.is404) return done(null, undefined);
-    const text = (body as string).trim();
-    if (text === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (err) {
-      (err as Error & { statusCode?: number }).statusCode = 400;
-      done(err as Error, undefined);
-    }
-  });
 }

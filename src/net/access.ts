@@ -152,36 +152,7 @@ export class ListenerGuard {
    * Throws (fail closed) on an unreadable peer or forwarded address.
    */
   client(request: GuardedRequest): RequestClient {
-    const peer = parseIpAddress(request.socket.remoteAddress);
-    if (!peer) throw new HearthError('AUTH_FORBIDDEN', 'the connection’s peer address cannot be read: refused');
-    const { proxies } = this.#shared;
-    const trusted = (a: IpAddress) => proxies.some((block) => cidrContains(block, a));
-    const header = request.headers['x-forwarded-for'];
-    const forwardedText = Array.isArray(header) ? header.join(',') : header;
-    if (forwardedText !== undefined && trusted(peer)) {
-      const hops = forwardedText.split(',').map((hop) => parseIpAddress(stripPort(hop.trim())));
-      if (hops.length === 0 || hops.some((hop) => hop === undefined)) {
-        throw new HearthError(
-          'BAD_REQUEST',
-          `X-Forwarded-For from the trusted proxy ${peer.text} is malformed (${JSON.stringify(forwardedText.slice(0, 200))}): check the proxy's configuration`,
-        );
-      }
-      const chain = hops as IpAddress[];
-      let address = chain[0] as IpAddress;
-      for (let i = chain.length - 1; i >= 0; i--) {
-        const hop = chain[i] as IpAddress;
-        if (!trusted(hop)) {
-          address = hop;
-          break;
-        }
-      }
-      return { address, peer, viaProxy: true, untrustedForwarding: false };
-    }
-    const untrustedForwarding =
-      forwardedText !== undefined ||
-      request.headers['forwarded'] !== undefined ||
-      request.headers['x-real-ip'] !== undefined;
-    return { address: peer, peer, viaProxy: false, untrustedForwarding };
+    return resolveClient(request, this.#shared.proxies);
   }
 
   /**
@@ -299,6 +270,57 @@ function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   // A malformed header is a failed attempt, not a missing one.
   return match ? match[1] : header.trim() || undefined;
+}
+
+/**
+ * The request's client, given the trusted proxies (see AccessControl.client): the right-most
+ * forwarded address that is not itself a trusted proxy. Throws on an unreadable address.
+ */
+export function resolveClient(request: GuardedRequest, proxies: readonly CidrBlock[]): RequestClient {
+  const peer = parseIpAddress(request.socket.remoteAddress);
+  if (!peer) throw new HearthError('AUTH_FORBIDDEN', 'the connection’s peer address cannot be read: refused');
+  const trusted = (a: IpAddress) => proxies.some((block) => cidrContains(block, a));
+  const header = request.headers['x-forwarded-for'];
+  const forwardedText = Array.isArray(header) ? header.join(',') : header;
+  if (forwardedText !== undefined && trusted(peer)) {
+    const hops = forwardedText.split(',').map((hop) => parseIpAddress(stripPort(hop.trim())));
+    if (hops.length === 0 || hops.some((hop) => hop === undefined)) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        `X-Forwarded-For from the trusted proxy ${peer.text} is malformed (${JSON.stringify(forwardedText.slice(0, 200))}): check the proxy's configuration`,
+      );
+    }
+    const chain = hops as IpAddress[];
+    let address = chain[0] as IpAddress;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const hop = chain[i] as IpAddress;
+      if (!trusted(hop)) {
+        address = hop;
+        break;
+      }
+    }
+    return { address, peer, viaProxy: true, untrustedForwarding: false };
+  }
+  const untrustedForwarding =
+    forwardedText !== undefined ||
+    request.headers['forwarded'] !== undefined ||
+    request.headers['x-real-ip'] !== undefined;
+  return { address: peer, peer, viaProxy: false, untrustedForwarding };
+}
+
+/**
+ * Whether the client asked over HTTPS: the socket is TLS, or a trusted proxy says so
+ * (`X-Forwarded-Proto: https`, its first value). Decides a cookie's `Secure`.
+ */
+export function viaHttps(
+  request: GuardedRequest & { readonly socket: { readonly encrypted?: boolean } },
+  client: RequestClient,
+): boolean {
+  if (request.socket.encrypted) return true;
+  if (!client.viaProxy) return false;
+  const header = request.headers['x-forwarded-proto'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase();
+  return first === 'https';
 }
 
 /** `10.0.30.7:51234` → `10.0.30.7`, `[fd00::7]:443` → `fd00::7` (some proxies add ports). */

@@ -8,6 +8,8 @@ export {
   type OriginDecision,
   type Principal,
   type RequestClient,
+  resolveClient,
+  viaHttps,
 } from './access.js';
 export {
   type AddressScope,

@@ -121,6 +121,40 @@ export async function startHearthProcess(opts: {
   };
 }
 
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  input?: string;
+  cwd?: string;
+}
+
+/** Runs the `hearth` command (bin/hearth.js) as a person would, with HOME and cwd in `dirs`. */
+export function runHearthCli(dirs: HearthDirs, args: string[], opts: CliOptions = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd ?? dirs.root,
+      env: { PATH: process.env['PATH'] ?? '', HOME: dirs.home, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
 export interface InProcessHearth {
   url: string;
   /** every listener's address, in the order of the config's listeners (`url` is the first) */

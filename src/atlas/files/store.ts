@@ -81,7 +81,16 @@ export interface FileStore {
    * (EACCES, EROFS, ENOSPC, ...) and what to do otherwise.
    */
   checkWritable(): Promise<void>;
+  /**
+   * Temporary files of writes that never finished (a process killed mid-upload) whose last change is
+   * older than `olderThanMs`; with `remove`, they are deleted. A write in progress keeps its
+   * temporary file's mtime fresh, so an age of hours is safe across nodes sharing the store.
+   */
+  staleTemporaries(olderThanMs: number, opts?: { remove?: boolean }): Promise<{ count: number; bytes: number }>;
 }
+
+/** Temporaries unchanged this long are leftovers of a dead writer (start-up sweeps them; doctor counts them). */
+export const STALE_TEMPORARY_MS = 6 * 60 * 60 * 1000;
 
 /** The folder at the store root reserved for hearth's own files (e.g. the embedded database). */
 export const INTERNAL_FOLDER = '.hearth';

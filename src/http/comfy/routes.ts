@@ -2,14 +2,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import { extname, join, sep } from 'node:path';
+import { basename, extname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
+import { closeWebSockets } from '../shutdown.js';
+import { parseRequest } from '../validate.js';
 import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
 
@@ -23,6 +27,13 @@ const MIME: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.json': 'application/json',
 };
+
+/** One value per parameter: a repeated one is an array, refused with 400. */
+const viewQuery = z.object({
+  filename: z.string().min(1, 'filename is required'),
+  subfolder: z.string().optional(),
+  type: z.string().optional(),
+});
 
 /** A name or subfolder from a client: relative, no `..`, no backslashes; 400 otherwise. */
 function safeRelative(value: string, what: string): string {
@@ -53,7 +64,7 @@ function strings(v: unknown): string[] | undefined {
 export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const wf = ctx.workflows;
-  await app.register(websocket);
+  await app.register(websocket, { preClose: closeWebSockets });
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const comfy = async (scope: FastifyInstance) => {
@@ -117,13 +128,15 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     scope.get('/embeddings', async () => []);
     scope.get('/extensions', async () => []);
     scope.get('/view', async (request, reply) => {
-      const q = request.query as { filename?: string; subfolder?: string; type?: string };
-      if (!q.filename) throw new HearthError('BAD_REQUEST', 'filename is required');
+      const q = parseRequest(viewQuery, request.query ?? {}, 'query');
       const filename = safeRelative(q.filename, 'filename');
       const subfolder = safeRelative(q.subfolder ?? '', 'subfolder');
       const type = q.type ?? 'output';
       const rel = [subfolder, filename].filter(Boolean).join('/');
+      // Served as the named type only: a browser must not sniff stored bytes into HTML or script.
       reply.type(MIME[extname(filename).toLowerCase()] ?? 'application/octet-stream');
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(basename(filename))}`);
       if (type === 'temp') return sendTemp(reply, wf.tempDir, rel);
       if (type !== 'output' && type !== 'input')
         throw new HearthError('BAD_REQUEST', `type ${JSON.stringify(type)}: use output, input or temp`);
@@ -150,6 +163,7 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const field = (n: string) => parts.find((p) => p.name === n && p.filename === undefined)?.data.toString('utf8');
       const image = parts.find((p) => p.name === 'image' && p.filename !== undefined);
       if (!image?.filename) throw new HearthError('BAD_REQUEST', 'the "image" file part is missing');
+      await checkImage(image.data);
       const uploadType = field('type') ?? 'input';
       if (uploadType !== 'input') throw new HearthError('BAD_REQUEST', 'uploads go to type input');
       const subfolder = safeRelative(field('subfolder') ?? '', 'subfolder');
@@ -249,6 +263,20 @@ async function sendTemp(reply: FastifyReply, tempDir: string, rel: string) {
   // A symlink in the temp area must not lead anywhere else on the node.
   if (!real.startsWith(root + sep)) throw new HearthError('BAD_REQUEST', `${rel} leads outside the preview area`);
   return reply.send(createReadStream(real));
+}
+
+/** Refuses bytes that are not an image sharp can read (an upload is stored and served back by /view). */
+async function checkImage(data: Buffer): Promise<void> {
+  const format = await sharp(data)
+    .metadata()
+    .then((m) => m.format)
+    .catch(() => undefined);
+  if (!format) {
+    throw new HearthError(
+      'ATTACHMENT_UNSUPPORTED',
+      'the "image" part is not an image hearth can read: upload a PNG, JPEG, WebP or GIF file',
+    );
+  }
 }
 
 function sha256(data: Buffer): string {

@@ -68,14 +68,23 @@ export async function fileRoutes(app: FastifyInstance, opts: { ctx: AppContext }
     uploads.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     // PUT is the natural verb; POST too, as for /api/blobs (what HearthClient.upload sends).
     const upload = async (request: FastifyRequest, reply: FastifyReply) => {
-      const key = keyOf(request.params);
-      const query = parseRequest(putQuery, request.query ?? {}, 'query');
-      const body = (request.body as Readable | undefined) ?? '';
-      const stored = await files.put(key, body, {
-        ...(query.sha256 ? { expectedSha256: normalizeSha256(query.sha256, 'sha256') } : {}),
-        ...(query.overwrite === 'false' ? { overwrite: false } : {}),
-      });
-      return reply.code(201).send(stored);
+      const body = request.body as Readable | undefined;
+      try {
+        const key = keyOf(request.params);
+        const query = parseRequest(putQuery, request.query ?? {}, 'query');
+        // The store must not destroy the request when it refuses the key: that would cut the
+        // connection before the refusal is sent ("Empty reply from server").
+        const stored = await files.put(key, body?.iterator({ destroyOnReturn: false }) ?? '', {
+          ...(query.sha256 ? { expectedSha256: normalizeSha256(query.sha256, 'sha256') } : {}),
+          ...(query.overwrite === 'false' ? { overwrite: false } : {}),
+        });
+        return reply.code(201).send(stored);
+      } catch (err) {
+        // Discard what is left of the body, so the answer reaches the client and the connection
+        // can be reused; shutdown cuts such a connection instead of waiting for it (UnreadBodies).
+        if (body && !request.raw.complete) request.raw.resume();
+        throw err;
+      }
     };
     uploads.put('/api/files/*', { bodyLimit: Number.MAX_SAFE_INTEGER }, upload);
     uploads.post('/api/files/*', { bodyLimit: Number.MAX_SAFE_INTEGER }, upload);

@@ -10,7 +10,7 @@ import { conversationMarkdown, exportConversation, exportFile, parseImport } fro
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { parseOptions } from '../../models/options.js';
-import { FailedAuthLimiter } from '../../net/index.js';
+import { FailedAuthLimiter, parseCidrBlock, resolveClient, viaHttps } from '../../net/index.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
@@ -98,7 +98,11 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   const auth = new UiAuth(chat.sessions);
   // Sign-in guessing is limited per address, as API keys are.
   const failures = new FailedAuthLimiter();
-  const secureCookie = (request: FastifyRequest) => request.protocol === 'https';
+  // Behind a trusted proxy, the client is the address it forwards (request.ip would be the proxy's,
+  // and one client's failures would lock out everyone behind it); HTTPS is what it says it was.
+  const proxies = ctx.config.trustedProxies.map(parseCidrBlock);
+  const clientOf = (request: FastifyRequest) => resolveClient(request.raw, proxies);
+  const secureCookie = (request: FastifyRequest) => viaHttps(request.raw, clientOf(request));
 
   // Conversations are private: never cached by the browser or a proxy. Set before the route runs, so
   // that streamed replies (which skip onSend) carry it too; a route that sets its own cache-control wins.
@@ -106,6 +110,13 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     reply.header('cache-control', 'no-store');
   });
   app.addHook('onRequest', (request, reply) => auth.check(request, reply));
+
+  const refuseWhileLimited = (reply: FastifyReply, source: string, what: string) => {
+    const waitMs = failures.retryAfterMs(source);
+    if (waitMs <= 0) return;
+    reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+    throw new HearthError('AUTH_RATE_LIMITED', `${what}: try again in ${Math.ceil(waitMs / 1000)} s`);
+  };
 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);
@@ -135,17 +146,11 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
 
   app.post('/api/ui/login', { config: { uiAccess: 'public' } }, async (request, reply) => {
     const body = parseRequest(credentials, request.body);
-    const waitMs = failures.retryAfterMs(request.ip);
-    if (waitMs > 0) {
-      reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
-      throw new HearthError(
-        'AUTH_RATE_LIMITED',
-        `too many failed sign-ins from ${request.ip}: try again in ${Math.ceil(waitMs / 1000)} s`,
-      );
-    }
+    const source = clientOf(request).address.text;
+    refuseWhileLimited(reply, source, `too many failed sign-ins from ${source}`);
     const user = await chat.users.authenticate(body.username, body.password);
     if (!user) {
-      failures.recordFailure(request.ip);
+      failures.recordFailure(source);
       throw new HearthError('UI_LOGIN_FAILED', 'wrong user name or password');
     }
     return startSession(request, reply, user);
@@ -157,13 +162,19 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     return { ok: true };
   });
 
-  app.patch('/api/ui/me', async (request) => {
+  app.patch('/api/ui/me', async (request, reply) => {
     const session = auth.session(request);
     const body = parseRequest(mePatch, request.body);
     let user = session.user;
     if (body.newPassword !== undefined) {
+      // Guessing the current password with a borrowed session is limited like sign-in, per account.
+      const source = `user:${user.id}`;
+      refuseWhileLimited(reply, source, 'too many wrong current passwords');
       const checked = await chat.users.authenticate(user.username, body.currentPassword ?? '');
-      if (!checked) throw new HearthError('UI_LOGIN_FAILED', 'the current password is wrong', { status: 403 });
+      if (!checked) {
+        failures.recordFailure(source);
+        throw new HearthError('UI_LOGIN_FAILED', 'the current password is wrong', { status: 403 });
+      }
       await chat.users.setPassword(user.id, body.newPassword);
       await chat.sessions.revokeUser(user.id, session.id);
     }

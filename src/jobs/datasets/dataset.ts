@@ -215,6 +215,17 @@ async function readHead(
   return columns ? { columns, records } : { records };
 }
 
+/**
+ * Where JSON.parse gave up, without its quote of the text: the message reaches clients, and a file
+ * that is not a dataset at all (a key file, /etc/passwd) must not have its first line echoed.
+ */
+function jsonProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  if (/Unexpected end of JSON input/.test(message)) return 'it ends too early';
+  const position = /at position (\d+)/.exec(message)?.[1];
+  return position === undefined ? 'not JSON' : `a syntax error at character ${Number(position) + 1}`;
+}
+
 function parseRecord(
   format: DatasetFormat,
   bytes: Uint8Array,
@@ -227,7 +238,7 @@ function parseRecord(
     try {
       value = JSON.parse(text);
     } catch (err) {
-      return { line, error: `line ${line} is not valid JSON (${(err as Error).message})` };
+      return { line, error: `line ${line} is not valid JSON (${jsonProblem(err)})` };
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return { line, error: `line ${line} is not a JSON object` };

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readOnlyFolder } from '../../../../test/support/mounts.js';
 import { HearthError } from '../../../errors.js';
 import { openFileStore } from '../index.js';
 import type { FileStore } from '../store.js';
@@ -267,6 +268,8 @@ describe('FsFileStore', () => {
       const err = await expectCode(attempt(), 'ATLAS_FILES_BAD_KEY');
       expect(err.details?.['rule']).toBe('symlink-escape');
       expect(err.message).toContain('symbolic link');
+      // Where the link points is not the client's business.
+      expect(err.message).not.toContain(outside);
     }
     expect(await allNames(outside)).toEqual(['secret']);
     expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('not yours');
@@ -277,6 +280,59 @@ describe('FsFileStore', () => {
     await store.put('alias/f.txt', 'inside');
     expect(await readFile(join(root, 'real/f.txt'), 'utf8')).toBe('inside');
     expect((await readAll(await store.read('alias/f.txt'))).toString()).toBe('inside');
+  });
+
+  it('refuses keys that a symbolic link leads into .hearth/, where the database lives', async () => {
+    await mkdir(join(root, '.hearth'));
+    await writeFile(join(root, '.hearth', 'db.lock'), 'live lock');
+    await symlink(join(root, '.hearth'), join(root, 'internal'));
+    await symlink(join(root, '.hearth', 'db.lock'), join(root, 'lock-link'));
+    for (const attempt of [
+      () => store.read('internal/db.lock'),
+      () => store.read('lock-link'),
+      () => store.stat('lock-link'),
+      () => store.put('internal/db.lock', 'overwritten'),
+      () => store.put('internal/new', 'x'),
+      () => store.delete('internal/db.lock'),
+      () => store.list('internal/'),
+      async () => store.localPath('internal/db.lock'),
+    ]) {
+      const err = await expectCode(attempt(), 'ATLAS_FILES_BAD_KEY');
+      expect(err.details?.['rule']).toBe('internal');
+      expect(err.message).not.toContain(root);
+    }
+    expect(await readFile(join(root, '.hearth', 'db.lock'), 'utf8')).toBe('live lock');
+    expect((await readdir(join(root, '.hearth'))).sort()).toEqual(['db.lock']);
+  });
+
+  it('finds and removes temporaries of interrupted writes once they are stale, nothing else', async () => {
+    const hour = 60 * 60 * 1000;
+    const past = new Date(Date.now() - 7 * hour);
+    await mkdir(join(root, 'models', 'deep'), { recursive: true });
+    await mkdir(join(root, '.hearth'), { recursive: true });
+    for (const [path, old] of [
+      ['models/.m.gguf.tmp-abc123', true],
+      ['models/deep/.x.tmp-def456', true],
+      ['models/.fresh.gguf.tmp-aaa111', false],
+      ['.hearth/.db.tmp-bbb222', true],
+      ['models/m.gguf', true],
+    ] as const) {
+      await writeFile(join(root, path), 'partial');
+      if (old) await utimes(join(root, path), past, past);
+    }
+    expect(await store.staleTemporaries(6 * hour)).toEqual({ count: 2, bytes: 14 });
+    expect(await store.staleTemporaries(6 * hour, { remove: true })).toEqual({ count: 2, bytes: 14 });
+    expect(await store.staleTemporaries(6 * hour)).toEqual({ count: 0, bytes: 0 });
+    expect(await allNames(root)).toEqual(
+      [
+        '.hearth',
+        '.hearth/.db.tmp-bbb222',
+        'models',
+        'models/.fresh.gguf.tmp-aaa111',
+        'models/deep',
+        'models/m.gguf',
+      ].sort(),
+    );
   });
 
   it('gives a local path for a key', async () => {
@@ -296,18 +352,25 @@ describe('FsFileStore', () => {
     await writeFile(root, 'not a folder');
     const err = await expectCode(store.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
     expect(err.message).toBe(
-      `atlas.files: ${root} is not writable (ENOTDIR): atlas.files must be a folder: check the path and that the share is mounted`,
+      'atlas.files is not writable (ENOTDIR): atlas.files must be a folder: check the path and that the share is mounted',
     );
+    // /readyz shows this message to any client: where Atlas lives on the server stays out of it.
+    expect(err.message).not.toContain(root);
     await expectCode(openFileStore(root), 'ATLAS_FILES_UNWRITABLE');
 
-    if (process.getuid?.() !== 0) {
-      const locked = join(tmp, 'locked');
-      const lockedStore = await openFileStore(locked);
-      const { chmod } = await import('node:fs/promises');
-      await chmod(locked, 0o555);
-      const denied = await expectCode(lockedStore.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
-      expect(denied.message).toContain('(EACCES)');
-      await chmod(locked, 0o755);
+    // A read-only share (root ignores chmod, so a read-only bind mount stands in for it).
+    const locked = join(tmp, 'locked');
+    const lockedStore = await openFileStore(locked);
+    const mount = await readOnlyFolder(locked);
+    try {
+      const refused = await expectCode(lockedStore.checkWritable(), 'ATLAS_FILES_UNWRITABLE');
+      expect(refused.message).toBe(
+        'atlas.files is not writable (EROFS): mount the share read-write or choose another path for atlas.files',
+      );
+      const put = await expectCode(lockedStore.put('a/b.txt', 'x'), 'ATLAS_FILES_UNWRITABLE');
+      expect(put.message).toMatch(/^atlas\.files: cannot create folder "a" \(EROFS\)/);
+    } finally {
+      mount.unmount();
     }
   });
 

@@ -14,7 +14,7 @@ import {
   stat,
   unlink,
 } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { HearthError } from '../../../errors.js';
 import {
@@ -24,6 +24,7 @@ import {
   type FileStore,
   INTERNAL_FOLDER,
   isKeySegment,
+  isTemporaryName,
   normalizeSha256,
   type PutOptions,
   type PutSource,
@@ -69,7 +70,7 @@ function chunksOf(data: PutSource): Iterable<Uint8Array> | AsyncIterable<Uint8Ar
   return data;
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, path: string): Promise<void> {
+async function writeAll(fh: FileHandle, bytes: Uint8Array, shown: string): Promise<void> {
   let offset = 0;
   // A write may be short (a signal, a nearly full disk); keep going until every byte is down.
   while (offset < bytes.length) {
@@ -77,9 +78,9 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, path: string): Promis
     try {
       ({ bytesWritten: written } = await fh.write(bytes, offset, bytes.length - offset));
     } catch (err) {
-      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', path, err);
+      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', shown, err);
     }
-    if (written === 0) throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', path, new Error('no bytes written'));
+    if (written === 0) throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', shown, new Error('no bytes written'));
     offset += written;
   }
 }
@@ -95,15 +96,15 @@ async function removeFolders(created: string[]): Promise<void> {
   }
 }
 
-/** Makes a rename or unlink in `dir` durable. */
-async function syncDir(dir: string): Promise<void> {
+/** Makes a rename or unlink in `dir` durable (`shown` names it in errors). */
+async function syncDir(dir: string, shown: string): Promise<void> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(dir, 'r');
     await fh.sync();
   } catch (err) {
     if (!DIR_SYNC_UNSUPPORTED.has(errnoOf(err) ?? ''))
-      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'sync folder', dir, err);
+      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'sync folder', shown, err);
   } finally {
     await fh?.close().catch(() => {});
   }
@@ -160,8 +161,34 @@ export class FsFileStore implements FileStore {
     return real.startsWith(this.realRoot.endsWith(sep) ? this.realRoot : this.realRoot + sep);
   }
 
-  private escaped(key: string, real: string): HearthError {
-    return badKey(key, 'symlink-escape', `resolves outside the store through a symbolic link (to ${real})`);
+  /**
+   * A path as messages show it: relative to the root. Messages reach clients, and where the store
+   * lives on the server (or where a symbolic link points) is none of their business.
+   */
+  private shown(path: string): string {
+    const rel = relative(this.realRoot, path);
+    if (rel === '') return 'the store root';
+    return rel.startsWith('..') || isAbsolute(rel)
+      ? 'a path outside the store'
+      : JSON.stringify(rel.split(sep).join('/'));
+  }
+
+  /**
+   * Refuses a key whose real path (symbolic links followed) lies outside the root, or inside
+   * `.hearth/` (the database and its lock live there: no key may read, replace or delete them).
+   */
+  private refuseEscape(key: string, real: string): void {
+    if (!this.inside(real)) {
+      throw badKey(key, 'symlink-escape', 'resolves outside the store through a symbolic link');
+    }
+    const internal = join(this.realRoot, INTERNAL_FOLDER);
+    if (real === internal || real.startsWith(internal + sep)) {
+      throw badKey(
+        key,
+        'internal',
+        `leads into ${INTERNAL_FOLDER}/ through a symbolic link; that folder is reserved for hearth's own files`,
+      );
+    }
   }
 
   /**
@@ -175,9 +202,9 @@ export class FsFileStore implements FileStore {
       real = await realpath(path);
     } catch (err) {
       if (ABSENT.has(errnoOf(err) ?? '')) return null;
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'resolve', path, err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'resolve', this.shown(path), err);
     }
-    if (!this.inside(real)) throw this.escaped(key, real);
+    this.refuseEscape(key, real);
     return real;
   }
 
@@ -193,16 +220,17 @@ export class FsFileStore implements FileStore {
         dir = next;
         continue;
       } catch (err) {
-        if (errnoOf(err) !== 'EEXIST') throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'create folder', next, err);
+        if (errnoOf(err) !== 'EEXIST')
+          throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'create folder', this.shown(next), err);
       }
       let info = await lstat(next).catch((err: unknown) => {
-        throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'inspect', next, err);
+        throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'inspect', this.shown(next), err);
       });
       if (info.isSymbolicLink()) {
         const real = await realpath(next).catch((err: unknown) => {
-          throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'resolve', next, err);
+          throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'resolve', this.shown(next), err);
         });
-        if (!this.inside(real)) throw this.escaped(key, real);
+        this.refuseEscape(key, real);
         info = await stat(real);
         dir = real;
       } else {
@@ -251,7 +279,7 @@ export class FsFileStore implements FileStore {
       } catch (err) {
         if (errnoOf(err) !== 'ENOENT' || attempt === 3) {
           await removeFolders(created);
-          throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'create', tmp, err);
+          throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'create a temporary file in', this.shown(dir), err);
         }
       }
     }
@@ -266,14 +294,14 @@ export class FsFileStore implements FileStore {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         hash.update(bytes);
         size += bytes.length;
-        await writeAll(fh, bytes, tmp);
+        await writeAll(fh, bytes, this.shown(tmp));
       }
       try {
         await fh.sync();
         await fh.close();
         fh = undefined;
       } catch (err) {
-        throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'sync', tmp, err);
+        throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'sync', this.shown(tmp), err);
       }
       const sha256 = hash.digest('hex');
       if (expected !== undefined && sha256 !== expected) {
@@ -286,7 +314,8 @@ export class FsFileStore implements FileStore {
       renamed = await this.commit(key, tmp, target, overwrite);
       committed = true;
       // The new entry in `dir` and any folders made for it must survive a crash too.
-      for (const folder of new Set([dir, ...created.map((path) => dirname(path))])) await syncDir(folder);
+      for (const folder of new Set([dir, ...created.map((path) => dirname(path))]))
+        await syncDir(folder, this.shown(folder));
       return { key, size, sha256 };
     } finally {
       await fh?.close().catch(() => {});
@@ -305,7 +334,7 @@ export class FsFileStore implements FileStore {
       } catch (err) {
         const errno = errnoOf(err) ?? '';
         if (errno === 'EEXIST') throw exists(key, 'a file is already stored there');
-        if (!NO_HARD_LINKS.has(errno)) throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'store', target, err);
+        if (!NO_HARD_LINKS.has(errno)) throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'store', this.shown(target), err);
         if (await lstat(target).catch(() => null)) throw exists(key, 'a file is already stored there');
       }
     }
@@ -317,7 +346,7 @@ export class FsFileStore implements FileStore {
       if (errno === 'EISDIR' || errno === 'ENOTEMPTY' || errno === 'EEXIST') {
         throw exists(key, 'a folder of that name is there; choose another key');
       }
-      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'store', target, err);
+      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'store', this.shown(target), err);
     }
   }
 
@@ -345,14 +374,14 @@ export class FsFileStore implements FileStore {
       fh = await open(real, 'r');
     } catch (err) {
       if (ABSENT.has(errnoOf(err) ?? '')) throw notFound(key, this.describe);
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'open', real, err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'open', this.shown(real), err);
     }
     try {
       const info = await fh.stat();
       if (!info.isFile()) throw notFound(key, this.describe);
     } catch (err) {
       await fh.close().catch(() => {});
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', real, err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', this.shown(real), err);
     }
     return fh.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES });
   }
@@ -365,7 +394,7 @@ export class FsFileStore implements FileStore {
       return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : null;
     } catch (err) {
       if (ABSENT.has(errnoOf(err) ?? '')) return null;
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', real, err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', this.shown(real), err);
     }
   }
 
@@ -393,7 +422,7 @@ export class FsFileStore implements FileStore {
     } catch (err) {
       // A folder removed while we walk simply has nothing in it.
       if (ABSENT.has(errnoOf(err) ?? '')) return;
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'list', dir, err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'list', this.shown(dir), err);
     }
     const files: Promise<FileStat | null>[] = [];
     for (const entry of entries) {
@@ -409,7 +438,7 @@ export class FsFileStore implements FileStore {
             (info) => ({ key, size: info.size, modifiedAt: info.mtime }),
             (err: unknown) => {
               if (ABSENT.has(errnoOf(err) ?? '')) return null;
-              throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', path, err);
+              throw atlasFsError('ATLAS_FILES_UNREADABLE', 'inspect', this.shown(path), err);
             },
           ),
         );
@@ -430,9 +459,9 @@ export class FsFileStore implements FileStore {
       await unlink(path);
     } catch (err) {
       if (ABSENT.has(errnoOf(err) ?? '')) return false;
-      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'delete', path, err);
+      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'delete', this.shown(path), err);
     }
-    await syncDir(dir);
+    await syncDir(dir, this.shown(dir));
     return true;
   }
 
@@ -442,7 +471,7 @@ export class FsFileStore implements FileStore {
     try {
       for await (const chunk of stream) hash.update(chunk as Buffer);
     } catch (err) {
-      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'read', join(this.root, key), err);
+      throw atlasFsError('ATLAS_FILES_UNREADABLE', 'read', JSON.stringify(key), err);
     }
     return hash.digest('hex');
   }
@@ -458,10 +487,51 @@ export class FsFileStore implements FileStore {
       } catch {
         continue;
       }
-      if (!this.inside(real)) throw this.escaped(key, real);
+      this.refuseEscape(key, real);
       break;
     }
     return path;
+  }
+
+  async staleTemporaries(
+    olderThanMs: number,
+    opts: { remove?: boolean } = {},
+  ): Promise<{ count: number; bytes: number }> {
+    const found = { count: 0, bytes: 0 };
+    const cutoff = Date.now() - olderThanMs;
+    // Breadth-first over real folders (symbolic links are not followed); .hearth/ is not ours to touch.
+    const folders = [this.realRoot];
+    while (folders.length > 0) {
+      const dir = folders.pop()!;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (ABSENT.has(errnoOf(err) ?? '')) continue;
+        throw atlasFsError('ATLAS_FILES_UNREADABLE', 'list', this.shown(dir), err);
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (!(dir === this.realRoot && entry.name === INTERNAL_FOLDER)) folders.push(path);
+          continue;
+        }
+        if (!entry.isFile() || !isTemporaryName(entry.name)) continue;
+        const info = await lstat(path).catch(() => null);
+        if (!info || info.mtimeMs > cutoff) continue;
+        if (opts.remove) {
+          try {
+            await unlink(path);
+          } catch (err) {
+            if (ABSENT.has(errnoOf(err) ?? '')) continue;
+            throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'delete', this.shown(path), err);
+          }
+        }
+        found.count++;
+        found.bytes += info.size;
+      }
+    }
+    return found;
   }
 
   async checkWritable(): Promise<void> {
@@ -470,7 +540,7 @@ export class FsFileStore implements FileStore {
     try {
       const fh = await open(probe, 'wx');
       try {
-        await writeAll(fh, content, probe);
+        await writeAll(fh, content, this.shown(probe));
         await fh.sync();
       } finally {
         await fh.close();
@@ -479,12 +549,12 @@ export class FsFileStore implements FileStore {
       if (!back.equals(content)) {
         throw new HearthError(
           'ATLAS_FILES_UNWRITABLE',
-          `atlas.files: ${this.root} returned different bytes than were written to a probe file: check the share's health`,
+          `atlas.files returned different bytes than were written to a probe file: check the share's health`,
           { details: { path: this.root } },
         );
       }
       await unlink(probe);
-      await syncDir(this.realRoot);
+      await syncDir(this.realRoot, this.shown(this.realRoot));
     } catch (err) {
       await unlink(probe).catch(() => {});
       const cause = err instanceof HearthError ? err.cause : err;
@@ -492,7 +562,7 @@ export class FsFileStore implements FileStore {
       if (errno === undefined && err instanceof HearthError) throw err;
       throw new HearthError(
         'ATLAS_FILES_UNWRITABLE',
-        `atlas.files: ${this.root} is not writable (${errno ?? describeCause(cause)}): ${atlasHint(errno)}`,
+        `atlas.files is not writable (${errno ?? describeCause(cause)}): ${atlasHint(errno)}`,
         { cause, details: { path: this.root, errno } },
       );
     }
