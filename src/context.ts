@@ -6,6 +6,7 @@ import { ChatService } from './chat/index.js';
 import { embeddedDbDir, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
 import { JobService } from './jobs/index.js';
+import { KnowledgeService } from './knowledge/index.js';
 import type { Logger } from './log.js';
 import { HearthMetrics } from './metrics/index.js';
 import { InferencePlanner } from './models/inference.js';
@@ -41,6 +42,8 @@ export interface AppContext {
   readonly metrics: HearthMetrics;
   /** batch jobs: submit, inspect, cancel, retry; and this node's workers (node.jobs.concurrency) */
   readonly jobs: JobService;
+  /** knowledge bases: documents on Atlas, ingestion as jobs, hybrid retrieval */
+  readonly knowledge: KnowledgeService;
   /** workflow prompts (ComfyUI API): queue and history on Atlas, run by whichever node claims them */
   readonly workflows: WorkflowService;
   /** stored responses of the OpenAI Responses API (on Atlas) */
@@ -94,8 +97,26 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       generateTitles: config.ui.generateTitles,
     });
     closers.push(() => chat.close());
+    const knowledge = new KnowledgeService({
+      db,
+      files,
+      engine,
+      inference,
+      log: log.child({ component: 'knowledge' }),
+      cacheDir: join(config.node.cacheDir, 'knowledge'),
+      settings: {
+        embeddingModel: config.knowledge.embeddingModel,
+        chunkTokens: config.knowledge.chunkTokens,
+        chunkOverlap: config.knowledge.chunkOverlap,
+        maxFileBytes: config.knowledge.maxFileSize,
+        topK: config.knowledge.topK,
+        template: config.knowledge.template,
+      },
+      observer: metrics.knowledge,
+    });
     // Workers start here (every `hearth serve` runs them); closing hands their work back to the queue.
     const jobs = await JobService.open({
+      handlers: new Map([['knowledge', knowledge.ingestion]]),
       db,
       files,
       engine,
@@ -116,6 +137,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       engineFault: process.env['HEARTH_TEST_ENGINE_FAULT'],
     });
     closers.push(() => jobs.close());
+    knowledge.attachJobs(jobs);
     const workflows = await WorkflowService.open({
       db,
       files,
@@ -152,6 +174,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       inference,
       chat,
       jobs,
+      knowledge,
       workflows,
       responses: new ResponseStore({
         db,

@@ -88,6 +88,11 @@ export const ERROR_CODES = {
   WORKFLOW_INTERRUPTED: 409,
   // stored responses of /v1/responses (src/responses)
   RESPONSE_NOT_FOUND: 404,
+  // knowledge bases (src/knowledge)
+  KNOWLEDGE_NOT_FOUND: 404,
+  KNOWLEDGE_EXISTS: 409,
+  KNOWLEDGE_INVALID: 400,
+  KNOWLEDGE_DOCUMENT_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

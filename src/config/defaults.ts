@@ -53,6 +53,13 @@ export const DEFAULTS = {
   workflowsPollIntervalMs: 1_000,
   workflowsLeaseMs: 60_000,
   workflowsMaxAttempts: 3,
+  knowledgeChunkTokens: 400,
+  knowledgeChunkOverlap: 60,
+  knowledgeMaxFileBytes: 50 * 1024 ** 2,
+  knowledgeTopK: 5,
+  knowledgeTemplate:
+    'Use the numbered sources below to answer. Cite a source as [n] after the sentence that uses it; ' +
+    'if the sources do not hold the answer, say so.\n\n{{sources}}',
   listenerAuth: 'required',
   uiSessionTtlMs: 30 * 24 * 60 * 60_000,
   uiGenerateTitles: true,

@@ -2,7 +2,8 @@
 export { ERRORS_FILE, MANIFEST_FILE, shardFileName } from './commit.js';
 export { type DatasetRecord, locateDataset, planDataset, readShard, sampleDataset } from './datasets/dataset.js';
 export { QUEUE_SCHEMA } from './queue.js';
-export { type JobPage, JobService, type JobServiceOptions, type JobSettings } from './service.js';
+export { JobFailure } from './record-processor.js';
+export { type JobPage, JobService, type JobServiceOptions, type JobSettings, type PlannedJob } from './service.js';
 export {
   type BatchRequest,
   type BatchSpec,
@@ -12,4 +13,6 @@ export {
   type JobState,
   LIVE_STATES,
 } from './spec.js';
-export type { JobEvent, JobView } from './store.js';
+export type { SqlRunner } from '../atlas/db/index.js';
+export type { ErrorRow, JobCore, JobEvent, JobView, ShardWork } from './store.js';
+export type { ShardHandler, ShardOutcome } from './workers.js';

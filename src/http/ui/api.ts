@@ -11,6 +11,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { parseOptions } from '../../models/options.js';
 import { FailedAuthLimiter } from '../../net/index.js';
+import { knowledgeRoutes } from '../knowledge/routes.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
@@ -105,6 +106,16 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     reply.header('cache-control', 'no-store');
   });
   app.addHook('onRequest', (request, reply) => auth.check(request, reply));
+
+  // Knowledge bases, for the signed-in user (their own and the shared ones).
+  await knowledgeRoutes(app, {
+    ctx,
+    prefix: '/api/ui/knowledge',
+    viewer: (request) => {
+      const { user } = auth.session(request);
+      return { userId: user.id, admin: user.role === 'admin' };
+    },
+  });
 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);

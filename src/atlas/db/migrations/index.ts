@@ -5,6 +5,7 @@ import { chat } from './0004_chat.js';
 import { jobs } from './0005_jobs.js';
 import { workflows } from './0006_workflows.js';
 import { responses } from './0007_responses.js';
+import { knowledge } from './0008_knowledge.js';
 
 /**
  * One step of the Atlas schema. The SQL lives in TS modules (not .sql files)
@@ -21,4 +22,13 @@ export interface Migration {
  * Every migration this build knows, oldest first. A feature adds its own as a
  * new module (`0002_models.ts`) appended here; a released one is never edited.
  */
-export const migrations: readonly Migration[] = [foundation, models, apiKeys, chat, jobs, workflows, responses];
+export const migrations: readonly Migration[] = [
+  foundation,
+  models,
+  apiKeys,
+  chat,
+  jobs,
+  workflows,
+  responses,
+  knowledge,
+];
