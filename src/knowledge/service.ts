@@ -298,7 +298,7 @@ export class KnowledgeService {
       `select d.*, s.done as embedded
          from knowledge_documents d
          left join job_shards s on s.job_id = d.job_id and s.state = 'running' and s.range ->> 'document' = d.id
-        where d.base_id = $1 order by d.created_at, d.id`,
+        where d.base_id = $1 order by d.created_at, d.name, d.id`,
       [base.id],
     );
     return rows.map(toDocument);
