@@ -6,7 +6,7 @@ import { ChatService } from './chat/index.js';
 import { embeddedDbDir, type HearthConfig } from './config/index.js';
 import { Engine } from './engine/index.js';
 import { JobService } from './jobs/index.js';
-import { KnowledgeService } from './knowledge/index.js';
+import { KnowledgeService, knowledgeForMessage } from './knowledge/index.js';
 import type { Logger } from './log.js';
 import { HearthMetrics } from './metrics/index.js';
 import { InferencePlanner } from './models/inference.js';
@@ -87,16 +87,6 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       numBatch: config.inference.numBatch,
       numParallel: config.inference.numParallel,
     });
-    const chat = await ChatService.open({
-      db,
-      inference,
-      engine,
-      log: log.child({ component: 'chat' }),
-      nodeId: config.node.id,
-      sessionTtlMs: config.ui.sessionTtl,
-      generateTitles: config.ui.generateTitles,
-    });
-    closers.push(() => chat.close());
     const knowledge = new KnowledgeService({
       db,
       files,
@@ -114,6 +104,18 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       },
       observer: metrics.knowledge,
     });
+    const chat = await ChatService.open({
+      db,
+      inference,
+      engine,
+      log: log.child({ component: 'chat' }),
+      nodeId: config.node.id,
+      sessionTtlMs: config.ui.sessionTtl,
+      generateTitles: config.ui.generateTitles,
+      retrieve: (user, question) =>
+        knowledgeForMessage(knowledge, { userId: user.id, admin: user.role === 'admin' }, question),
+    });
+    closers.push(() => chat.close());
     // Workers start here (every `hearth serve` runs them); closing hands their work back to the queue.
     const jobs = await JobService.open({
       handlers: new Map([['knowledge', knowledge.ingestion]]),

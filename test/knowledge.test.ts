@@ -2,11 +2,18 @@
 // (added, duplicate, refused with reasons), ingestion as a job, hybrid retrieval, the index cache rebuilt
 // after a wipe, deletion, visibility for API keys, and the chat extension. The embedding model is
 // generated (random weights), so retrieval quality is not what is tested: the machinery is.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import {
+  type HearthDirs,
+  hearthDirs,
+  type InProcessHearth,
+  REPO_ROOT,
+  startHearthInProcess,
+} from './support/hearth.js';
 import { call, createModel, finished, putFile, waitForJob } from './support/jobs.js';
 import { makeTestModels } from './support/models.js';
 import { imageOnlyPdf, textPdf } from './support/pdf.js';
@@ -30,6 +37,29 @@ async function upload(base: string, path: string, files: Array<{ name: string; b
   for (const f of files) form.append('file', new Blob([f.bytes]), f.name);
   const res = await fetch(`${base}${path}`, { method: 'POST', body: form });
   return { status: res.status, json: (await res.json()) as any };
+}
+
+/** Runs the built CLI (dist/, as `npm test` builds it) against a server. */
+function hearthCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'hearth.js'), ...args], {
+      env: { PATH: process.env['PATH'] ?? '', NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 function scenario(name: string, database: () => Promise<{ url: string; drop(): Promise<void> } | null>) {
@@ -208,6 +238,30 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       expect(emptyQuery.status).toBe(400);
       const noName = await fetch(`${base}/api/knowledge/manuals/documents`, { method: 'POST', body: 'raw bytes' });
       expect(noName.status).toBe(400);
+    });
+
+    it('works from the CLI: kb create, add (with progress), ls, query, rm', async () => {
+      const env = { HEARTH_HOST: base, HOME: dirs.home };
+      const file = join(dirs.root, 'pantry.md');
+      await writeFile(file, '# Pantry\n\nThe saffron jar sits behind the lentils.\n');
+      expect((await hearthCli(['kb', 'create', 'cli-kb', '-m', 'embed'], env)).stdout).toMatch(
+        /created knowledge base cli-kb/,
+      );
+      const added = await hearthCli(['kb', 'add', 'cli-kb', file, join(dirs.root, 'missing.bin')], env);
+      expect(added.code).toBe(1);
+      expect(added.stderr).toMatch(/missing\.bin/);
+      const ok = await hearthCli(['kb', 'add', 'cli-kb', file], env);
+      expect(ok.code).toBe(0);
+      expect(ok.stderr).toMatch(/pantry\.md: added/);
+      expect(ok.stderr).toMatch(/ingesting .* 1\/1 documents/);
+      expect((await hearthCli(['kb', 'ls', 'cli-kb'], env)).stdout).toMatch(/pantry\.md\s+\S+ B\s+ready\s+1/);
+      const query = await hearthCli(['kb', 'query', 'cli-kb', 'saffron', 'jar'], env);
+      expect(query.stdout).toMatch(/^\[1\] pantry\.md › Pantry/);
+      expect(query.stdout).toContain('The saffron jar sits behind the lentils.');
+      expect((await hearthCli(['kb', 'rm', 'cli-kb'], env)).stdout).toMatch(/deleted knowledge base cli-kb/);
+      const gone = await hearthCli(['kb', 'query', 'cli-kb', 'saffron'], env);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toMatch(/hearth: knowledge base "cli-kb" not found/);
     });
 
     it('deletes a document with its chunks, and a base with everything it uploaded', async () => {

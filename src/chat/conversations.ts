@@ -38,6 +38,20 @@ export interface MessageStats {
   timeToFirstTokenMs?: number;
   totalMs?: number;
   doneReason?: string;
+  /** the knowledge-base passages the reply was given (numbered as the model was asked to cite them) */
+  sources?: ChatSource[];
+}
+
+/** A retrieved passage a reply may cite as [n] (see src/knowledge, docs/knowledge.md). */
+export interface ChatSource {
+  n: number;
+  base: string;
+  document: string;
+  document_id: string;
+  chunk_id: number;
+  heading: string;
+  text: string;
+  score: number;
 }
 
 export interface Conversation {

@@ -15,6 +15,7 @@ import { parseOptions } from '../models/options.js';
 import {
   type Attachment,
   type ChatMessage,
+  type ChatSource,
   type Conversation,
   type ConversationStore,
   type MessageStats,
@@ -68,6 +69,11 @@ export interface ChatRepliesOptions {
   nodeId: string;
   /** How often a streaming reply's text is written to Atlas, ms (default 1000). */
   flushEveryMs?: number;
+  /**
+   * Knowledge for a question (the `#name` bases it mentions, src/knowledge): the system text with the
+   * retrieved passages, and the passages, stored with the reply. Null: no base mentioned, or nothing found.
+   */
+  retrieve?: (user: User, question: string) => Promise<{ system: string; sources: ChatSource[] } | null>;
 }
 
 /** Extensions of files that are not text; later issues handle PDF and images. */
@@ -151,6 +157,7 @@ export class ChatReplies {
       await conversations.update(user.id, conversation.id, { model: req.model });
 
     const history = await conversations.path(conversation.id, userMessage.id);
+    const knowledge = (await this.#opts.retrieve?.(user, userMessage.content)) ?? null;
     const assistant = await conversations.addMessage(conversation.id, {
       parentId: userMessage.id,
       role: 'assistant',
@@ -165,10 +172,12 @@ export class ChatReplies {
     const onGone = () => controller.abort(new Error('the browser went away'));
     req.signal?.addEventListener('abort', onGone, { once: true });
     if (req.signal?.aborted) onGone();
-    const done = this.#generate(conversation, assistant, history, prepared, controller, events).finally(() => {
-      req.signal?.removeEventListener('abort', onGone);
-      this.#running.delete(assistant.id);
-    });
+    const done = this.#generate(conversation, assistant, history, prepared, controller, events, knowledge).finally(
+      () => {
+        req.signal?.removeEventListener('abort', onGone);
+        this.#running.delete(assistant.id);
+      },
+    );
     this.#running.set(assistant.id, { userId: user.id, controller, done });
     const final = await done;
     if (firstExchange && final.content.trim()) {
@@ -209,6 +218,7 @@ export class ChatReplies {
     prepared: Awaited<ReturnType<InferencePlanner['prepare']>>,
     controller: AbortController,
     events: ReplyEvents,
+    knowledge: { system: string; sources: ChatSource[] } | null,
   ): Promise<ChatMessage> {
     const { conversations, inference, engine, log } = this.#opts;
     const started = performance.now();
@@ -233,6 +243,19 @@ export class ChatReplies {
     let status: MessageStatus = 'done';
     let error: string | null = null;
     let stats: MessageStats = {};
+    let messages = inference.withModelPrelude(
+      prepared.entry,
+      toEngineMessages(history),
+      conversation.systemPrompt ?? undefined,
+    );
+    if (knowledge) {
+      // The passages join the system text (the first system message, or a new one).
+      const first = messages.findIndex((m) => m.role === 'system');
+      messages =
+        first >= 0
+          ? messages.map((m, i) => (i === first ? { ...m, content: `${m.content}\n\n${knowledge.system}` } : m))
+          : [{ role: 'system', content: knowledge.system }, ...messages];
+    }
     try {
       const result = await engine.generate({
         kind: 'chat',
@@ -241,11 +264,7 @@ export class ChatReplies {
         keepAliveMs: prepared.keepAliveMs,
         sampling: prepared.sampling,
         signal: controller.signal,
-        messages: inference.withModelPrelude(
-          prepared.entry,
-          toEngineMessages(history),
-          conversation.systemPrompt ?? undefined,
-        ),
+        messages,
         onText: (raw) => {
           firstTokenAt ??= performance.now();
           const chunk = storableText(raw);
@@ -277,6 +296,7 @@ export class ChatReplies {
     }
     await writing;
     stats.totalMs = Math.round(performance.now() - started);
+    if (knowledge) stats.sources = knowledge.sources;
     if (firstTokenAt !== undefined) stats.timeToFirstTokenMs = Math.round(firstTokenAt - started);
     await conversations.writeReply(assistant.id, { content: text, status, stats, error });
     const stored = { ...assistant, content: text, status, stats, error, updatedAt: new Date() };

@@ -28,3 +28,29 @@ export async function withKnowledge(
   else out.unshift({ role: 'system', content: found.system });
   return { messages: out, citations: found.citations };
 }
+
+const TAG = /(?:^|\s)#([A-Za-z0-9][A-Za-z0-9._-]{0,63})/g;
+
+/** The `#name` tags of a chat message (as in Open WebUI's composer), without trailing punctuation. */
+export function knowledgeTags(text: string): string[] {
+  return [...new Set([...text.matchAll(TAG)].map((m) => m[1]!.replace(/[.]+$/, '')))];
+}
+
+/**
+ * Knowledge for a chat-UI reply: the bases the message tags with `#name` that the user sees (other
+ * tags are just text), searched with the message. Null when none is tagged or nothing is found.
+ */
+export async function knowledgeForMessage(
+  knowledge: KnowledgeService,
+  viewer: Viewer,
+  text: string,
+): Promise<{ system: string; sources: Citation[] } | null> {
+  const tags = knowledgeTags(text);
+  if (tags.length === 0) return null;
+  const visible = new Set((await knowledge.list(viewer)).map((b) => b.name));
+  const bases = tags.filter((t) => visible.has(t));
+  if (bases.length === 0) return null;
+  const question = text.replace(TAG, ' ').trim() || text;
+  const found = await knowledge.retrieve(viewer, bases, question);
+  return found ? { system: found.system, sources: found.citations } : null;
+}
