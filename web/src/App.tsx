@@ -226,7 +226,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
       )}
       {knowledgeOpen ? (
         <Suspense fallback={<main aria-busy="true" />}>
-          <KnowledgePage models={models} onClose={() => open(conversationId)} />
+          <KnowledgePage onClose={() => open(conversationId)} />
         </Suspense>
       ) : (
         <ChatView

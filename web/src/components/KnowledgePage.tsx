@@ -1,18 +1,11 @@
 // The Knowledge page (/ui/knowledge), loaded on demand so the chat's first bundle does not grow:
 // create a base, upload documents, watch their ingestion. Chats use a base with #name in the composer.
 import { useCallback, useEffect, useState } from 'react';
-import {
-  type AddedFile,
-  type KnowledgeBase,
-  type KnowledgeDocument,
-  type ModelInfo,
-  request,
-  uploadFiles,
-} from '../api';
+import { type AddedFile, type KnowledgeBase, type KnowledgeDocument, request, uploadFiles } from '../api';
 
 const base = (name: string) => `/api/ui/knowledge/${encodeURIComponent(name)}`;
 
-export default function KnowledgePage(props: { models: ModelInfo[]; onClose: () => void }) {
+export default function KnowledgePage(props: { onClose: () => void }) {
   const [bases, setBases] = useState<KnowledgeBase[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [error, setError] = useState('');
@@ -62,14 +55,12 @@ export default function KnowledgePage(props: { models: ModelInfo[]; onClose: () 
         }}
       >
         <input aria-label="New base name" placeholder="name" value={name} onChange={(e) => setName(e.target.value)} />
-        <select aria-label="Embedding model" value={model} onChange={(e) => setModel(e.target.value)}>
-          <option value="">default embedding model</option>
-          {props.models.map((m) => (
-            <option key={m.name} value={m.name}>
-              {m.name}
-            </option>
-          ))}
-        </select>
+        <input
+          aria-label="Embedding model"
+          placeholder="embedding model (empty: the configured one)"
+          value={model}
+          onChange={(e) => setModel(e.target.value)}
+        />
         <button type="submit" className="primary" disabled={!name}>
           Create
         </button>
