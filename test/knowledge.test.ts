@@ -262,7 +262,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       const gone = await hearthCli(['kb', 'query', 'cli-kb', 'saffron'], env);
       expect(gone.code).toBe(1);
       expect(gone.stderr).toMatch(/hearth: knowledge base "cli-kb" not found/);
-    });
+    }, 300_000);
 
     it('deletes a document with its chunks, and a base with everything it uploaded', async () => {
       const docs = (await call(base, '/api/knowledge/manuals/documents')).json.documents;
