@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     'rebuild-pg': { type: 'string', default: '100000' },
     'rebuild-pglite': { type: 'string', default: '20000' },
     'ingest-docs': { type: 'string', default: '40' },
+    /** which parts to run: search, pg (rebuild + hybrid on PostgreSQL), pglite, ingest */
+    parts: { type: 'string', default: 'search,pg,pglite,ingest' },
   },
 });
 const DIMS = Number(args.dims);
@@ -143,7 +145,10 @@ async function fill(db: AtlasDb, n: number): Promise<string> {
     `insert into knowledge_bases (id, name, sharing, embedding_model, chunk_tokens, chunk_overlap) values ($1, $2, 'shared', 'bench', 400, 60)`,
     [base, `bench-${base}`],
   );
-  const words = ['lamp', 'garden', 'boiler', 'radiator', 'network', 'backup', 'router', 'shelf', 'kettle', 'saffron'];
+  // Zipf-distributed words from a 5000-word vocabulary: a query's words match a few chunks in a hundred,
+  // as in real text (a 10-word vocabulary would make every chunk match every query).
+  const random = rng(11);
+  const word = () => `w${Math.floor(5000 ** random()).toString(36)}`;
   const vectors = clustered(Math.min(n, 20_000), 3);
   for (let doc = 0; doc * 1000 < n; doc++) {
     const id = `${base}-${doc}`;
@@ -155,7 +160,7 @@ async function fill(db: AtlasDb, n: number): Promise<string> {
       const v = vectors[(doc * 1000 + i) % vectors.length]!;
       return {
         position: i,
-        text: Array.from({ length: 60 }, (_, w) => words[(i * 7 + w * 3 + doc) % words.length]).join(' '),
+        text: Array.from({ length: 60 }, word).join(' '),
         embedding: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'),
       };
     });
@@ -211,7 +216,11 @@ async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> 
     await knowledge.query({ userId: null }, [row!.name], 'warm up the index'); // builds the index once
     for (const mode of ['indexed', 'exact'] as const) {
       const times: number[] = [];
-      const words = ['boiler radiator', 'saffron kettle shelf', 'network router backup', 'garden lamp'];
+      // Mid-frequency words (ranks 200 to 2000 of the vocabulary).
+      const words = Array.from(
+        { length: 8 },
+        (_, i) => `w${(200 + i * 225).toString(36)} w${(300 + i * 190).toString(36)}`,
+      );
       for (let i = 0; i < QUERIES; i++) {
         const t = performance.now();
         await knowledge.query({ userId: null }, [row!.name], words[i % words.length]!, { limit: 5, mode });
@@ -276,7 +285,14 @@ async function ingestBench(docs: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await searchBench();
+  const parts = new Set(args.parts.split(','));
+  if (parts.has('search')) await searchBench();
+  if (parts.has('pg')) await pgBench();
+  if (parts.has('pglite')) await pgliteBench();
+  if (parts.has('ingest')) await ingestBench(Number(args['ingest-docs']));
+}
+
+async function pgBench(): Promise<void> {
   const pg = await startPostgres();
   try {
     const db = await openAtlasDb({ database: pg.url, embeddedDir: '', log: silentLogger() });
@@ -290,6 +306,9 @@ async function main(): Promise<void> {
   } finally {
     await pg.destroy();
   }
+}
+
+async function pgliteBench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hearth-bench-pglite-'));
   try {
     const db = await openAtlasDb({ database: 'embedded', embeddedDir: dir, log: silentLogger() });
@@ -301,7 +320,6 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  await ingestBench(Number(args['ingest-docs']));
 }
 
 await main();

@@ -7,11 +7,20 @@ export function encodeVector(vector: readonly number[] | Float32Array): Buffer {
 
 /** The stored `bytea` back to floats (either driver's byte type). */
 export function decodeVector(bytes: Uint8Array): Float32Array {
-  const out = new Float32Array(bytes.byteLength / 4);
+  const n = bytes.byteLength >>> 2;
+  // Little-endian machines (all hearth runs on) read the bytes as they are; an unaligned view is copied first.
+  if (LITTLE_ENDIAN) {
+    return bytes.byteOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+      : new Float32Array(bytes.slice(0, n * 4).buffer);
+  }
+  const out = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface VectorHit {
   id: number;
