@@ -10,6 +10,7 @@ import { HearthError } from './errors.js';
 import { imageCounters } from './images/pipeline.js';
 import { executionProviders, ImageRuntime } from './images/runtime.js';
 import { JobService } from './jobs/index.js';
+import { KnowledgeService, knowledgeForMessage } from './knowledge/index.js';
 import type { Logger } from './log.js';
 import { HearthMetrics } from './metrics/index.js';
 import { InferencePlanner } from './models/inference.js';
@@ -47,6 +48,8 @@ export interface AppContext {
   readonly jobs: JobService;
   /** image models on ONNX Runtime (src/images) */
   readonly images: ImageRuntime;
+  /** knowledge bases: documents on Atlas, ingestion as jobs, hybrid retrieval */
+  readonly knowledge: KnowledgeService;
   /** workflow prompts (ComfyUI API): queue and history on Atlas, run by whichever node claims them */
   readonly workflows: WorkflowService;
   /** stored responses of the OpenAI Responses API (on Atlas) */
@@ -97,6 +100,23 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       numBatch: config.inference.numBatch,
       numParallel: config.inference.numParallel,
     });
+    const knowledge = new KnowledgeService({
+      db,
+      files,
+      engine,
+      inference,
+      log: log.child({ component: 'knowledge' }),
+      cacheDir: join(config.node.cacheDir, 'knowledge'),
+      settings: {
+        embeddingModel: config.knowledge.embeddingModel,
+        chunkTokens: config.knowledge.chunkTokens,
+        chunkOverlap: config.knowledge.chunkOverlap,
+        maxFileBytes: config.knowledge.maxFileSize,
+        topK: config.knowledge.topK,
+        template: config.knowledge.template,
+      },
+      observer: metrics.knowledge,
+    });
     const chat = await ChatService.open({
       db,
       inference,
@@ -105,10 +125,13 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       nodeId: config.node.id,
       sessionTtlMs: config.ui.sessionTtl,
       generateTitles: config.ui.generateTitles,
+      retrieve: (user, question) =>
+        knowledgeForMessage(knowledge, { userId: user.id, admin: user.role === 'admin' }, question),
     });
     closers.push(() => chat.close());
     // Workers start here (every `hearth serve` runs them); closing hands their work back to the queue.
     const jobs = await JobService.open({
+      handlers: new Map([['knowledge', knowledge.ingestion]]),
       db,
       files,
       engine,
@@ -140,6 +163,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       log.child({ component: 'images' }),
     );
     closers.push(() => images.close());
+    knowledge.attachJobs(jobs);
     const workflows = await WorkflowService.open({
       db,
       files,
@@ -177,6 +201,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       inference,
       chat,
       jobs,
+      knowledge,
       workflows,
       responses: new ResponseStore({
         db,

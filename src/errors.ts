@@ -96,6 +96,11 @@ export const ERROR_CODES = {
   IMAGE_MODEL_INVALID: 400,
   IMAGE_RUNTIME_FAILED: 500,
   IMAGE_ABORTED: 409,
+  // knowledge bases (src/knowledge)
+  KNOWLEDGE_NOT_FOUND: 404,
+  KNOWLEDGE_EXISTS: 409,
+  KNOWLEDGE_INVALID: 400,
+  KNOWLEDGE_DOCUMENT_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -40,6 +40,20 @@ export interface MessageStats {
   doneReason?: string;
   /** how long the reply's `<think>` reasoning took, from its first token */
   reasoningMs?: number;
+  /** the knowledge-base passages the reply was given (numbered as the model was asked to cite them) */
+  sources?: ChatSource[];
+}
+
+/** A retrieved passage a reply may cite as [n] (see src/knowledge, docs/knowledge.md). */
+export interface ChatSource {
+  n: number;
+  base: string;
+  document: string;
+  document_id: string;
+  chunk_id: number;
+  heading: string;
+  text: string;
+  score: number;
 }
 
 export interface Conversation {

@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { ConversationStore } from './conversations.js';
 import { PresetStore } from './presets.js';
-import { ChatReplies } from './replies.js';
+import { ChatReplies, type ChatRepliesOptions } from './replies.js';
 import { SessionStore } from './sessions.js';
 import { TitleWriter } from './titles.js';
 import { UserStore } from './users.js';
@@ -47,6 +47,8 @@ export interface ChatServiceOptions {
   housekeepingEveryMs?: number;
   /** How long a deleted conversation can be restored, ms (default 7 days). */
   binRetentionMs?: number;
+  /** knowledge for a reply (`#name` bases in the user's message); see ChatRepliesOptions.retrieve */
+  retrieve?: ChatRepliesOptions['retrieve'];
 }
 
 export class ChatService {
@@ -81,6 +83,7 @@ export class ChatService {
       titles: this.titles,
       log: opts.log,
       nodeId: opts.nodeId,
+      ...(opts.retrieve ? { retrieve: opts.retrieve } : {}),
     });
     const every = opts.housekeepingEveryMs ?? 3_600_000;
     if (every > 0) {

@@ -19,6 +19,7 @@ import { parseOptions } from '../models/options.js';
 import {
   type Attachment,
   type ChatMessage,
+  type ChatSource,
   type Conversation,
   type ConversationStore,
   type MessageStats,
@@ -74,6 +75,11 @@ export interface ChatRepliesOptions {
   leaseMs?: number;
   /** How often a follower on another node reads a reply from Atlas, ms (default 250). */
   followEveryMs?: number;
+  /**
+   * Knowledge for a question (the `#name` bases it mentions, src/knowledge): the system text with the
+   * retrieved passages, and the passages, stored with the reply. Null: no base mentioned, or nothing found.
+   */
+  retrieve?: (user: User, question: string) => Promise<{ system: string; sources: ChatSource[] } | null>;
 }
 
 /** What a follower of a reply hears: its text from the offset asked for, then the final message. */
@@ -168,6 +174,7 @@ export class ChatReplies {
       await conversations.update(user.id, conversation.id, { model: req.model });
 
     const history = await conversations.path(conversation.id, userMessage.id);
+    const knowledge = (await this.#opts.retrieve?.(user, userMessage.content)) ?? null;
     const assistant = await conversations.addMessage(conversation.id, {
       parentId: userMessage.id,
       role: 'assistant',
@@ -195,7 +202,15 @@ export class ChatReplies {
         events.text(chunk);
       },
     };
-    running.done = this.#generate(conversation, assistant, history, prepared, controller, toFollowers).finally(() => {
+    running.done = this.#generate(
+      conversation,
+      assistant,
+      history,
+      prepared,
+      controller,
+      toFollowers,
+      knowledge,
+    ).finally(() => {
       this.#running.delete(assistant.id);
     });
     this.#running.set(assistant.id, running);
@@ -296,6 +311,7 @@ export class ChatReplies {
     prepared: Awaited<ReturnType<InferencePlanner['prepare']>>,
     controller: AbortController,
     events: ReplyEvents,
+    knowledge: { system: string; sources: ChatSource[] } | null,
   ): Promise<ChatMessage> {
     const { conversations, inference, engine, log } = this.#opts;
     const started = performance.now();
@@ -330,6 +346,19 @@ export class ChatReplies {
     let status: MessageStatus = 'done';
     let error: string | null = null;
     let stats: MessageStats = {};
+    let messages = inference.withModelPrelude(
+      prepared.entry,
+      toEngineMessages(history),
+      conversation.systemPrompt ?? undefined,
+    );
+    if (knowledge) {
+      // The passages join the system text (the first system message, or a new one).
+      const first = messages.findIndex((m) => m.role === 'system');
+      messages =
+        first >= 0
+          ? messages.map((m, i) => (i === first ? { ...m, content: `${m.content}\n\n${knowledge.system}` } : m))
+          : [{ role: 'system', content: knowledge.system }, ...messages];
+    }
     try {
       const result = await engine.generate({
         kind: 'chat',
@@ -338,11 +367,7 @@ export class ChatReplies {
         keepAliveMs: prepared.keepAliveMs,
         sampling: prepared.sampling,
         signal: controller.signal,
-        messages: inference.withModelPrelude(
-          prepared.entry,
-          toEngineMessages(history),
-          conversation.systemPrompt ?? undefined,
-        ),
+        messages,
         onText: (raw) => {
           firstTokenAt ??= performance.now();
           const chunk = storableText(raw);
@@ -380,6 +405,7 @@ export class ChatReplies {
     }
     await writing;
     stats.totalMs = Math.round(performance.now() - started);
+    if (knowledge) stats.sources = knowledge.sources;
     if (firstTokenAt !== undefined) stats.timeToFirstTokenMs = Math.round(firstTokenAt - started);
     if (reasoningMs !== undefined) stats.reasoningMs = reasoningMs;
     await conversations.writeReply(assistant.id, { content: text, status, stats, error });

@@ -55,6 +55,13 @@ export const DEFAULTS = {
   workflowsMaxAttempts: 3,
   imagesExecutionProvider: 'auto' as 'auto' | 'cpu' | 'cuda',
   imagesMaxLoadedModels: 1,
+  knowledgeChunkTokens: 400,
+  knowledgeChunkOverlap: 60,
+  knowledgeMaxFileBytes: 50 * 1024 ** 2,
+  knowledgeTopK: 5,
+  knowledgeTemplate:
+    'Use the numbered sources below to answer. Cite a source as [n] after the sentence that uses it; ' +
+    'if the sources do not hold the answer, say so.\n\n{{sources}}',
   listenerAuth: 'required',
   uiSessionTtlMs: 30 * 24 * 60 * 60_000,
   uiGenerateTitles: true,

@@ -38,7 +38,8 @@ export function maskSecrets(value: unknown, inUserMap = false): unknown {
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
-    if (!inUserMap && SECRET_NAME.test(key) && child !== null && typeof child !== 'object' && child !== '') {
+    // Only text can hold a secret: a number under such a name is a count (`knowledge.chunkTokens`).
+    if (!inUserMap && SECRET_NAME.test(key) && typeof child === 'string' && child !== '') {
       out[key] = MASK;
     } else if (!inUserMap && SECRET_NAME.test(key) && Array.isArray(child)) {
       out[key] = child.map(() => MASK);

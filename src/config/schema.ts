@@ -307,6 +307,22 @@ export const configSchema = z
         maxLoadedModels: z.int().min(1).max(16).default(DEFAULTS.imagesMaxLoadedModels),
       })
       .prefault({}),
+    knowledge: z
+      .strictObject({
+        /** The embedding model a new knowledge base uses when it names none ('' = it must name one). */
+        embeddingModel: z.string().default(''),
+        /** Most tokens in a chunk, when a base does not say. */
+        chunkTokens: z.int().min(16).max(8192).default(DEFAULTS.knowledgeChunkTokens),
+        /** Tokens of a chunk repeated at the start of the next one, when a base does not say. */
+        chunkOverlap: z.int().min(0).max(4096).default(DEFAULTS.knowledgeChunkOverlap),
+        /** Largest document accepted; a bigger one is refused with a message naming this limit. */
+        maxFileSize: sizeField(1).default(DEFAULTS.knowledgeMaxFileBytes),
+        /** Chunks put into a chat's prompt. */
+        topK: z.int().min(1).max(50).default(DEFAULTS.knowledgeTopK),
+        /** The system text that carries retrieved chunks into a chat; `{{sources}}` is replaced by them. */
+        template: z.string().min(1).default(DEFAULTS.knowledgeTemplate),
+      })
+      .prefault({}),
     ui: z
       .strictObject({
         /** How long a browser session lasts after its last use. */

@@ -12,6 +12,7 @@ import { installErrorHandling } from './errors.js';
 import { guardListenerApp, serviceClassScope } from './guard.js';
 import { fileRoutes } from './jobs/files.js';
 import { jobRoutes } from './jobs/routes.js';
+import { knowledgeApiRoutes } from './knowledge/routes.js';
 import { installHttpMetrics, metricsRoutes } from './metrics.js';
 import { ollamaImageRoutes } from './ollama/images.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
@@ -49,6 +50,7 @@ const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }>
   { serviceClass: 'admin', routes: adminKeyRoutes },
   { serviceClass: 'admin', routes: fileRoutes },
   { serviceClass: 'jobs', routes: jobRoutes },
+  { serviceClass: 'jobs', routes: knowledgeApiRoutes },
   { serviceClass: 'workflows', routes: comfyRoutes },
   { serviceClass: 'metrics', routes: metricsRoutes },
   { serviceClass: 'ui', routes: uiApiRoutes },

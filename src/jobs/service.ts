@@ -14,7 +14,7 @@ import type { JobEngine, JobInference } from './record-processor.js';
 import { type BatchRequest, type BatchSpec, defaultMaxErrors, type JobState } from './spec.js';
 import { type JobEvent, type JobView, jobStore } from './store.js';
 import { fieldValue, templateFields } from './template.js';
-import { JobWorkers } from './workers.js';
+import { JobWorkers, type ShardHandler } from './workers.js';
 
 /** How many of a dataset's first records the checks at submit look at. */
 const SAMPLE_RECORDS = 20;
@@ -52,6 +52,20 @@ export interface JobServiceOptions {
   settings: JobSettings;
   /** test hook: `HEARTH_TEST_ENGINE_FAULT` (see faults.ts) */
   engineFault?: string | undefined;
+  /** the work of other job kinds (knowledge ingestion), by kind; see ShardHandler */
+  handlers?: ReadonlyMap<string, ShardHandler>;
+}
+
+/** A job of another kind whose shards are known at submit (see `JobService.submitPlanned`). */
+export interface PlannedJob {
+  kind: string;
+  /** stored as the job's spec; `model`, `input` and `output` show in job listings (output: unique per live job) */
+  spec: { model: string; input: string; output: string } & Record<string, unknown>;
+  modelDigest: string;
+  /** one per shard: where its work is (the handler reads it) and how many records it holds */
+  shards: Array<{ range: Record<string, unknown>; records: number }>;
+  /** the first line of the job's log */
+  summary: string;
 }
 
 /** A page of jobs, newest first; `next` is the `before` of the following page. */
@@ -109,6 +123,7 @@ export class JobService {
             pollIntervalMs: s.pollIntervalMs,
             leaseMs: s.leaseMs,
             maxAttempts: s.maxAttempts,
+            ...(opts.handlers ? { handlers: opts.handlers } : {}),
           })
         : null;
     workers?.start();
@@ -202,6 +217,31 @@ export class JobService {
     }
     this.#workers?.notify();
     return this.get(id);
+  }
+
+  /**
+   * Queues a job of another kind whose shards are known now: the job, its shards and one ticket per
+   * shard, in one transaction together with whatever `alongside` writes (the records the job is for).
+   * Returns the job's id.
+   */
+  async submitPlanned(job: PlannedJob, alongside?: (tx: SqlRunner, jobId: string) => Promise<void>): Promise<string> {
+    const o = this.#o;
+    const id = randomBytes(6).toString('hex');
+    await o.db.transaction(async (tx) => {
+      await jobStore.insert(tx, { id, spec: job.spec, modelDigest: job.modelDigest, node: o.node, kind: job.kind });
+      await alongside?.(tx, id);
+      const records = job.shards.reduce((sum, shard) => sum + shard.records, 0);
+      await jobStore.savePlan(tx, id, { format: job.kind, records, shards: job.shards as never });
+      await jobStore.event(tx, id, 'info', o.node, `submitted on ${o.node}: ${job.summary}`);
+      await this.#queue.send(
+        tx,
+        job.shards.length > 0
+          ? job.shards.map((_, shard) => ({ kind: 'shard' as const, jobId: id, shard }))
+          : [{ kind: 'finalize', jobId: id }],
+      );
+    });
+    this.#workers?.notify();
+    return id;
   }
 
   async get(id: string): Promise<JobView> {

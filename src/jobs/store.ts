@@ -5,7 +5,8 @@ import type { BatchSpec, JobState } from './spec.js';
 /** A job as clients see it (GET /api/jobs/:id): the record plus live progress. */
 export interface JobView {
   id: string;
-  type: 'batch';
+  /** 'batch', or the kind of a job another service runs on this machinery ('knowledge': ingestion) */
+  type: string;
   state: JobState;
   model: string;
   model_digest: string | null;
@@ -48,6 +49,8 @@ export interface JobEvent {
 /** The job row fields a worker needs inside its transactions (no timestamps: see sql.ts). */
 export interface JobCore {
   id: string;
+  /** 'batch', or another service's kind (see ShardHandler in workers.ts) */
+  kind: string;
   state: JobState;
   spec: BatchSpec;
   output: string;
@@ -108,10 +111,13 @@ const VIEW_SQL = `
 
 /** The job tables (migration 0005_jobs). Every method takes the runner to use: the database or a transaction. */
 export const jobStore = {
-  async insert(q: SqlRunner, job: { id: string; spec: BatchSpec; modelDigest: string; node: string }): Promise<void> {
+  async insert(
+    q: SqlRunner,
+    job: { id: string; spec: Pick<BatchSpec, 'output'>; modelDigest: string; node: string; kind?: string },
+  ): Promise<void> {
     await q.query(
-      `insert into jobs (id, kind, spec, state, output, model_digest, node) values ($1, 'batch', $2::jsonb, 'queued', $3, $4, $5)`,
-      [job.id, JSON.stringify(job.spec), job.spec.output, job.modelDigest, job.node],
+      `insert into jobs (id, kind, spec, state, output, model_digest, node) values ($1, $6, $2::jsonb, 'queued', $3, $4, $5)`,
+      [job.id, JSON.stringify(job.spec), job.spec.output, job.modelDigest, job.node, job.kind ?? 'batch'],
     );
   },
 
@@ -141,7 +147,7 @@ export const jobStore = {
 
   async core(q: SqlRunner, id: string, lock = false): Promise<JobCore | null> {
     const [row] = await q.query<Record<string, unknown>>(
-      `select id, state, spec, output, model_digest, plan, records_total::int as records_total, shards_total,
+      `select id, kind, state, spec, output, model_digest, plan, records_total::int as records_total, shards_total,
               records_failed::int as records_failed
          from jobs where id = $1 ${lock ? 'for update' : ''}`,
       [id],
@@ -149,6 +155,7 @@ export const jobStore = {
     if (!row) return null;
     return {
       id: String(row['id']),
+      kind: String(row['kind']),
       state: row['state'] as JobState,
       spec: row['spec'] as BatchSpec,
       output: String(row['output']),
@@ -433,9 +440,10 @@ function toView(row: Record<string, unknown>): JobView {
   const ok = num(row['records_ok']);
   const failed = num(row['records_failed']);
   const state = row['state'] as JobState;
+  const batch = row['kind'] === 'batch';
   return {
     id: String(row['id']),
-    type: 'batch',
+    type: String(row['kind']),
     state,
     model: spec.model,
     model_digest: (row['model_digest'] as string | null) ?? null,
@@ -456,7 +464,7 @@ function toView(row: Record<string, unknown>): JobView {
     attempts: num(row['attempts']),
     error: (row['error'] as string | null) ?? null,
     node: (row['node'] as string | null) ?? null,
-    manifest: state === 'succeeded' ? `${String(row['output'])}/_manifest.json` : null,
+    manifest: batch && state === 'succeeded' ? `${String(row['output'])}/_manifest.json` : null,
     created_at: iso(row['created_at'])!,
     started_at: iso(row['started_at']),
     finished_at: iso(row['finished_at']),

@@ -19,7 +19,28 @@ import {
   RecordProcessor,
 } from './record-processor.js';
 import { errorLimit, LIVE_STATES } from './spec.js';
-import { type ErrorRow, type JobCore, jobStore } from './store.js';
+import { type ErrorRow, type JobCore, jobStore, type ShardWork } from './store.js';
+
+/**
+ * The work of a job kind other than 'batch' (knowledge ingestion, src/knowledge): its shards are queued
+ * at submit (no plan step), and each runs here with the same claim, lease, heartbeat, retry and cancel
+ * as a batch shard. `run` does the work outside any transaction (throw to retry the attempt); the
+ * `commit` it returns runs inside the shard's commit transaction, fenced by the lease token, so what it
+ * writes is written exactly once. Finalize only marks the job succeeded.
+ */
+export interface ShardHandler {
+  run(job: JobCore, shard: ShardWork, signal: AbortSignal, progress: (done: number) => void): Promise<ShardOutcome>;
+}
+
+export interface ShardOutcome {
+  /** records done well and their error rows (they show in the job's progress and errors) */
+  rows: number;
+  errors: ErrorRow[];
+  /** tokens the engine processed */
+  tokens: number;
+  /** writes the shard's results inside the commit transaction */
+  commit(tx: SqlRunner): Promise<void>;
+}
 
 /** Why a worker stopped a piece of work before it finished. */
 type StopReason = 'shutdown' | 'cancelled' | 'lease-lost';
@@ -51,6 +72,8 @@ export interface JobWorkersOptions {
   leaseMs: number;
   /** attempts per ticket (for messages) */
   maxAttempts: number;
+  /** the work of other job kinds, by kind */
+  handlers?: ReadonlyMap<string, ShardHandler>;
 }
 
 /** The shard a ticket holds, with its live progress (what heartbeats report). */
@@ -379,6 +402,8 @@ export class JobWorkers {
     if (!claimed) return;
     running.shard = { index, token, done: 0, failed: 0, tokens: 0, committedFailed: job.records_failed };
     const held = running.shard;
+    const handler = this.#o.handlers?.get(job.kind);
+    if (handler) return this.#handlerShard(running, job, claimed, handler, signal);
 
     const spec = job.spec;
     const prepared = await this.#o.inference
@@ -483,19 +508,68 @@ export class JobWorkers {
     }
   }
 
+  /** A shard of another kind's job: its handler's work, committed with the shard (see ShardHandler). */
+  async #handlerShard(
+    running: Running,
+    job: JobCore,
+    shard: ShardWork,
+    handler: ShardHandler,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { ticket } = running;
+    const jobId = job.id;
+    const held = running.shard!;
+    const outcome = await handler.run(job, shard, signal, (done) => {
+      held.done = done;
+    });
+    signal.throwIfAborted();
+    const result = { rows: outcome.rows, errors: outcome.errors, promptTokens: outcome.tokens, evalTokens: 0 };
+    const committed = await this.#o.db.transaction(async (tx) => {
+      const current = await jobStore.core(tx, jobId, true);
+      if (!current || !isLive(current.state)) return false;
+      const fence = { index: shard.index, token: held.token, stagingKey: '', outputKey: '', sha256: '', bytes: 0 };
+      if (!(await jobStore.commitShard(tx, jobId, fence, result))) return false;
+      await outcome.commit(tx);
+      const totals = await jobStore.addCommitted(tx, jobId, this.#o.node, { ...result, errors: outcome.errors.length });
+      await this.#o.queue.complete(tx, ticket);
+      await jobStore.event(
+        tx,
+        jobId,
+        outcome.errors.length ? 'warn' : 'info',
+        this.#o.node,
+        `shard ${shard.index} committed on ${this.#o.node}: ${outcome.rows} rows${outcome.errors.map((e) => `; ${e.message}`).join('')}`,
+      );
+      if (totals.committed >= totals.total) await this.#o.queue.send(tx, [{ kind: 'finalize', jobId }]);
+      return true;
+    });
+    if (!committed) throw signal.reason ?? new StopWork('lease-lost');
+    running.shard = null;
+  }
+
   // ---- finalize: publish everything, write the errors file and the manifest ----
 
   async #finalize(ticket: HeldTicket, signal: AbortSignal): Promise<void> {
     const { jobId } = ticket.work;
     const job = await jobStore.core(this.#db, jobId);
     if (job?.state !== 'running') return this.#drop(ticket);
-    const manifestSha256 = await this.#o.committer.finalize(job, { name: job.spec.model, digest: job.model_digest });
+    const manifestSha256 = this.#o.handlers?.has(job.kind)
+      ? undefined
+      : await this.#o.committer.finalize(job, { name: job.spec.model, digest: job.model_digest });
     signal.throwIfAborted();
     await this.#o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (current?.state === 'running') {
-        await jobStore.setState(tx, jobId, 'succeeded', { manifestSha256, node: this.#o.node });
-        await jobStore.event(tx, jobId, 'info', this.#o.node, `succeeded: the output is complete in ${job.output}/`);
+        await jobStore.setState(tx, jobId, 'succeeded', {
+          ...(manifestSha256 ? { manifestSha256 } : {}),
+          node: this.#o.node,
+        });
+        await jobStore.event(
+          tx,
+          jobId,
+          'info',
+          this.#o.node,
+          manifestSha256 ? `succeeded: the output is complete in ${job.output}/` : 'succeeded',
+        );
       }
       await this.#o.queue.complete(tx, ticket);
     });

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { EngineMetrics, type EngineReadings } from './engine.js';
 import { HttpMetrics } from './http.js';
+import { KnowledgeMetrics } from './knowledge.js';
 import { processMetricsRegistry } from './process.js';
 
 /** How the metrics of one hearth context are set up. */
@@ -39,6 +40,8 @@ export class HearthMetrics {
   readonly http: HttpMetrics;
   /** the engine's observer, and its scrape-time gauges */
   readonly engine: EngineMetrics;
+  /** knowledge-base ingestion and retrieval */
+  readonly knowledge: KnowledgeMetrics;
   private sources: MetricSources = {};
   private readonly withProcess: boolean;
 
@@ -53,6 +56,7 @@ export class HearthMetrics {
     }).set({ version: opts.version, node_id: opts.nodeId }, 1);
     this.http = new HttpMetrics(this.registry);
     this.engine = new EngineMetrics(this.registry);
+    this.knowledge = new KnowledgeMetrics(this.registry);
     const self = this;
     new Gauge({
       name: 'hearth_node_cache_bytes',

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react';
 import {
   api,
   type ConversationSummary,
@@ -14,6 +14,10 @@ import { ChatView } from './components/ChatView';
 import { SearchDialog } from './components/SearchDialog';
 import { Sidebar } from './components/Sidebar';
 import { type Toast, Toasts } from './components/Toasts';
+
+// Pages other than the chat load on demand, so the chat's first bundle stays small.
+const KnowledgePage = lazy(() => import('./components/KnowledgePage'));
+const onKnowledgePage = () => window.location.pathname.startsWith('/ui/knowledge');
 
 /** The conversation in the address: /ui/c/<id>; anything else under /ui/ is a new chat. */
 function conversationFromPath(): string | null {
@@ -72,6 +76,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
   const [drawerOpen, setDrawerOpen] = useState(false);
   const [panel, setPanel] = useState<Panel>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const [knowledgeOpen, setKnowledgeOpen] = useState(onKnowledgePage);
   // The chat view is replaced when the person opens another chat, not when a new chat gets its id.
   const [viewKey, setViewKey] = useState(() => conversationFromPath() ?? 'new-0');
   const loadingMore = useRef(false);
@@ -158,6 +163,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
     setConversationId(id);
     setViewKey(id ?? `new-${Date.now()}`);
     setDrawerOpen(false);
+    setKnowledgeOpen(false);
   }, []);
 
   const created = useCallback((id: string) => {
@@ -170,6 +176,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
       const id = conversationFromPath();
       setConversationId(id);
       setViewKey(id ?? `new-${Date.now()}`);
+      setKnowledgeOpen(onKnowledgePage());
     };
     window.addEventListener('popstate', onPop);
     return () => window.removeEventListener('popstate', onPop);
@@ -250,6 +257,11 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
         onError={(text) => toast({ text, kind: 'error' })}
         onUsers={() => setPanel('users')}
         onAccount={() => setPanel('account')}
+        onKnowledge={() => {
+          window.history.pushState(null, '', '/ui/knowledge');
+          setKnowledgeOpen(true);
+          setDrawerOpen(false);
+        }}
         onSignOut={signOut}
         onClose={() => setDrawerOpen(false)}
       />
@@ -261,21 +273,27 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
           onClick={() => setDrawerOpen(false)}
         />
       )}
-      <ChatView
-        key={viewKey}
-        conversationId={conversationId}
-        title={list.find((c) => c.id === conversationId)?.title}
-        user={user}
-        models={models}
-        presets={presets}
-        panelOpen={panel !== null}
-        onOpenDrawer={() => setDrawerOpen(true)}
-        onCreated={created}
-        onChanged={() => refreshList().catch(() => undefined)}
-        onUser={props.onUser}
-        onPresetsChanged={refreshPresets}
-        toast={toast}
-      />
+      {knowledgeOpen ? (
+        <Suspense fallback={<main aria-busy="true" />}>
+          <KnowledgePage onClose={() => open(conversationId)} />
+        </Suspense>
+      ) : (
+        <ChatView
+          key={viewKey}
+          conversationId={conversationId}
+          title={list.find((c) => c.id === conversationId)?.title}
+          user={user}
+          models={models}
+          presets={presets}
+          panelOpen={panel !== null}
+          onOpenDrawer={() => setDrawerOpen(true)}
+          onCreated={created}
+          onChanged={() => refreshList().catch(() => undefined)}
+          onUser={props.onUser}
+          onPresetsChanged={refreshPresets}
+          toast={toast}
+        />
+      )}
       {panel === 'search' && (
         <SearchDialog
           onClose={() => setPanel(null)}

@@ -30,6 +30,48 @@ export interface MessageStats {
   doneReason?: string;
   /** how long the reply's `<think>` reasoning took, from its first token */
   reasoningMs?: number;
+  /** knowledge-base passages the reply was given (`#name` in the message), numbered as cited */
+  sources?: Source[];
+}
+
+/** A retrieved passage a reply cites as [n]. */
+export interface Source {
+  n: number;
+  base: string;
+  document: string;
+  document_id: string;
+  chunk_id: number;
+  heading: string;
+  text: string;
+  score: number;
+}
+
+export interface KnowledgeBase {
+  id: string;
+  name: string;
+  description: string;
+  sharing: 'private' | 'shared';
+  embedding_model: string;
+  documents: number;
+  documents_pending: number;
+  documents_failed: number;
+  chunks: number;
+}
+
+export interface KnowledgeDocument {
+  id: string;
+  name: string;
+  size: number;
+  state: 'pending' | 'ready' | 'failed';
+  error: string | null;
+  chunks: number;
+  embedded: number | null;
+}
+
+export interface AddedFile {
+  name: string;
+  status: 'added' | 'duplicate' | 'refused';
+  error?: string;
 }
 
 export interface Message {
@@ -162,6 +204,15 @@ export async function request<T>(method: string, path: string, body?: unknown): 
     if (res.status === 401) window.dispatchEvent(new CustomEvent('hearth:signed-out'));
     throw err;
   }
+  return (await res.json()) as T;
+}
+
+/** Uploads files as multipart/form-data (the one write that is not JSON). */
+export async function uploadFiles<T>(path: string, files: File[]): Promise<T> {
+  const form = new FormData();
+  for (const file of files) form.append('file', file, file.name);
+  const res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: headers(false), body: form });
+  if (!res.ok) throw await failure(res);
   return (await res.json()) as T;
 }
 

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import type { ChatMessage, GenerateResult, OutputFormat, ToolDefinition } from '../../engine/types.js';
 import { HearthError } from '../../errors.js';
+import { withKnowledge } from '../../knowledge/index.js';
 import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseOptions } from '../../models/options.js';
 import { clientGone } from '../stream.js';
@@ -149,7 +150,13 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       return { model: body.model, created_at: now(), message: { role: 'assistant', content: '' }, done: true, ...r };
     }
     const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
-    const messages = ctx.inference.withModelPrelude(prepared.entry, toEngineMessages(body.messages));
+    // API keys have no user: only shared knowledge bases.
+    const { messages, citations } = await withKnowledge(
+      ctx.knowledge,
+      { userId: null },
+      body.knowledge,
+      ctx.inference.withModelPrelude(prepared.entry, toEngineMessages(body.messages)),
+    );
     const tools: ToolDefinition[] | undefined = body.tools?.length
       ? body.tools.map((t) => ({
           name: t.function.name,
@@ -203,6 +210,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         done: true,
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...metrics(result),
+        ...(body.knowledge?.length ? { hearth: { citations } } : {}),
       };
     });
   });

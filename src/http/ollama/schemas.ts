@@ -58,6 +58,8 @@ export const chatSchema = z.object({
   stream: z.boolean().optional().default(true),
   keep_alive: keepAlive,
   think: z.union([z.boolean(), z.string()]).optional(),
+  /** hearth extension: knowledge bases (names) whose retrieved chunks go into the prompt (docs/knowledge.md) */
+  knowledge: z.array(z.string().min(1)).max(10).optional(),
 });
 
 export const embedSchema = z.object({

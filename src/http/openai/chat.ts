@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
+import { withKnowledge } from '../../knowledge/index.js';
 import { chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
@@ -54,13 +55,24 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
     const toolChoice = toEngineToolChoice(body, tools);
     const format = toEngineFormat(body.response_format);
     const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
-    const conversation = ctx.inference.withModelPrelude(prepared.entry, messages);
+    // API keys have no user: only shared knowledge bases.
+    const { messages: conversation, citations } = await withKnowledge(
+      ctx.knowledge,
+      { userId: null },
+      body.knowledge,
+      ctx.inference.withModelPrelude(prepared.entry, messages),
+    );
+    const extension = body.knowledge?.length ? { hearth: { citations } } : {};
     const signal = clientGone(reply);
 
     const id = responseId('chatcmpl');
     const created = unixSeconds();
     const includeUsage = body.stream === true && body.stream_options?.include_usage === true;
     const stream = body.stream ? new SseStream(request, reply) : null;
+    // Streaming: the citations come first, in a chunk with no choices.
+    if (stream && body.knowledge?.length) {
+      stream.send({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], ...extension });
+    }
     // With include_usage every chunk carries `usage: null` and one last chunk the totals, as OpenAI sends them.
     const chunk = (choices: unknown[]) => ({
       id,
@@ -122,7 +134,17 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
           });
         }
       }
-      if (!stream) return { id, object: 'chat.completion', created, model: body.model, choices, usage: usage.toJSON() };
+      if (!stream) {
+        return {
+          id,
+          object: 'chat.completion',
+          created,
+          model: body.model,
+          choices,
+          usage: usage.toJSON(),
+          ...extension,
+        };
+      }
       if (includeUsage) stream.send({ ...chunk([]), usage: usage.toJSON() });
       stream.done();
       return reply;

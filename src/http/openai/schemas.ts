@@ -109,6 +109,8 @@ export const chatCompletionSchema = z.object({
   function_call: z.unknown().optional(),
   reasoning_effort: z.string().nullish(),
   web_search_options: z.unknown().optional(),
+  /** hearth extension: knowledge bases (names) whose retrieved chunks go into the prompt (docs/knowledge.md) */
+  knowledge: z.array(z.string().min(1)).max(10).nullish(),
   // Accepted and ignored: OpenAI-side storage, billing and latency hints that do not change the output.
   store: z.boolean().nullish(),
   metadata: z.record(z.string(), z.string()).nullish(),

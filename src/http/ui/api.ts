@@ -11,6 +11,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { parseOptions } from '../../models/options.js';
 import { FailedAuthLimiter, parseCidrBlock, resolveClient, viaHttps } from '../../net/index.js';
+import { knowledgeRoutes } from '../knowledge/routes.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
@@ -117,6 +118,15 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
     throw new HearthError('AUTH_RATE_LIMITED', `${what}: try again in ${Math.ceil(waitMs / 1000)} s`);
   };
+  // Knowledge bases, for the signed-in user (their own and the shared ones).
+  await knowledgeRoutes(app, {
+    ctx,
+    prefix: '/api/ui/knowledge',
+    viewer: (request) => {
+      const { user } = auth.session(request);
+      return { userId: user.id, admin: user.role === 'admin' };
+    },
+  });
 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);

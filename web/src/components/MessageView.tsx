@@ -1,5 +1,5 @@
 import { type MouseEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
-import type { Message } from '../api';
+import type { Message, Source } from '../api';
 import { highlightWithin } from '../highlight';
 import { renderMarkdown, splitReasoning } from '../markdown';
 import { renderMathWithin } from '../math';
@@ -189,6 +189,7 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
           )}
         </div>
       )}
+      {m.role === 'assistant' && stats?.sources && stats.sources.length > 0 && <Sources sources={stats.sources} />}
       {showStats && stats && (
         <p className="stats">
           {[
@@ -205,6 +206,37 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
     </article>
   );
 });
+
+/** The numbered passages a reply was given; each opens to show the passage as retrieved. */
+function Sources(props: { sources: Source[] }) {
+  const [open, setOpen] = useState<number | null>(null);
+  const shown = props.sources.find((s) => s.n === open);
+  return (
+    <section className="sources" aria-label="Sources">
+      {props.sources.map((s) => (
+        <button
+          key={s.n}
+          type="button"
+          className="citation"
+          aria-expanded={open === s.n}
+          onClick={() => setOpen(open === s.n ? null : s.n)}
+        >
+          [{s.n}] {s.document}
+          {s.heading ? ` › ${s.heading}` : ''}
+        </button>
+      ))}
+      {shown && (
+        <blockquote className="source-passage" aria-label={`Source ${shown.n}`}>
+          <p className="muted">
+            #{shown.base} · {shown.document}
+            {shown.heading ? ` › ${shown.heading}` : ''}
+          </p>
+          <p>{shown.text}</p>
+        </blockquote>
+      )}
+    </section>
+  );
+}
 
 function EditBox(props: { initial: string; onSave: (text: string) => void; onCancel: () => void }) {
   const [text, setText] = useState(props.initial);

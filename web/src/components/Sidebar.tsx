@@ -21,6 +21,7 @@ interface SidebarProps {
   onError: (text: string) => void;
   onUsers: () => void;
   onAccount: () => void;
+  onKnowledge: () => void;
   onSignOut: () => void;
   onClose: () => void;
 }
@@ -165,6 +166,9 @@ export function Sidebar(props: SidebarProps) {
           {props.user.role === 'admin' && <span className="badge">admin</span>}
         </div>
         <div className="foot-actions">
+          <button type="button" onClick={props.onKnowledge}>
+            Knowledge
+          </button>
           <button type="button" onClick={props.onAccount}>
             Account
           </button>

@@ -5,6 +5,7 @@ import { chat } from './0004_chat.js';
 import { jobs } from './0005_jobs.js';
 import { workflows } from './0006_workflows.js';
 import { responses } from './0007_responses.js';
+import { knowledge } from './0008_knowledge.js';
 import { chatLeases } from './0009_chat_leases.js';
 
 /**
@@ -30,5 +31,6 @@ export const migrations: readonly Migration[] = [
   jobs,
   workflows,
   responses,
+  knowledge,
   chatLeases,
 ];
