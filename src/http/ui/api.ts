@@ -14,6 +14,7 @@ import { FailedAuthLimiter } from '../../net/index.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
+import { uiWorkflowRoutes } from './workflows.js';
 
 const credentials = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
 const paramsField = z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.string())]));
@@ -106,6 +107,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     reply.header('cache-control', 'no-store');
   });
   app.addHook('onRequest', (request, reply) => auth.check(request, reply));
+  // The workflow editor's API (/api/ui/workflows), under the same session and CSRF checks.
+  await app.register(uiWorkflowRoutes, { ctx, auth });
 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);
