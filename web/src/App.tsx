@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react';
 import {
   api,
   type ConversationSummary,
@@ -14,6 +14,9 @@ import { ChatView } from './components/ChatView';
 import { SearchDialog } from './components/SearchDialog';
 import { Sidebar } from './components/Sidebar';
 import { type Toast, Toasts } from './components/Toasts';
+
+// The workflow editor (React Flow) loads only when its page is opened: the chat's bundle stays small.
+const WorkflowsPage = lazy(() => import('./workflows/WorkflowsPage'));
 
 /** The conversation in the address: /ui/c/<id>; anything else under /ui/ is a new chat. */
 function conversationFromPath(): string | null {
@@ -55,6 +58,13 @@ export function App() {
         mode={session.setupRequired ? 'setup' : 'login'}
         onSignedIn={(user) => setSession({ user, csrfToken: null, setupRequired: false })}
       />
+    );
+  }
+  if (window.location.pathname.startsWith('/ui/workflows')) {
+    return (
+      <Suspense fallback={<main className="auth" aria-busy="true" />}>
+        <WorkflowsPage user={session.user} />
+      </Suspense>
     );
   }
   return <Shell user={session.user} onUser={(user) => setSession({ ...session, user })} onSignedOut={load} />;
