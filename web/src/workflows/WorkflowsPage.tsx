@@ -87,7 +87,7 @@ function toFlow(graph: Graph): { nodes: FlowNode[]; edges: Edge[] } {
     id: String(n.id),
     type: 'comfy',
     position: { x: n.pos[0], y: n.pos[1] },
-    ...(n.size && !n.collapsed ? { style: { width: n.size[0] } } : {}),
+    style: { width: n.size?.[0] ?? 280 },
     data: {
       type: n.type,
       widgets: n.widgets,
@@ -209,6 +209,22 @@ function Editor(props: { user: User }) {
   state.current = { nodes, edges };
   const tab = useMemo(tabId, []);
   const fileInput = useRef<HTMLInputElement>(null);
+  const canvas = useRef<HTMLDivElement>(null);
+
+  // Double-click on the empty canvas: ComfyUI's node search, the new node placed there. (A native
+  // listener in the capture phase: the canvas's pan and zoom handlers keep the event from React.)
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el) return;
+    const onDoubleClick = (e: MouseEvent) => {
+      const target = e.target as HTMLElement;
+      if (target.closest('.react-flow__node, .react-flow__edge, .react-flow__controls, .react-flow__minimap')) return;
+      setSearchAt(flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+      setPanel('search');
+    };
+    el.addEventListener('dblclick', onDoubleClick, true);
+    return () => el.removeEventListener('dblclick', onDoubleClick, true);
+  });
 
   const toast = useCallback((t: Omit<Toast, 'id'>) => {
     const id = Math.random().toString(36).slice(2);
@@ -227,6 +243,7 @@ function Editor(props: { user: User }) {
   const load = useCallback(
     (graph: Graph, warnings: string[] = []) => {
       snapshot();
+      setRenderMs(null);
       const started = performance.now();
       const flowGraph = toFlow(graph);
       setNodes(flowGraph.nodes);
@@ -573,24 +590,16 @@ function Editor(props: { user: User }) {
 
   const onNodesChange = useCallback(
     (changes: NodeChange<FlowNode>[]) => {
-      if (changes.some((c) => c.type === 'remove' || (c.type === 'position' && c.dragging === true))) {
-        // One undo step per drag: remembered when the drag starts.
-        const starting = changes.some(
-          (c) => c.type === 'position' && c.dragging && !state.current.nodes.find((n) => n.id === c.id)?.dragging,
-        );
-        if (starting || changes.some((c) => c.type === 'remove')) snapshot();
-      }
+      // One undo step per drag: remembered when the drag starts. (Deleting is remembered in onBeforeDelete.)
+      const starting = changes.some(
+        (c) => c.type === 'position' && c.dragging && !state.current.nodes.find((n) => n.id === c.id)?.dragging,
+      );
+      if (starting) snapshot();
       setNodes((all) => applyNodeChanges(changes, all));
     },
     [snapshot],
   );
-  const onEdgesChange = useCallback(
-    (changes: EdgeChange[]) => {
-      if (changes.some((c) => c.type === 'remove')) snapshot();
-      setEdges((all) => applyEdgeChanges(changes, all));
-    },
-    [snapshot],
-  );
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((all) => applyEdgeChanges(changes, all)), []);
 
   const socketTypes = useCallback(
     (c: Connection | Edge) => {
@@ -787,14 +796,10 @@ function Editor(props: { user: User }) {
         <p className="wf-mobile-note">
           Editing is made for a desktop screen: on a phone you can open, view and queue workflows.
         </p>
-        {/* biome-ignore lint/a11y/noStaticElementInteractions: double-click on the canvas is ComfyUI's node search; the Add node button does the same by keyboard */}
+        {/* biome-ignore lint/a11y/noStaticElementInteractions: files dropped on the canvas open; the Open file button does the same by keyboard */}
         <div
+          ref={canvas}
           className="wf-canvas"
-          onDoubleClick={(e) => {
-            if (!(e.target as HTMLElement).classList.contains('react-flow__pane')) return;
-            setSearchAt(flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
-            setPanel('search');
-          }}
           onDragOver={(e) => e.preventDefault()}
           onDrop={(e) => {
             e.preventDefault();
@@ -809,6 +814,10 @@ function Editor(props: { user: User }) {
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}
+            onBeforeDelete={async () => {
+              snapshot();
+              return true;
+            }}
             isValidConnection={isValidConnection}
             zoomOnDoubleClick={false}
             deleteKeyCode={['Delete', 'Backspace']}
@@ -816,7 +825,7 @@ function Editor(props: { user: User }) {
             selectionKeyCode="Shift"
             minZoom={0.1}
             maxZoom={2}
-            fitView
+            defaultViewport={{ x: 0, y: 0, zoom: 1 }}
             proOptions={{ hideAttribution: true }}
             aria-label="Workflow canvas"
           >
