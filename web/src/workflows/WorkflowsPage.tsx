@@ -16,6 +16,7 @@ import {
   type NodeChange,
   ReactFlow,
   ReactFlowProvider,
+  useNodesInitialized,
   useReactFlow,
 } from '@xyflow/react';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
@@ -202,6 +203,18 @@ function Editor(props: { user: User }) {
   const [searchAt, setSearchAt] = useState<{ x: number; y: number } | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [renderMs, setRenderMs] = useState<number | null>(null);
+  const loadStarted = useRef<number | null>(null);
+  const nodesInitialized = useNodesInitialized();
+  // A loaded graph is drawn once React Flow has measured every node: then it is fitted to the screen
+  // and the time from reading the file to that point is shown (the e2e reports it for 200 nodes).
+  useEffect(() => {
+    if (!nodesInitialized || loadStarted.current === null) return;
+    // Still the previous graph's flag: wait for React Flow to measure the new nodes.
+    if (!flow.getNodes().every((n) => n.measured?.width)) return;
+    setRenderMs(Math.round(performance.now() - loadStarted.current));
+    loadStarted.current = null;
+    void flow.fitView({ maxZoom: 1 });
+  }, [nodesInitialized, flow]);
   const undo = useRef<Array<{ nodes: FlowNode[]; edges: Edge[] }>>([]);
   const redo = useRef<Array<{ nodes: FlowNode[]; edges: Edge[] }>>([]);
   const clipboard = useRef<{ nodes: FlowNode[]; edges: Edge[] } | null>(null);
@@ -244,20 +257,14 @@ function Editor(props: { user: User }) {
     (graph: Graph, warnings: string[] = []) => {
       snapshot();
       setRenderMs(null);
-      const started = performance.now();
+      loadStarted.current = performance.now();
       const flowGraph = toFlow(graph);
       setNodes(flowGraph.nodes);
       setEdges(flowGraph.edges);
       setRun(IDLE);
       for (const w of warnings.slice(0, 3)) toast({ text: w, kind: 'error' });
-      requestAnimationFrame(() =>
-        requestAnimationFrame(() => {
-          setRenderMs(Math.round(performance.now() - started));
-          void flow.fitView({ maxZoom: 1 });
-        }),
-      );
     },
-    [flow, snapshot, toast],
+    [snapshot, toast],
   );
 
   /** Opens a document: UI-format workflow, API prompt, or a PNG's chunk. */
