@@ -317,6 +317,24 @@ export class WorkflowService {
     );
   }
 
+  /** Renames a saved workflow in one statement: the old name is gone exactly when the new one exists. */
+  async renameSaved(name: string, to: string): Promise<void> {
+    if (to.trim() === '' || to.length > 200)
+      throw new HearthError('WORKFLOW_INVALID', 'a workflow name is 1 to 200 characters');
+    if (to === name) return void (await this.getSaved(name));
+    const taken = await this.#o.db.query(`select 1 from workflows where name = $1`, [to]);
+    if (taken.length > 0)
+      throw new HearthError('WORKFLOW_INVALID', `a workflow named ${JSON.stringify(to)} exists: choose another name`, {
+        status: 409,
+      });
+    const rows = await this.#o.db.query(
+      `update workflows set name = $2, updated_at = now() where name = $1 returning name`,
+      [name, to],
+    );
+    if (rows.length === 0)
+      throw new HearthError('WORKFLOW_NOT_FOUND', `no saved workflow named ${JSON.stringify(name)}`);
+  }
+
   async deleteSaved(name: string): Promise<void> {
     const rows = await this.#o.db.query(`delete from workflows where name = $1 returning name`, [name]);
     if (rows.length === 0)

@@ -18,6 +18,8 @@ import { type Toast, Toasts } from './components/Toasts';
 // Pages other than the chat load on demand, so the chat's first bundle stays small.
 const KnowledgePage = lazy(() => import('./components/KnowledgePage'));
 const onKnowledgePage = () => window.location.pathname.startsWith('/ui/knowledge');
+// The workflow editor (React Flow) loads only when its page is opened: the chat's bundle stays small.
+const WorkflowsPage = lazy(() => import('./workflows/WorkflowsPage'));
 
 /** The conversation in the address: /ui/c/<id>; anything else under /ui/ is a new chat. */
 function conversationFromPath(): string | null {
@@ -59,6 +61,13 @@ export function App() {
         mode={session.setupRequired ? 'setup' : 'login'}
         onSignedIn={(user) => setSession({ user, csrfToken: null, setupRequired: false })}
       />
+    );
+  }
+  if (window.location.pathname.startsWith('/ui/workflows')) {
+    return (
+      <Suspense fallback={<main className="auth" aria-busy="true" />}>
+        <WorkflowsPage user={session.user} />
+      </Suspense>
     );
   }
   return <Shell user={session.user} onUser={(user) => setSession({ ...session, user })} onSignedOut={load} />;

@@ -145,6 +145,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** the error's whole JSON body (the workflow editor reads `node_errors` from it) */
+    readonly body?: unknown,
   ) {
     super(message);
   }
@@ -183,13 +185,14 @@ function headers(json: boolean): Record<string, string> {
 
 async function failure(res: Response): Promise<ApiError> {
   let message = `${res.status} ${res.statusText}`;
+  let body: { error?: string } | undefined;
   try {
-    const body = (await res.json()) as { error?: string };
-    if (body.error) message = body.error;
+    body = (await res.json()) as { error?: string };
+    if (typeof body.error === 'string') message = body.error;
   } catch {
     // not JSON: keep the status line
   }
-  return new ApiError(res.status, message);
+  return new ApiError(res.status, message, body);
 }
 
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,8 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { realpath } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import { basename, extname, join, sep } from 'node:path';
+import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,48 +8,12 @@ import sharp from 'sharp';
 import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError, isHearthError } from '../../errors.js';
-import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { PromptRejected, type WorkflowFrame } from '../../workflows/service.js';
 import { closeWebSockets } from '../shutdown.js';
 import { parseRequest } from '../validate.js';
 import { comfyExtras } from './extras.js';
 import { parseMultipart } from './multipart.js';
-
-const INPUT_FOLDER = 'inputs';
-const MIME: Record<string, string> = {
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.txt': 'text/plain; charset=utf-8',
-  '.json': 'application/json',
-};
-
-/** One value per parameter: a repeated one is an array, refused with 400. */
-const viewQuery = z.object({
-  filename: z.string().min(1, 'filename is required'),
-  subfolder: z.string().optional(),
-  type: z.string().optional(),
-});
-
-/** A name or subfolder from a client: relative, no `..`, no backslashes; 400 otherwise. */
-function safeRelative(value: string, what: string): string {
-  const parts = value.split('/').filter((p) => p !== '' && p !== '.');
-  if (
-    value.startsWith('/') ||
-    value.includes('\\') ||
-    /^[A-Za-z]:/.test(value) ||
-    parts.includes('..') ||
-    value.includes('\0')
-  ) {
-    throw new HearthError(
-      'BAD_REQUEST',
-      `${what} ${JSON.stringify(value)} is not allowed: use a relative name without ..`,
-    );
-  }
-  return parts.join('/');
-}
+import { INPUT_FOLDER, safeRelative, sendWorkflowFile } from './view.js';
 
 function strings(v: unknown): string[] | undefined {
   return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
@@ -127,33 +89,7 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     comfyExtras(scope, ctx);
     scope.get('/embeddings', async () => []);
     scope.get('/extensions', async () => []);
-    scope.get('/view', async (request, reply) => {
-      const q = parseRequest(viewQuery, request.query ?? {}, 'query');
-      const filename = safeRelative(q.filename, 'filename');
-      const subfolder = safeRelative(q.subfolder ?? '', 'subfolder');
-      const type = q.type ?? 'output';
-      const rel = [subfolder, filename].filter(Boolean).join('/');
-      // Served as the named type only: a browser must not sniff stored bytes into HTML or script.
-      reply.type(MIME[extname(filename).toLowerCase()] ?? 'application/octet-stream');
-      reply.header('x-content-type-options', 'nosniff');
-      reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(basename(filename))}`);
-      if (type === 'temp') return sendTemp(reply, wf.tempDir, rel);
-      if (type !== 'output' && type !== 'input')
-        throw new HearthError('BAD_REQUEST', `type ${JSON.stringify(type)}: use output, input or temp`);
-      const key = `${type === 'output' ? OUTPUT_FOLDER : INPUT_FOLDER}/${rel}`;
-      try {
-        ctx.atlas.files.localPath(key); // refuses a symlink that leads outside Atlas
-        return reply.send(await ctx.atlas.files.read(key));
-      } catch (err) {
-        // Messages name the file as the client did, never where Atlas keeps it.
-        if (isHearthError(err, 'ATLAS_FILES_NOT_FOUND'))
-          throw new HearthError('NOT_FOUND', `no ${type} file ${rel}: /history lists what prompts saved`);
-        if (isHearthError(err, 'ATLAS_FILES_BAD_KEY') || isHearthError(err, 'ATLAS_FILES_UNREADABLE')) {
-          throw new HearthError('BAD_REQUEST', `${rel} is not a file hearth serves`);
-        }
-        throw err;
-      }
-    });
+    scope.get('/view', async (request, reply) => sendWorkflowFile(ctx, request.query, reply));
     scope.post('/upload/image', async (request) => {
       const type = request.headers['content-type'] ?? '';
       if (!Buffer.isBuffer(request.body) || !type.startsWith('multipart/form-data')) {
@@ -249,20 +185,6 @@ export async function comfyRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     await wf.deleteSaved((request.params as { name: string }).name);
     return {};
   });
-}
-
-async function sendTemp(reply: FastifyReply, tempDir: string, rel: string) {
-  let real: string;
-  let root: string;
-  try {
-    root = await realpath(tempDir);
-    real = await realpath(join(tempDir, rel));
-  } catch {
-    throw new HearthError('NOT_FOUND', `no preview ${rel}: previews are disposable; run the prompt again`);
-  }
-  // A symlink in the temp area must not lead anywhere else on the node.
-  if (!real.startsWith(root + sep)) throw new HearthError('BAD_REQUEST', `${rel} leads outside the preview area`);
-  return reply.send(createReadStream(real));
 }
 
 /** Refuses bytes that are not an image sharp can read (an upload is stored and served back by /view). */

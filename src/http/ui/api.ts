@@ -15,6 +15,7 @@ import { knowledgeRoutes } from '../knowledge/routes.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
+import { uiWorkflowRoutes } from './workflows.js';
 
 const credentials = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
 const paramsField = z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.string())]));
@@ -111,6 +112,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     reply.header('cache-control', 'no-store');
   });
   app.addHook('onRequest', (request, reply) => auth.check(request, reply));
+  // The workflow editor's API (/api/ui/workflows), under the same session and CSRF checks.
+  await app.register(uiWorkflowRoutes, { ctx, auth });
 
   const refuseWhileLimited = (reply: FastifyReply, source: string, what: string) => {
     const waitMs = failures.retryAfterMs(source);

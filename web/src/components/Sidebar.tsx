@@ -177,6 +177,9 @@ export function Sidebar(props: SidebarProps) {
               Users
             </button>
           )}
+          <a className="button" href="/ui/workflows">
+            Workflows
+          </a>
           <a className="button" href="/api/ui/export" download>
             Export all
           </a>
