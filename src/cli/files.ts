@@ -5,7 +5,6 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { API_KEY_VARIABLE } from '../config/index.js';
 import { HearthError } from '../errors.js';
 import { formatBytes, relativeTime, table } from '../units.js';
 import { HearthClient } from './client.js';
