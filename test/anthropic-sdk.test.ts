@@ -20,7 +20,10 @@ beforeAll(async () => {
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));
   hearth = await startHearthInProcess(dirs, {
-    inference: { numParallel: 2, numCtx: 1024 },
+    // In-process llama.cpp: the tool tests force a call (tool_choice required / a named tool), which
+    // node-llama-cpp's grammar enforces and llama-server does not yet for this template (docs/engine.md).
+    // The translation is the same on both engines; the server engine runs ollama-api and openai-api.
+    inference: { numParallel: 2, numCtx: 1024, engine: 'inprocess' as const },
     listeners: [
       { name: 'local', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' },
       { name: 'keyed', address: '127.0.0.1:0', zones: ['loopback'], auth: 'required' },

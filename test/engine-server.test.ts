@@ -142,7 +142,14 @@ describe('the server engine', () => {
     const res = await fetch(`${hearth.url}/api/generate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'chat', prompt: 'Tell a long story.', options: { num_predict: 400, seed: 3 } }),
+      // A schema of 400 numbers: the grammar allows no end of generation before them, so the
+      // process is still generating when it is killed (a random model may otherwise stop at once).
+      body: JSON.stringify({
+        model: 'chat',
+        prompt: 'Count.',
+        format: { type: 'array', items: { type: 'integer' }, minItems: 400 },
+        options: { num_predict: 4000, seed: 3 },
+      }),
     });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();

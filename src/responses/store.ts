@@ -1,4 +1,4 @@
-import type { AtlasDb } from '../atlas/db/index.js';
+import { type AtlasDb, jsonForAtlas } from '../atlas/db/index.js';
 
 /**
  * Who asks for a stored response: the API key's id, or a loopback caller on a
@@ -62,7 +62,7 @@ export class ResponseStore {
     await this.#db.query(
       `insert into responses (id, owner, model, response, conversation, node, created_at, expires_at)
        values ($1, $2, $3, $4::jsonb, $5::jsonb, $6, now(), $7)`,
-      [r.id, r.owner, r.model, JSON.stringify(r.response), JSON.stringify(r.conversation), this.#nodeId, expires],
+      [r.id, r.owner, r.model, jsonForAtlas(r.response), jsonForAtlas(r.conversation), this.#nodeId, expires],
     );
     await this.sweep();
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { AtlasDb } from '../atlas/db/index.js';
+import { type AtlasDb, jsonForAtlas } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import { HearthError } from '../errors.js';
@@ -99,15 +99,6 @@ interface PromptRow {
 }
 
 const FINISHED = `state in ('success', 'error', 'interrupted')`;
-
-/**
- * JSON for a jsonb column. PostgreSQL's jsonb refuses the NUL character (`\u0000`), which generated
- * text can contain; it becomes U+FFFD there (saved files keep the exact text), so the run is recorded
- * instead of failing to record and being retried as if its node were lost.
- */
-function jsonForAtlas(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replaceAll('\0', '\uFFFD') : v));
-}
 
 /**
  * Workflow prompts: validated on submit, queued in the Atlas database, run by whichever node claims

@@ -2,6 +2,7 @@
 export { type AtlasDb, type AtlasDbOptions, openAtlasDb } from './atlas-db.js';
 export { EMBEDDED_DATABASE, isEmbeddedDatabase, maskDatabaseUrl } from './database-url.js';
 export type { AtlasTransaction, SqlRunner } from './driver.js';
+export { jsonForAtlas } from './json.js';
 export { type Migration, migrations } from './migrations/index.js';
 export type { MigrationStatus } from './migrator.js';
 export { isConnectionError } from './pg/connection-errors.js';
