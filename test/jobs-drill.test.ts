@@ -124,7 +124,8 @@ describe('on the embedded Atlas (PGlite)', () => {
         .filter((k: string) => !/\/(part-\d{5}\.jsonl|_manifest\.json|_errors\.jsonl)$/.test(k)),
     ).toEqual([]);
     expect(await node.stop('SIGTERM')).toBe(0);
-  });
+    // Four hearth starts, each loading the model into a new llama-server: over a minute on a busy 2-core machine.
+  }, 180_000);
 });
 
 describe('two nodes on one real PostgreSQL Atlas', () => {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,19 @@ export interface ServerLaunch {
   /** bounded: start, model load and the first ready answer */
   readyTimeoutMs: number;
   log: Logger;
+}
+
+/**
+ * util-linux's `setpriv`, present on every Linux distribution: started through
+ * `setpriv --pdeathsig KILL`, a llama-server dies with the hearth process that
+ * started it, so a crashed or SIGKILLed hearth leaves no server holding RAM or VRAM.
+ */
+const SETPRIV =
+  process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
+
+/** The command line of one llama-server: through setpriv where there is one (it execs, keeping the pid). */
+function command(binary: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }
 
 /** A failure of the process itself (it exited, or never became ready): the request fails with ENGINE_CRASHED. */
@@ -65,7 +79,8 @@ export class LlamaServerProcess {
     if (launch.libDir) env['LD_LIBRARY_PATH'] = [launch.libDir, env['LD_LIBRARY_PATH']].filter(Boolean).join(':');
     let child: ChildProcess;
     try {
-      child = spawn(launch.binary, [...launch.args, '--host', socket], {
+      const [file, args] = command(launch.binary, [...launch.args, '--host', socket]);
+      child = spawn(file, args, {
         // ggml looks for its CPU variants (libggml-cpu-*.so) beside the executable and in the working folder
         cwd: launch.libDir ?? socketDir,
         env,

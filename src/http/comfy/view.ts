@@ -66,7 +66,9 @@ export async function sendWorkflowFile(ctx: AppContext, query: unknown, reply: F
   // Served as the named type only: a browser must not sniff stored bytes into HTML or script.
   reply.type(MIME[extname(rel).toLowerCase()] ?? 'application/octet-stream');
   reply.header('x-content-type-options', 'nosniff');
-  reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(basename(rel))}`);
+  // (A caller that asked for a download has set `attachment` already.)
+  if (!reply.hasHeader('content-disposition'))
+    reply.header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(basename(rel))}`);
   if (type === 'temp') return sendTemp(reply, ctx.workflows.tempDir, rel);
   try {
     ctx.atlas.files.localPath(key); // refuses a symlink that leads outside Atlas
