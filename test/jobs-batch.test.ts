@@ -322,7 +322,7 @@ describe('bad records, cancel and retry', () => {
     expect(new Set(rows.map((r) => r.key)).size).toBe(36);
     expect(errors.map((e) => e.key)).toEqual(['5', '9', 'r0011', 'r0019']);
     expect((await call(base, `/api/jobs/${failed.id}/retry`, {})).status).toBe(409);
-  });
+  }, 180_000);
 
   it('cancels mid-shard within seconds; a retry finishes with every key exactly once', async () => {
     await putFile(base, 'datasets/long.jsonl', jsonlDataset(400));

@@ -40,7 +40,12 @@ async function historyOf(id: string, timeoutMs = 30_000) {
 
 beforeAll(async () => {
   dirs = await hearthDirs('hearth-wf-api-');
-  hearth = await startHearthInProcess(dirs, { workflows: { pollInterval: '100ms' } });
+  hearth = await startHearthInProcess(dirs, {
+    workflows: { pollInterval: '100ms' },
+    // In-process llama.cpp: the interrupt test needs a generation still running when it interrupts,
+    // and llama-server finishes the tiny model's tokens before the interrupt arrives.
+    inference: { engine: 'inprocess' },
+  });
 });
 afterAll(async () => {
   await hearth?.close();
@@ -251,7 +256,12 @@ describe('ComfyUI API', () => {
     await offline.close();
     await db.close();
 
-    hearth = await startHearthInProcess(dirs, { workflows: { pollInterval: '100ms' } });
+    hearth = await startHearthInProcess(dirs, {
+      workflows: { pollInterval: '100ms' },
+      // In-process llama.cpp: the interrupt test needs a generation still running when it interrupts,
+      // and llama-server finishes the tiny model's tokens before the interrupt arrives.
+      inference: { engine: 'inprocess' },
+    });
     const entry = await historyOf(prompt_id);
     expect(entry.outputs['2'].text).toEqual(['after the restart']);
     expect(await readFile(join(dirs.atlas, 'outputs', 'restart_00001_.txt'), 'utf8')).toBe('after the restart');
