@@ -123,7 +123,9 @@ export async function readReport(path: string): Promise<{ name: string; report: 
   } catch (err) {
     throw new HearthError(
       'BENCH_OPTIONS_INVALID',
-      `bench: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give the files \`hearth bench --output\` wrote`,
+      [
+        `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give the files \`hearth bench --output\` wrote`,
+      ],
       { cause: err },
     );
   }
@@ -131,16 +133,14 @@ export async function readReport(path: string): Promise<{ name: string; report: 
   try {
     report = JSON.parse(text) as Partial<BenchReport>;
   } catch {
-    throw new HearthError(
-      'BENCH_OPTIONS_INVALID',
-      `bench: ${path} is not JSON: give the files \`hearth bench --output\` wrote`,
-    );
+    throw new HearthError('BENCH_OPTIONS_INVALID', [
+      `${path} is not JSON: give the files \`hearth bench --output\` wrote`,
+    ]);
   }
   if (report?.format !== BENCH_REPORT_FORMAT || !Array.isArray(report.levels) || !report.target) {
-    throw new HearthError(
-      'BENCH_OPTIONS_INVALID',
-      `bench: ${path} is not a hearth bench report (format ${BENCH_REPORT_FORMAT}): give the files \`hearth bench --output\` wrote`,
-    );
+    throw new HearthError('BENCH_OPTIONS_INVALID', [
+      `${path} is not a hearth bench report (format ${BENCH_REPORT_FORMAT}): give the files \`hearth bench --output\` wrote`,
+    ]);
   }
   return { name: basename(path).replace(/\.json$/i, ''), report: report as BenchReport };
 }

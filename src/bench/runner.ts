@@ -106,10 +106,9 @@ export async function runBench(opts: BenchOptions, label?: string): Promise<Benc
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (!sample.ok) {
-      throw new HearthError(
-        'BENCH_TARGET_FAILED',
-        `bench: the warm-up request to ${endpoint} (model "${opts.target.model}") failed: ${sample.error}: check --url, --api and --model`,
-      );
+      throw new HearthError('BENCH_TARGET_FAILED', [
+        `the warm-up request to ${endpoint} (model "${opts.target.model}") failed: ${sample.error}: check --url, --api and --model`,
+      ]);
     }
     if (sample.promptTokens !== null) opts.workload.calibrate(prompt, sample.promptTokens);
   }
@@ -142,7 +141,7 @@ export async function runBench(opts: BenchOptions, label?: string): Promise<Benc
 }
 
 function checkLoadShape(opts: BenchOptions): void {
-  const fail = (message: string) => new HearthError('BENCH_OPTIONS_INVALID', `bench: ${message}`);
+  const fail = (message: string) => new HearthError('BENCH_OPTIONS_INVALID', [`${message}`]);
   if (opts.concurrency.length === 0) throw fail('no concurrency level given; e.g. --concurrency 1,2,4');
   for (const c of opts.concurrency) {
     if (!Number.isInteger(c) || c < 1 || c > 4096) throw fail(`concurrency ${c} is not a whole number from 1 to 4096`);

@@ -260,7 +260,7 @@ function describeFailure(err: unknown, url: string, timedOutAfterMs: number | nu
 
 /** Checks a target before a run, so a wrong flag fails at once rather than as N failed requests. */
 export function checkTarget(target: BenchTarget): void {
-  const fail = (message: string) => new HearthError('BENCH_OPTIONS_INVALID', `bench: ${message}`);
+  const fail = (message: string) => new HearthError('BENCH_OPTIONS_INVALID', [`${message}`]);
   let parsed: URL;
   try {
     parsed = new URL(target.url);

@@ -78,10 +78,9 @@ export class FixedWorkload implements Workload {
     private readonly seed = 1,
   ) {
     if (!Number.isInteger(promptTokens) || promptTokens < 1) {
-      throw new HearthError(
-        'BENCH_OPTIONS_INVALID',
-        `bench: prompt tokens must be a whole number >= 1, got ${promptTokens}`,
-      );
+      throw new HearthError('BENCH_OPTIONS_INVALID', [
+        `prompt tokens must be a whole number >= 1, got ${promptTokens}`,
+      ]);
     }
     checkOutputTokens(outputTokens);
     this.description = { kind: 'fixed', promptTokens, outputTokens };
@@ -160,7 +159,7 @@ export class DatasetWorkload implements Workload {
     } catch (err) {
       throw new HearthError(
         'BENCH_OPTIONS_INVALID',
-        `bench: cannot read the dataset ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}): check the path`,
+        [`cannot read the dataset ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}): check the path`],
         { cause: err },
       );
     }
@@ -172,10 +171,9 @@ export class DatasetWorkload implements Workload {
       entries.push(parseEntry(line, `${path}:${n + 1}`, opts));
     }
     if (entries.length === 0) {
-      throw new HearthError(
-        'BENCH_OPTIONS_INVALID',
-        `bench: the dataset ${path} has no entries: write one JSON object a line`,
-      );
+      throw new HearthError('BENCH_OPTIONS_INVALID', [
+        `the dataset ${path} has no entries: write one JSON object a line`,
+      ]);
     }
     return new DatasetWorkload(path, entries, opts.outputTokens);
   }
@@ -200,13 +198,12 @@ function parseEntry(
   try {
     obj = JSON.parse(line);
   } catch (err) {
-    throw new HearthError('BENCH_OPTIONS_INVALID', `bench: ${where} is not JSON (${(err as Error).message})`);
+    throw new HearthError('BENCH_OPTIONS_INVALID', [`${where} is not JSON (${(err as Error).message})`]);
   }
   const bad = (what: string) =>
-    new HearthError(
-      'BENCH_OPTIONS_INVALID',
-      `bench: ${where}: ${what}; each line must be {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}, with an optional "max_tokens"`,
-    );
+    new HearthError('BENCH_OPTIONS_INVALID', [
+      `${where}: ${what}; each line must be {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}, with an optional "max_tokens"`,
+    ]);
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw bad('not a JSON object');
   const entry = obj as Record<string, unknown>;
   const max = entry['max_tokens'] ?? entry['output_tokens'];
@@ -238,6 +235,6 @@ function parseEntry(
 
 function checkOutputTokens(n: number): void {
   if (!Number.isInteger(n) || n < 1) {
-    throw new HearthError('BENCH_OPTIONS_INVALID', `bench: output tokens must be a whole number >= 1, got ${n}`);
+    throw new HearthError('BENCH_OPTIONS_INVALID', [`output tokens must be a whole number >= 1, got ${n}`]);
   }
 }

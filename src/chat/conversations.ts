@@ -231,10 +231,7 @@ function toMessage(row: MessageRow): ChatMessage {
 }
 
 function notFound(id: string): HearthError {
-  return new HearthError(
-    'CONVERSATION_NOT_FOUND',
-    `no conversation ${JSON.stringify(id)}: it was deleted, or is not yours`,
-  );
+  return new HearthError('CONVERSATION_NOT_FOUND', [JSON.stringify(id)]);
 }
 
 /** PostgreSQL text cannot hold NUL characters (a random or broken model can emit them): they become U+FFFD. */

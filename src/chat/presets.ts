@@ -134,7 +134,7 @@ export class PresetStore {
 }
 
 function notFound(id: string): HearthError {
-  return new HearthError('PRESET_NOT_FOUND', `no preset ${JSON.stringify(id)} you may change`);
+  return new HearthError('PRESET_NOT_FOUND', [JSON.stringify(id)]);
 }
 
 function checkName(name: string): string {

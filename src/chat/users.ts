@@ -96,11 +96,7 @@ export class UserStore {
        on conflict do nothing returning ${COLUMNS}`,
       [randomUUID(), username, hash, role],
     );
-    if (!row)
-      throw new HearthError(
-        'USER_EXISTS',
-        `a user named ${JSON.stringify(username)} already exists: choose another name`,
-      );
+    if (!row) throw new HearthError('USER_EXISTS', [JSON.stringify(username)]);
     return toUser(row);
   }
 
@@ -124,10 +120,7 @@ export class UserStore {
       [randomUUID(), username, hash],
     );
     if (!row) {
-      throw new HearthError(
-        'UI_SETUP_DONE',
-        'hearth already has an admin account: sign in, or ask an admin for an account',
-      );
+      throw new HearthError('UI_SETUP_DONE');
     }
     return toUser(row);
   }

@@ -156,7 +156,7 @@ async function bench(o: BenchCliOptions): Promise<void> {
   const completed = report.levels.reduce((n, l) => n + l.completed, 0);
   const firstError = report.levels.flatMap((l) => l.errors)[0];
   if (completed === 0 && firstError) {
-    throw new HearthError('BENCH_TARGET_FAILED', `bench: every request failed: ${firstError.message}`);
+    throw new HearthError('BENCH_TARGET_FAILED', [`every request failed: ${firstError.message}`]);
   }
 }
 
@@ -177,7 +177,7 @@ function parseRequestOptions(pairs: string[]): Record<string, unknown> {
 }
 
 function invalid(message: string): HearthError {
-  return new HearthError('BENCH_OPTIONS_INVALID', `bench: ${message}`);
+  return new HearthError('BENCH_OPTIONS_INVALID', [`${message}`]);
 }
 
 function wholeNumber(text: string, flag: string, min: number): number {

@@ -106,11 +106,10 @@ function readConfigFile(path: string, namedBy: string | null): { input: unknown;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new HearthError(
-        'CONFIG_NOT_FOUND',
-        `config file ${path} does not exist${namedBy ? ` (named by ${namedBy})` : ''}: check the path, or name none to use the defaults`,
-        { cause: err, details: { source: path } },
-      );
+      throw new HearthError('CONFIG_NOT_FOUND', [path, namedBy ? ` (named by ${namedBy})` : ''], {
+        cause: err,
+        details: { source: path },
+      });
     }
     const what = code === 'EISDIR' ? 'is a folder; name the YAML file in it' : `cannot be read: ${describeError(err)}`;
     throw new HearthError('CONFIG_INVALID', `config file ${path} ${what}`, { cause: err, details: { source: path } });

@@ -49,10 +49,9 @@ export class GpuHealth {
     if (this.backend === 'cpu') return 0;
     if (!this.failure) return numGpu;
     if (this.fallback === 'cpu') return 0;
-    throw new HearthError(
-      'ENGINE_GPU_FAILED',
-      `engine: the GPU (${this.backend}) has been unusable since ${this.failure.at.toISOString()} (${this.failure.reason}): restart hearth once the GPU works, or set node.gpuFallback to cpu`,
-    );
+    throw new HearthError('ENGINE_GPU_FAILED', [
+      `the GPU (${this.backend}) has been unusable since ${this.failure.at.toISOString()} (${this.failure.reason}): restart hearth once the GPU works, or set node.gpuFallback to cpu`,
+    ]);
   }
 
   /**
@@ -71,11 +70,13 @@ export class GpuHealth {
   failedError(what: string, err: unknown): HearthError {
     return new HearthError(
       'ENGINE_GPU_FAILED',
-      `engine: ${what} failed on the GPU (${this.backend}: ${describeError(err)}); the GPU is marked unhealthy${
-        this.fallback === 'cpu'
-          ? ' and later requests run on the CPU: retry the request'
-          : ': restart hearth once the GPU works'
-      }`,
+      [
+        `${what} failed on the GPU (${this.backend}: ${describeError(err)}); the GPU is marked unhealthy${
+          this.fallback === 'cpu'
+            ? ' and later requests run on the CPU: retry the request'
+            : ': restart hearth once the GPU works'
+        }`,
+      ],
       { cause: err },
     );
   }

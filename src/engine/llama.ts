@@ -86,7 +86,9 @@ async function startLlama(
     if (opts.gpuFallback !== 'cpu') {
       throw new HearthError(
         'ENGINE_GPU_FAILED',
-        `engine: the ${opts.gpu} backend failed to start (${describeError(err)}): check the driver with \`hearth doctor\`, or set node.gpu to auto or cpu, or node.gpuFallback to cpu`,
+        [
+          `the ${opts.gpu} backend failed to start (${describeError(err)}): check the driver with \`hearth doctor\`, or set node.gpu to auto or cpu, or node.gpuFallback to cpu`,
+        ],
         { cause: err },
       );
     }

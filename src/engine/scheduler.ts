@@ -143,12 +143,7 @@ export class Scheduler {
       }
     }
     if (this.waiters.length >= this.opts.maxQueue) {
-      return Promise.reject(
-        new HearthError(
-          'QUEUE_FULL',
-          `server busy, please try again.  maximum pending requests exceeded (${this.opts.maxQueue} waiting; raise inference.maxQueue)`,
-        ),
-      );
+      return Promise.reject(new HearthError('QUEUE_FULL', [this.opts.maxQueue]));
     }
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = () => {
@@ -453,7 +448,9 @@ export class Scheduler {
     if (err instanceof InsufficientMemoryError) {
       return new HearthError(
         'ENGINE_OUT_OF_MEMORY',
-        `engine: not enough memory to load model "${spec.name}" (${describeError(err)}): use a smaller num_ctx or num_parallel, unload other models, or choose a smaller model`,
+        [
+          `not enough memory to load model "${spec.name}" (${describeError(err)}): use a smaller num_ctx or num_parallel, unload other models, or choose a smaller model`,
+        ],
         { cause: err },
       );
     }
@@ -463,7 +460,9 @@ export class Scheduler {
     }
     return new HearthError(
       'ENGINE_LOAD_FAILED',
-      `engine: model "${spec.name}" failed to load (${describeError(err)}): check that the blob is a GGUF this llama.cpp supports (re-pull it if it is damaged)`,
+      [
+        `model "${spec.name}" failed to load (${describeError(err)}): check that the blob is a GGUF this llama.cpp supports (re-pull it if it is damaged)`,
+      ],
       { cause: err },
     );
   }
@@ -502,10 +501,9 @@ export class Scheduler {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new HearthError(
-          'ENGINE_OUT_OF_MEMORY',
-          `engine: model "${spec.name}" needs ${describeNeed(backend, need)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
-        );
+        throw new HearthError('ENGINE_OUT_OF_MEMORY', [
+          `model "${spec.name}" needs ${describeNeed(backend, need)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
+        ]);
       }
       await this.changes.wait(left);
     }
@@ -580,7 +578,9 @@ async function readInsights(path: string, llama: Llama, name: string): Promise<G
 function outOfMemory(spec: ModelSpec, backend: Backend, need: MemoryNeed, used: number, budget: number): HearthError {
   return new HearthError(
     'ENGINE_OUT_OF_MEMORY',
-    `engine: model "${spec.name}" needs ${describeNeed(backend, need)} but the engine's memory budget is ${formatBytes(budget)} (${formatBytes(used)} in use): choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
+    [
+      `model "${spec.name}" needs ${describeNeed(backend, need)} but the engine's memory budget is ${formatBytes(budget)} (${formatBytes(used)} in use): choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
+    ],
     { details: { needBytes: budgetedBytes(backend, need), budgetBytes: budget, usedBytes: used } },
   );
 }

@@ -40,11 +40,7 @@ function fromDatabase(thrown: unknown): HearthError | null {
     );
   }
   if (code === '53100') {
-    return new HearthError(
-      'ATLAS_DB_FULL',
-      'the Atlas database is out of disk space: nothing was stored; free space on its volume (or raise its quota) and retry',
-      { cause: err },
-    );
+    return new HearthError('ATLAS_DB_FULL', [], { cause: err });
   }
   return null;
 }
@@ -66,7 +62,7 @@ export function toHearthError(err: unknown): HearthError {
       return new HearthError('BAD_REQUEST', `unsupported Content-Type: ${fe.message ?? ''}`.trim(), { status: 415 });
     }
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return new HearthError('PAYLOAD_TOO_LARGE', 'request body is larger than server.bodyLimit');
+      return new HearthError('PAYLOAD_TOO_LARGE');
     }
     if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return new HearthError('BAD_REQUEST', `invalid JSON in request body: ${fe.message ?? 'parse error'}`);

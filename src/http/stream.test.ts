@@ -91,14 +91,14 @@ describe('SseStream', () => {
   });
 
   it("reports an error after output began as a final error event in OpenAI's shape", async () => {
-    const app = sseApp(1, new HearthError('ENGINE_GPU_FAILED', 'the GPU went away: check nvidia-smi'));
+    const app = sseApp(1, new HearthError('ENGINE_GPU_FAILED', ['the GPU went away: check nvidia-smi']));
     const res = await app.inject({ method: 'POST', url: '/v1/stream', payload: {} });
     expect(res.statusCode).toBe(200);
     const [first, last, ...rest] = events(res.body);
     expect(JSON.parse(first!)).toEqual({ n: 0 });
     expect(JSON.parse(last!)).toEqual({
       error: {
-        message: 'the GPU went away: check nvidia-smi',
+        message: 'engine: the GPU went away: check nvidia-smi',
         type: 'server_error',
         param: null,
         code: 'engine_gpu_failed',
@@ -108,11 +108,14 @@ describe('SseStream', () => {
   });
 
   it('leaves an error before any output to the normal error path, with its status', async () => {
-    const app = sseApp(0, new HearthError('QUEUE_FULL', 'server busy: try again'));
+    const app = sseApp(0, new HearthError('QUEUE_FULL', [4]));
     const res = await app.inject({ method: 'POST', url: '/v1/stream', payload: {} });
     expect(res.statusCode).toBe(503);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
-    expect(res.json().error).toMatchObject({ message: 'server busy: try again', code: 'queue_full' });
+    expect(res.json().error).toMatchObject({
+      message: expect.stringMatching(/^server busy, please try again/),
+      code: 'queue_full',
+    });
   });
 });
 
@@ -123,7 +126,7 @@ describe('NdjsonStream', () => {
       const stream = new NdjsonStream(request, reply);
       try {
         await stream.write({ n: 0 });
-        throw new HearthError('ENGINE_GPU_FAILED', 'the GPU went away');
+        throw new HearthError('ENGINE_GPU_FAILED', ['the GPU went away']);
       } catch (e) {
         stream.fail(e);
         return reply;
@@ -135,7 +138,7 @@ describe('NdjsonStream', () => {
     expect(res.headers['access-control-allow-origin']).toBe('http://ui.home');
     expect(res.headers.vary).toBe('Origin');
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(res.body).toBe('{"n":0}\n{"error":"the GPU went away"}\n');
+    expect(res.body).toBe('{"n":0}\n{"error":"engine: the GPU went away"}\n');
   });
 });
 

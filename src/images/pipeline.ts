@@ -70,13 +70,9 @@ function tensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
 
 /** The stable error an ONNX Runtime failure becomes (the workflow executor names the node). */
 function ortFailure(part: string, err: unknown): HearthError {
-  return new HearthError(
-    'IMAGE_RUNTIME_FAILED',
-    `ONNX Runtime failed in ${part}: ${(err as Error).message ?? String(err)}`,
-    {
-      cause: err,
-    },
-  );
+  return new HearthError('IMAGE_RUNTIME_FAILED', [part, (err as Error).message ?? String(err)], {
+    cause: err,
+  });
 }
 
 /** A Stable Diffusion model loaded into ONNX Runtime sessions (SD 1.x/2.x and SDXL, diffusers ONNX layout). */
@@ -289,7 +285,7 @@ export class ImagePipeline {
     const v = this.layout.prediction === 'v_prediction';
 
     const denoise = async (xs: Float32Array, sigma: number): Promise<Float32Array> => {
-      if (req.signal?.aborted) throw new HearthError('IMAGE_ABORTED', 'interrupted');
+      if (req.signal?.aborted) throw new HearthError('IMAGE_ABORTED');
       const cIn = 1 / Math.sqrt(sigma * sigma + 1);
       const input = new Float32Array(conds.length * size);
       for (let ci = 0; ci < conds.length; ci++) for (let i = 0; i < size; i++) input[ci * size + i] = xs[i]! * cIn;
@@ -347,7 +343,7 @@ export class ImagePipeline {
     const images: RgbImage[] = [];
     const plane = channels * h * w;
     for (let b = 0; b < batch; b++) {
-      if (signal?.aborted) throw new HearthError('IMAGE_ABORTED', 'interrupted');
+      if (signal?.aborted) throw new HearthError('IMAGE_ABORTED');
       const slice = latent.data.slice(b * plane, (b + 1) * plane);
       let out: ort.InferenceSession.OnnxValueMapType;
       try {

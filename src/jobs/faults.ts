@@ -28,9 +28,8 @@ export class EngineFaults {
     if (!this.#at.has(this.#calls)) return;
     const reason = `injected fault: engine call ${this.#calls} lost the GPU`;
     engine.markGpuUnhealthy(reason);
-    throw new HearthError(
-      'ENGINE_GPU_FAILED',
-      `engine: generation failed on the GPU (${reason}); the GPU is marked unhealthy`,
-    );
+    throw new HearthError('ENGINE_GPU_FAILED', [
+      `generation failed on the GPU (${reason}); the GPU is marked unhealthy`,
+    ]);
   }
 }

@@ -31,13 +31,9 @@ export function compileOutputSchema(schema: Record<string, unknown>): OutputVali
 }
 
 function invalid(problem: string): HearthError {
-  return new HearthError(
-    'JOB_SCHEMA_INVALID',
-    `schema does not compile: ${problem}: give a JSON schema object (type, properties, required, items, enum, ...)`,
-    {
-      details: { param: 'schema' },
-    },
-  );
+  return new HearthError('JOB_SCHEMA_INVALID', [problem], {
+    details: { param: 'schema' },
+  });
 }
 
 /** Structural mistakes zod's converter lets through (it ignores keywords of the wrong type). */

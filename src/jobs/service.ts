@@ -367,7 +367,7 @@ export class JobService {
 }
 
 function notFound(id: string): HearthError {
-  return new HearthError('JOB_NOT_FOUND', `job ${JSON.stringify(id)} not found: list jobs with hearth jobs ls`, {
+  return new HearthError('JOB_NOT_FOUND', [JSON.stringify(id)], {
     details: { id },
   });
 }
@@ -400,7 +400,7 @@ function checkFieldsInSample(request: BatchRequest, input: string, sample: Datas
     if (readable.some((r) => fieldValue(r.fields!, field) !== undefined)) continue;
     throw new HearthError(
       'JOB_TEMPLATE_FIELD_MISSING',
-      `${param}: field "${field}" is in none of the first ${readable.length} records of ${input}${suggest(field, known)}; their fields are: ${[...known].slice(0, 20).join(', ')}`,
+      [param, field, readable.length, input, suggest(field, known), [...known].slice(0, 20).join(', ')],
       { details: { param, field } },
     );
   }

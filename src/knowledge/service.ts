@@ -231,13 +231,9 @@ export class KnowledgeService {
       );
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
-        throw new HearthError(
-          'KNOWLEDGE_EXISTS',
-          `a knowledge base named ${JSON.stringify(input.name)} exists: choose another name`,
-          {
-            details: { param: 'name' },
-          },
-        );
+        throw new HearthError('KNOWLEDGE_EXISTS', [JSON.stringify(input.name)], {
+          details: { param: 'name' },
+        });
       }
       throw err;
     }
@@ -397,11 +393,9 @@ export class KnowledgeService {
     );
     const [row] = rows;
     if (!row) {
-      throw new HearthError(
-        'KNOWLEDGE_DOCUMENT_NOT_FOUND',
-        `knowledge base ${base.name} has no document ${JSON.stringify(documentId)}: list them with hearth kb ls ${base.name}`,
-        { details: { document: documentId } },
-      );
+      throw new HearthError('KNOWLEDGE_DOCUMENT_NOT_FOUND', [base.name, JSON.stringify(documentId), base.name], {
+        details: { document: documentId },
+      });
     }
     if (row.file_key.startsWith(`${uploadFolder(base.id)}/`))
       await this.#o.files.delete(row.file_key).catch(() => false);
@@ -693,9 +687,5 @@ function invalid(param: string, message: string): HearthError {
 }
 
 function notFound(ref: string): HearthError {
-  return new HearthError(
-    'KNOWLEDGE_NOT_FOUND',
-    `knowledge base ${JSON.stringify(ref)} not found: list the bases you can see with hearth kb ls`,
-    { details: { base: ref } },
-  );
+  return new HearthError('KNOWLEDGE_NOT_FOUND', [JSON.stringify(ref)], { details: { base: ref } });
 }

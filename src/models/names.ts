@@ -22,8 +22,7 @@ const DEFAULT_NAMESPACE = 'library';
 
 export function parseModelName(input: string): ModelName {
   const raw = input.trim();
-  const bad = (why: string) =>
-    new HearthError('MODEL_NAME_INVALID', `invalid model name "${input}": ${why}`, { details: { param: 'model' } });
+  const bad = (why: string) => new HearthError('MODEL_NAME_INVALID', [input, why], { details: { param: 'model' } });
   if (!raw) throw bad('it is empty');
   let rest = raw;
   let tag = 'latest';

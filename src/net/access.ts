@@ -163,19 +163,12 @@ export class ListenerGuard {
   checkRequest(request: GuardedRequest & { readonly method?: string | undefined }): OriginDecision {
     const host = request.headers.host;
     if (this.#hosts && !this.#hosts.allows(host)) {
-      throw new HearthError(
-        'HOST_NOT_ALLOWED',
-        `Host ${JSON.stringify(host)} is not a name of listener ${JSON.stringify(this.listener.name)}: ` +
-          `if clients reach hearth by that name, add it to the listener's hosts (a defence against DNS rebinding)`,
-      );
+      throw new HearthError('HOST_NOT_ALLOWED', [JSON.stringify(host), JSON.stringify(this.listener.name)]);
     }
     const origin = request.headers.origin;
     if (origin === undefined) return { preflight: false };
     if (!this.#shared.cors.allows(origin, host)) {
-      throw new HearthError(
-        'ORIGIN_NOT_ALLOWED',
-        `origin ${JSON.stringify(origin)} may not call hearth: add it to origins in the config if that web app should`,
-      );
+      throw new HearthError('ORIGIN_NOT_ALLOWED', [JSON.stringify(origin)]);
     }
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
     return { allowOrigin: origin, preflight };

@@ -85,7 +85,7 @@ export function assertExposureAllowed(config: HearthConfig): string[] {
   if (problems.length > 0) {
     throw new HearthError(
       'NET_EXPOSURE_REFUSED',
-      `refusing to start: the listeners would expose hearth beyond its zones (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${p}`).join('\n')}`,
+      [problems.length, problems.length === 1 ? '' : 's', problems.map((p) => `  ${p}`).join('\n')],
       { details: { problems } },
     );
   }

@@ -32,12 +32,8 @@ export function cacheFsError(action: string, path: string, err: unknown): Hearth
   if (err instanceof HearthError) return err;
   const errno = errnoOf(err);
   const what = errno ?? (err instanceof Error ? err.message : String(err));
-  return new HearthError(
-    'NODE_CACHE_UNUSABLE',
-    `node.cacheDir: cannot ${action} ${path} (${what}): ${cacheHint(errno)}`,
-    {
-      cause: err,
-      details: { path, errno },
-    },
-  );
+  return new HearthError('NODE_CACHE_UNUSABLE', [action, path, what, cacheHint(errno)], {
+    cause: err,
+    details: { path, errno },
+  });
 }

@@ -43,16 +43,19 @@ export interface ExecutionResult {
   cached: string[];
 }
 
-/** The run stopped because someone interrupted it. */
-export class ExecutionInterrupted extends Error {
+/** The run stopped because someone interrupted it (ComfyUI's `execution_interrupted` names the node). */
+export class ExecutionInterrupted extends HearthError<'WORKFLOW_INTERRUPTED'> {
   override readonly name = 'ExecutionInterrupted';
   constructor(readonly nodeId: string | null) {
-    super('interrupted');
+    super('WORKFLOW_INTERRUPTED', [nodeId ?? '(none)'], { details: { node_id: nodeId } });
   }
 }
 
-/** A node threw: ComfyUI's `execution_error` fields. */
-export class NodeExecutionError extends Error {
+/**
+ * A node threw: ComfyUI's `execution_error` fields. The message is the node's own
+ * (ComfyUI's `exception_message`); `exceptionType` is the thrown error's code or class.
+ */
+export class NodeExecutionError extends HearthError<'WORKFLOW_NODE_FAILED'> {
   override readonly name = 'NodeExecutionError';
   constructor(
     readonly nodeId: string,
@@ -61,7 +64,9 @@ export class NodeExecutionError extends Error {
     message: string,
     readonly traceback: string[],
   ) {
-    super(message);
+    super('WORKFLOW_NODE_FAILED', message, {
+      details: { node_id: nodeId, node_type: nodeType, exception_type: exceptionType },
+    });
   }
 }
 

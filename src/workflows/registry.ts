@@ -72,8 +72,7 @@ export class NodeRegistry {
 
   objectInfoOf(name: string): Record<string, ObjectInfo> {
     const def = this.get(name);
-    if (!def)
-      throw new HearthError('WORKFLOW_NODE_UNKNOWN', `no workflow node type ${name}: GET /object_info lists them`);
+    if (!def) throw new HearthError('WORKFLOW_NODE_UNKNOWN', [name]);
     return { [name]: describe(def) };
   }
 }

@@ -61,11 +61,11 @@ export interface PromptSubmission {
   extra_data?: Record<string, unknown>;
 }
 
-/** The prompt was invalid: the body is ComfyUI's 400 `{error, node_errors}`. */
-export class PromptRejected extends Error {
+/** The prompt was invalid: the body is ComfyUI's 400 `{error, node_errors}`, which `rejection` holds as ComfyUI sends it. */
+export class PromptRejected extends HearthError<'WORKFLOW_INVALID'> {
   override readonly name = 'PromptRejected';
   constructor(readonly rejection: PromptRejection) {
-    super(rejection.error.message);
+    super('WORKFLOW_INVALID', rejection.error.message, { details: { node_errors: rejection.node_errors } });
   }
 }
 

@@ -58,12 +58,9 @@ export async function applyMigrations(
         });
       } catch (err) {
         if (err instanceof HearthError) throw err;
-        throw new HearthError(
-          'ATLAS_DB_MIGRATION_FAILED',
-          `atlas.database: migration ${migration.id} failed on ${describe} (${describeError(err)}); ` +
-            `it was rolled back and the schema is as before: fix the cause and start hearth again`,
-          { cause: err },
-        );
+        throw new HearthError('ATLAS_DB_MIGRATION_FAILED', [migration.id, describe, describeError(err)], {
+          cause: err,
+        });
       }
       applied.push(migration.id);
       log.info({ migration: migration.id, database: describe }, 'atlas database migration applied');
@@ -89,12 +86,9 @@ function compare(applied: string[], known: readonly Migration[]): MigrationStatu
 }
 
 function schemaTooNew(unknown: string[], describe: string): HearthError {
-  return new HearthError(
-    'ATLAS_DB_SCHEMA_TOO_NEW',
-    `atlas.database: ${describe} has migration${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} ` +
-      `that this hearth does not know: a newer hearth has upgraded the database; upgrade hearth on this node`,
-    { details: { unknown } },
-  );
+  return new HearthError('ATLAS_DB_SCHEMA_TOO_NEW', [describe, unknown.length > 1 ? 's' : '', unknown.join(', ')], {
+    details: { unknown },
+  });
 }
 
 /** The list is code, so a bad one is a bug to stop at once rather than a database to half-migrate. */

@@ -112,11 +112,7 @@ export function isTemporaryName(name: string): boolean {
 
 /** ATLAS_FILES_BAD_KEY naming the key and the rule it breaks; `problem` reads after the key ('is empty'). */
 export function badKey(key: string, rule: string, problem: string): HearthError {
-  return new HearthError(
-    'ATLAS_FILES_BAD_KEY',
-    `atlas.files: key ${JSON.stringify(key)} ${problem}: keys are /-separated paths inside the store, like models/llama/weights.gguf`,
-    { details: { key, rule } },
-  );
+  return new HearthError('ATLAS_FILES_BAD_KEY', [JSON.stringify(key), problem], { details: { key, rule } });
 }
 
 /** Refuses a character that no key segment may hold; shared by keys and list prefixes. */

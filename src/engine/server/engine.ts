@@ -198,11 +198,7 @@ export class ServerEngine {
 
   private requestError(err: unknown, lease: ServerLease, what: string): unknown {
     if (err instanceof ServerExited || (lease.instance.state === 'crashed' && !isHearthError(err))) {
-      return new HearthError(
-        'ENGINE_CRASHED',
-        `engine: the llama-server process of model "${lease.instance.spec.name}" stopped during the ${what} (${describeError(err)}): retry; the next request starts a new one`,
-        { cause: err },
-      );
+      return new HearthError('ENGINE_CRASHED', [lease.instance.spec.name, what, describeError(err)], { cause: err });
     }
     if (isHearthError(err)) return err;
     this.opts.log.error({ err, model: lease.instance.spec.name }, `engine: ${what} failed`);

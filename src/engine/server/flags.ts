@@ -81,16 +81,14 @@ export async function checkLlamaServer(binary: string): Promise<{ version: strin
     const out = await run(binary, ['--version'], { timeout: 15_000 });
     version = `${out.stdout}\n${out.stderr}`.match(/version:\s*([^\n]+)/)?.[1]?.trim() ?? '';
   } catch (err) {
-    throw new HearthError(
-      'ENGINE_SERVER_UNSUITABLE',
-      `engine: inference.llamaServer ${binary} does not answer --version (${describeError(err)}): point it at a llama-server executable, or remove it to use \`hearth engine build\`'s`,
-    );
+    throw new HearthError('ENGINE_SERVER_UNSUITABLE', [
+      `inference.llamaServer ${binary} does not answer --version (${describeError(err)}): point it at a llama-server executable, or remove it to use \`hearth engine build\`'s`,
+    ]);
   }
   if (!version) {
-    throw new HearthError(
-      'ENGINE_SERVER_UNSUITABLE',
-      `engine: inference.llamaServer ${binary} printed no "version:" line for --version: it is not llama.cpp's llama-server`,
-    );
+    throw new HearthError('ENGINE_SERVER_UNSUITABLE', [
+      `inference.llamaServer ${binary} printed no "version:" line for --version: it is not llama.cpp's llama-server`,
+    ]);
   }
   let help: string;
   try {
@@ -102,10 +100,9 @@ export async function checkLlamaServer(binary: string): Promise<{ version: strin
   }
   const missing = REQUIRED_FLAGS.filter((flag) => !new RegExp(`(^|[\\s,])${flag}([\\s,=]|$)`, 'm').test(help));
   if (missing.length > 0) {
-    throw new HearthError(
-      'ENGINE_SERVER_UNSUITABLE',
-      `engine: inference.llamaServer ${binary} (version ${version}) lacks ${missing.join(', ')}, which hearth passes: use a newer llama-server, or remove inference.llamaServer to use \`hearth engine build\`'s`,
-    );
+    throw new HearthError('ENGINE_SERVER_UNSUITABLE', [
+      `inference.llamaServer ${binary} (version ${version}) lacks ${missing.join(', ')}, which hearth passes: use a newer llama-server, or remove inference.llamaServer to use \`hearth engine build\`'s`,
+    ]);
   }
   return { version };
 }

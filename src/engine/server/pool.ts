@@ -128,12 +128,7 @@ export class ServerPool {
       if (lease) return Promise.resolve(lease);
     }
     if (this.waiters.length >= this.opts.maxQueue) {
-      return Promise.reject(
-        new HearthError(
-          'QUEUE_FULL',
-          `server busy, please try again.  maximum pending requests exceeded (${this.opts.maxQueue} waiting; raise inference.maxQueue)`,
-        ),
-      );
+      return Promise.reject(new HearthError('QUEUE_FULL', [this.opts.maxQueue]));
     }
     return new Promise<ServerLease>((resolve, reject) => {
       const onAbort = () => {
@@ -357,7 +352,7 @@ export class ServerPool {
       if (isHearthError(err)) throw err;
       throw new HearthError(
         'ENGINE_LOAD_FAILED',
-        `engine: model "${first.spec.name}" failed to load (${describeError(err)})`,
+        [`model "${first.spec.name}" failed to load (${describeError(err)})`],
         { cause: err },
       );
     }
@@ -399,10 +394,9 @@ export class ServerPool {
   private async makeRoom(first: Waiter, bytes: number): Promise<void> {
     const { memoryBudget, maxLoadedModels, loadWaitMs, log } = this.opts;
     if (bytes > memoryBudget) {
-      throw new HearthError(
-        'ENGINE_OUT_OF_MEMORY',
-        `engine: model "${first.spec.name}" needs ${formatBytes(bytes)} but the engine's memory budget is ${formatBytes(memoryBudget)}: choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
-      );
+      throw new HearthError('ENGINE_OUT_OF_MEMORY', [
+        `model "${first.spec.name}" needs ${formatBytes(bytes)} but the engine's memory budget is ${formatBytes(memoryBudget)}: choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
+      ]);
     }
     const deadline = Date.now() + loadWaitMs;
     for (;;) {
@@ -426,10 +420,9 @@ export class ServerPool {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new HearthError(
-          'ENGINE_OUT_OF_MEMORY',
-          `engine: model "${first.spec.name}" needs ${formatBytes(bytes)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
-        );
+        throw new HearthError('ENGINE_OUT_OF_MEMORY', [
+          `model "${first.spec.name}" needs ${formatBytes(bytes)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
+        ]);
       }
       await this.changes.wait(left);
     }

@@ -88,7 +88,7 @@ export class LlamaServerProcess {
       });
     } catch (err) {
       await rm(socketDir, { recursive: true, force: true });
-      throw new HearthError('ENGINE_LOAD_FAILED', `engine: cannot start ${launch.binary}: ${describeError(err)}`);
+      throw new HearthError('ENGINE_LOAD_FAILED', [`cannot start ${launch.binary}: ${describeError(err)}`]);
     }
     const proc = new LlamaServerProcess(
       child,
@@ -101,7 +101,7 @@ export class LlamaServerProcess {
       child.once('error', reject);
     }).catch(async (err: unknown) => {
       await rm(socketDir, { recursive: true, force: true });
-      throw new HearthError('ENGINE_LOAD_FAILED', `engine: cannot start ${launch.binary}: ${describeError(err)}`);
+      throw new HearthError('ENGINE_LOAD_FAILED', [`cannot start ${launch.binary}: ${describeError(err)}`]);
     });
     try {
       await proc.waitReady(launch.readyTimeoutMs);
@@ -118,10 +118,9 @@ export class LlamaServerProcess {
     let delay = 20;
     for (;;) {
       if (this.exited) {
-        throw new HearthError(
-          'ENGINE_LOAD_FAILED',
-          `engine: llama-server stopped while loading the model (${this.exited.signal ?? `exit ${this.exited.code}`}): ${this.lastLines.slice(-3).join(' | ')}`,
-        );
+        throw new HearthError('ENGINE_LOAD_FAILED', [
+          `llama-server stopped while loading the model (${this.exited.signal ?? `exit ${this.exited.code}`}): ${this.lastLines.slice(-3).join(' | ')}`,
+        ]);
       }
       const status = await this.get('/health').then(
         (r) => r.status,
@@ -129,10 +128,9 @@ export class LlamaServerProcess {
       );
       if (status === 200) return;
       if (Date.now() > deadline) {
-        throw new HearthError(
-          'ENGINE_LOAD_FAILED',
-          `engine: llama-server was not ready after ${Math.round(timeoutMs / 1000)} s: ${this.lastLines.slice(-3).join(' | ')}`,
-        );
+        throw new HearthError('ENGINE_LOAD_FAILED', [
+          `llama-server was not ready after ${Math.round(timeoutMs / 1000)} s: ${this.lastLines.slice(-3).join(' | ')}`,
+        ]);
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 250);

@@ -59,7 +59,7 @@ export async function locateDataset(files: FileStore, input: string, format?: Da
   }
   throw new HearthError(
     'JOB_DATASET_NOT_FOUND',
-    `input ${JSON.stringify(key)}: no such ${format === 'folder' ? 'folder' : 'dataset'} in the Atlas file store ${files.describe}: upload it first (hearth files put) or check the path (hearth files ls)`,
+    [JSON.stringify(key), format === 'folder' ? 'folder' : 'dataset', files.describe],
     { details: { param: 'input', key } },
   );
 }

@@ -121,10 +121,7 @@ export class ApiKeyStore {
         if (row) return { key: generated.key, info: toInfo(row) };
       } catch (err) {
         if ((err as { code?: string }).code === '23505') {
-          throw new HearthError(
-            'KEY_EXISTS',
-            `an active key named ${JSON.stringify(name)} exists: revoke it first (hearth keys revoke ${name}) or choose another name`,
-          );
+          throw new HearthError('KEY_EXISTS', [JSON.stringify(name), name]);
         }
         throw err;
       }
@@ -150,10 +147,7 @@ export class ApiKeyStore {
     );
     const [row] = rows;
     if (!row) {
-      throw new HearthError(
-        'KEY_NOT_FOUND',
-        `no active key named ${JSON.stringify(nameOrId)}: \`hearth keys list\` shows the keys there are`,
-      );
+      throw new HearthError('KEY_NOT_FOUND', [JSON.stringify(nameOrId)]);
     }
     return toInfo(row);
   }

@@ -303,7 +303,9 @@ export class NodeCache {
         const held = this.bytes + this.reserved - freed;
         throw new HearthError(
           'NODE_CACHE_TOO_SMALL',
-          `node.cache: no room for ${JSON.stringify(key)} (${formatBytes(size)}): ${formatBytes(held)} of the ${formatBytes(this.maxBytes)} cache is in use (loaded models, copies in flight); unload something or raise node.cacheMaxBytes`,
+          [
+            `no room for ${JSON.stringify(key)} (${formatBytes(size)}): ${formatBytes(held)} of the ${formatBytes(this.maxBytes)} cache is in use (loaded models, copies in flight); unload something or raise node.cacheMaxBytes`,
+          ],
           { details: { key, size, maxBytes: this.maxBytes, inUse: held } },
         );
       }
@@ -344,7 +346,9 @@ export class NodeCache {
     if (info.size > this.maxBytes) {
       throw new HearthError(
         'NODE_CACHE_TOO_SMALL',
-        `node.cache: ${JSON.stringify(key)} is ${formatBytes(info.size)}, larger than the whole cache (node.cacheMaxBytes = ${formatBytes(this.maxBytes)}): raise node.cacheMaxBytes`,
+        [
+          `${JSON.stringify(key)} is ${formatBytes(info.size)}, larger than the whole cache (node.cacheMaxBytes = ${formatBytes(this.maxBytes)}): raise node.cacheMaxBytes`,
+        ],
         { details: { key, size: info.size, maxBytes: this.maxBytes } },
       );
     }
@@ -370,7 +374,9 @@ export class NodeCache {
         if (size > info.size) {
           throw new HearthError(
             'NODE_CACHE_CORRUPT',
-            `node.cache: ${JSON.stringify(key)} in ${store.describe} grew while it was copied: try again once it is no longer being written`,
+            [
+              `${JSON.stringify(key)} in ${store.describe} grew while it was copied: try again once it is no longer being written`,
+            ],
             { details: { key } },
           );
         }
@@ -384,7 +390,9 @@ export class NodeCache {
       if (actual !== digest) {
         throw new HearthError(
           'NODE_CACHE_CORRUPT',
-          `node.cache: the Atlas copy of ${JSON.stringify(key)} (${store.describe}) is corrupt: its sha256 is ${actual}, expected ${digest}; nothing was cached: restore the file from a backup or pull it again`,
+          [
+            `the Atlas copy of ${JSON.stringify(key)} (${store.describe}) is corrupt: its sha256 is ${actual}, expected ${digest}; nothing was cached: restore the file from a backup or pull it again`,
+          ],
           { details: { key, expected: digest, actual } },
         );
       }
@@ -404,11 +412,10 @@ export class NodeCache {
       if (this.closed) throw shuttingDown();
       if (err instanceof HearthError) throw err;
       // Writes are wrapped where they happen, so anything else came from reading Atlas.
-      throw new HearthError(
-        'ATLAS_FILES_UNREADABLE',
-        `atlas.files: cannot read ${JSON.stringify(key)} from ${store.describe} (${describeError(err)}): check the share and try again`,
-        { cause: err, details: { key } },
-      );
+      throw new HearthError('ATLAS_FILES_UNREADABLE', [JSON.stringify(key), store.describe, describeError(err)], {
+        cause: err,
+        details: { key },
+      });
     } finally {
       this.reserved -= info.size;
     }

@@ -58,7 +58,7 @@ function notFound(key: string, where: string): HearthError {
 }
 
 function exists(key: string, why: string): HearthError {
-  return new HearthError('ATLAS_FILES_EXISTS', `atlas.files: cannot store ${JSON.stringify(key)}: ${why}`, {
+  return new HearthError('ATLAS_FILES_EXISTS', [JSON.stringify(key), why], {
     details: { key },
   });
 }
@@ -305,11 +305,9 @@ export class FsFileStore implements FileStore {
       }
       const sha256 = hash.digest('hex');
       if (expected !== undefined && sha256 !== expected) {
-        throw new HearthError(
-          'ATLAS_FILES_DIGEST_MISMATCH',
-          `atlas.files: content for ${JSON.stringify(key)} has sha256 ${sha256}, expected ${expected}: nothing was stored; check the source or the expected digest`,
-          { details: { key, sha256, expected } },
-        );
+        throw new HearthError('ATLAS_FILES_DIGEST_MISMATCH', [JSON.stringify(key), sha256, expected], {
+          details: { key, sha256, expected },
+        });
       }
       renamed = await this.commit(key, tmp, target, overwrite);
       committed = true;

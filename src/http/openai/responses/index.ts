@@ -29,12 +29,7 @@ export function responseCaller(request: FastifyRequest): ResponseCaller {
 }
 
 function notFound(id: string, param?: string): HearthError {
-  return new HearthError(
-    'RESPONSE_NOT_FOUND',
-    `response "${id}" not found: it may have expired (inference.responsesRetention), been deleted, ` +
-      'been made with store: false, or by another API key',
-    param ? { details: { param } } : undefined,
-  );
+  return new HearthError('RESPONSE_NOT_FOUND', [id], param ? { details: { param } } : undefined);
 }
 
 /** `reasoning.effort` as Ollama's `think`: none/minimal turn thinking off, the others set its level. */
