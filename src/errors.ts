@@ -235,6 +235,12 @@ export function isHearthError(err: unknown, code?: ErrorCode): err is HearthErro
   return err instanceof HearthError && (code === undefined || err.code === code);
 }
 
+/** The errno of a system error ('EACCES', ...), or undefined for anything else. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** A short, human message for any thrown value (system errors keep their errno code). */
 export function describeError(err: unknown, opts: { causes?: boolean } = {}): string {
   if (err instanceof Error) {

@@ -1,10 +1,15 @@
-/** Human byte sizes in decimal units, as `ollama list` prints them (`4.7 GB`, `512 MB`). */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+/**
+ * Human byte sizes in decimal units, as `ollama list` prints them (`4.7 GB`, `512 MB`), or in binary
+ * units (`1.5 GiB`) with `binary`, for sizes people set in them (node.cacheMaxBytes). The exact form a
+ * config file takes back is config/values.ts's formatBytesExact.
+ */
+export function formatBytes(bytes: number, opts: { binary?: boolean } = {}): string {
+  const step = opts.binary ? 1024 : 1000;
+  const units = opts.binary ? ['B', 'KiB', 'MiB', 'GiB', 'TiB'] : ['B', 'KB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (Math.abs(value) >= step && unit < units.length - 1) {
+    value /= step;
     unit++;
   }
   const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 1;

@@ -43,7 +43,7 @@ export {
 } from './schema.js';
 export {
   type Cidr,
-  formatBytes,
+  formatBytesExact,
   formatDuration,
   formatListenAddress,
   type ListenAddress,

@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import { LOOPBACK_ZONE } from './defaults.js';
 import { configLeaves, type HearthConfig, isPlainObject } from './schema.js';
-import { formatBytes, formatDuration, maskUrlPassword, SECRET_NAME } from './values.js';
+import { formatBytesExact, formatDuration, maskUrlPassword, SECRET_NAME } from './values.js';
 
 const MASK = '***';
 
@@ -22,7 +22,7 @@ export function renderConfig(config: HearthConfig): string {
     if (!isPlainObject(parent) || key === undefined || typeof parent[key] !== 'number') continue;
     const value = parent[key] as number;
     // Negative durations mean "forever"; -1 (seconds) reads back as forever too.
-    parent[key] = leaf.kind === 'size' ? formatBytes(value) : value < 0 ? -1 : formatDuration(value);
+    parent[key] = leaf.kind === 'size' ? formatBytesExact(value) : value < 0 ? -1 : formatDuration(value);
   }
   if (isPlainObject(out.zones)) delete out.zones[LOOPBACK_ZONE];
   return stringify(maskSecrets(out, false), { lineWidth: 0 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  formatBytes,
+  formatBytesExact,
   formatDuration,
   formatListenAddress,
   maskUrlPassword,
@@ -38,12 +38,13 @@ describe('parseBytes', () => {
   });
 
   it('formats back to the largest exact unit', () => {
-    expect(formatBytes(20 * 2 ** 30)).toBe('20GiB');
-    expect(formatBytes(1000)).toBe('1KB');
-    expect(formatBytes(1536)).toBe(1536);
-    expect(formatBytes(1023)).toBe(1023);
-    expect(formatBytes(0)).toBe(0);
-    for (const n of [1, 1023, 1024, 5_000_000, 100 * 2 ** 20, 3 * 2 ** 40]) expect(parseBytes(formatBytes(n))).toBe(n);
+    expect(formatBytesExact(20 * 2 ** 30)).toBe('20GiB');
+    expect(formatBytesExact(1000)).toBe('1KB');
+    expect(formatBytesExact(1536)).toBe(1536);
+    expect(formatBytesExact(1023)).toBe(1023);
+    expect(formatBytesExact(0)).toBe(0);
+    for (const n of [1, 1023, 1024, 5_000_000, 100 * 2 ** 20, 3 * 2 ** 40])
+      expect(parseBytes(formatBytesExact(n))).toBe(n);
   });
 });
 

@@ -79,8 +79,8 @@ function checkedMs(ms: number, value: number | string): number {
   return ms === 0 ? 0 : ms;
 }
 
-/** 21474836480 → `20GiB`; a size with no exact unit stays a plain number of bytes. */
-export function formatBytes(bytes: number): string | number {
+/** 21474836480 → `20GiB`: the exact form parseBytes reads back; a size with no exact unit stays a plain number of bytes (human sizes: units.ts formatBytes). */
+export function formatBytesExact(bytes: number): string | number {
   if (bytes === 0) return 0;
   for (const unit of ['TiB', 'GiB', 'MiB', 'KiB', 'TB', 'GB', 'MB', 'KB'] as const) {
     const size = BYTE_UNITS[unit.toLowerCase()] ?? 1;

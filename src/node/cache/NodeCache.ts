@@ -5,8 +5,10 @@ import { join, resolve } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import type { Logger } from 'pino';
 import { type FileStore, normalizeSha256 } from '../../atlas/files/index.js';
-import { describeError, HearthError } from '../../errors.js';
-import { cacheFsError, errnoOf } from '../errors.js';
+import { describeError, errnoOf, HearthError } from '../../errors.js';
+import { formatBytes } from '../../units.js';
+import { writeAll } from '../../write-all.js';
+import { cacheFsError } from '../errors.js';
 import { ScratchArea, type ScratchFolder } from '../scratch.js';
 
 export interface NodeCacheOptions {
@@ -43,31 +45,6 @@ const READ_CHUNK_BYTES = 1 << 20;
 
 function shuttingDown(): HearthError {
   return new HearthError('SHUTTING_DOWN', 'node.cache: the cache is closed (hearth is shutting down)');
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array, path: string): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    let written: number;
-    try {
-      ({ bytesWritten: written } = await fh.write(bytes, offset, bytes.length - offset));
-    } catch (err) {
-      throw cacheFsError('write', path, err);
-    }
-    if (written === 0) throw cacheFsError('write', path, new Error('no bytes written'));
-    offset += written;
-  }
 }
 
 /**
@@ -304,7 +281,7 @@ export class NodeCache {
         throw new HearthError(
           'NODE_CACHE_TOO_SMALL',
           [
-            `no room for ${JSON.stringify(key)} (${formatBytes(size)}): ${formatBytes(held)} of the ${formatBytes(this.maxBytes)} cache is in use (loaded models, copies in flight); unload something or raise node.cacheMaxBytes`,
+            `no room for ${JSON.stringify(key)} (${formatBytes(size, { binary: true })}): ${formatBytes(held, { binary: true })} of the ${formatBytes(this.maxBytes, { binary: true })} cache is in use (loaded models, copies in flight); unload something or raise node.cacheMaxBytes`,
           ],
           { details: { key, size, maxBytes: this.maxBytes, inUse: held } },
         );
@@ -347,7 +324,7 @@ export class NodeCache {
       throw new HearthError(
         'NODE_CACHE_TOO_SMALL',
         [
-          `${JSON.stringify(key)} is ${formatBytes(info.size)}, larger than the whole cache (node.cacheMaxBytes = ${formatBytes(this.maxBytes)}): raise node.cacheMaxBytes`,
+          `${JSON.stringify(key)} is ${formatBytes(info.size, { binary: true })}, larger than the whole cache (node.cacheMaxBytes = ${formatBytes(this.maxBytes, { binary: true })}): raise node.cacheMaxBytes`,
         ],
         { details: { key, size: info.size, maxBytes: this.maxBytes } },
       );
@@ -381,7 +358,7 @@ export class NodeCache {
           );
         }
         hash.update(bytes);
-        await writeAll(fh, bytes, tmp);
+        await writeAll(fh, bytes, (err) => cacheFsError('write', tmp, err));
       }
       // No fsync: a copy torn by a crash fails the first-use hash in the next process and is copied again.
       await fh.close();

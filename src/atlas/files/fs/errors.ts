@@ -1,10 +1,4 @@
-import { type ErrorCode, HearthError } from '../../../errors.js';
-
-/** The errno of a system error ('EACCES', ...), or undefined for anything else. */
-export function errnoOf(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
+import { type ErrorCode, errnoOf, HearthError } from '../../../errors.js';
 
 /** What a person can do about an errno met on the Atlas share. */
 export function atlasHint(errno: string | undefined): string {

@@ -16,7 +16,8 @@ import {
 } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { HearthError } from '../../../errors.js';
+import { errnoOf, HearthError } from '../../../errors.js';
+import { writeAll } from '../../../write-all.js';
 import {
   type ByteRange,
   badKey,
@@ -33,7 +34,7 @@ import {
   temporaryName,
   validateKey,
 } from '../store.js';
-import { atlasFsError, atlasHint, errnoOf } from './errors.js';
+import { atlasFsError, atlasHint } from './errors.js';
 
 const READ_CHUNK_BYTES = 1 << 20;
 // Errnos meaning "this path is not there" (a missing file, or a file where a folder was expected).
@@ -68,21 +69,6 @@ function chunksOf(data: PutSource): Iterable<Uint8Array> | AsyncIterable<Uint8Ar
   if (typeof data === 'string') return [Buffer.from(data)];
   if (data instanceof Uint8Array) return [data];
   return data;
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array, shown: string): Promise<void> {
-  let offset = 0;
-  // A write may be short (a signal, a nearly full disk); keep going until every byte is down.
-  while (offset < bytes.length) {
-    let written: number;
-    try {
-      ({ bytesWritten: written } = await fh.write(bytes, offset, bytes.length - offset));
-    } catch (err) {
-      throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', shown, err);
-    }
-    if (written === 0) throw atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', shown, new Error('no bytes written'));
-    offset += written;
-  }
 }
 
 /** Removes folders a failed write made, deepest first; one another writer has filled since stays. */
@@ -294,7 +280,7 @@ export class FsFileStore implements FileStore {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         hash.update(bytes);
         size += bytes.length;
-        await writeAll(fh, bytes, this.shown(tmp));
+        await writeAll(fh, bytes, (err) => atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', this.shown(tmp), err));
       }
       try {
         await fh.sync();
@@ -538,7 +524,7 @@ export class FsFileStore implements FileStore {
     try {
       const fh = await open(probe, 'wx');
       try {
-        await writeAll(fh, content, this.shown(probe));
+        await writeAll(fh, content, (err) => atlasFsError('ATLAS_FILES_UNWRITABLE', 'write', this.shown(probe), err));
         await fh.sync();
       } finally {
         await fh.close();
