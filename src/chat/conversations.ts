@@ -80,7 +80,7 @@ export interface ConversationSummary {
   streaming: boolean;
 }
 
-export interface ChatMessage {
+export interface ConversationMessage {
   id: string;
   parentId: string | null;
   role: MessageRole;
@@ -142,7 +142,7 @@ export interface ConversationTree {
   createdAt: Date;
   updatedAt: Date;
   currentLeafId: string | null;
-  messages: Array<Omit<ChatMessage, 'updatedAt'>>;
+  messages: Array<Omit<ConversationMessage, 'updatedAt'>>;
 }
 
 export const DEFAULT_TITLE = 'New chat';
@@ -214,7 +214,7 @@ const STREAMING_COLUMN = `exists (select 1 from chat_messages s where s.conversa
 /** Says why a reply past its lease stopped. */
 const LEASE_LOST = 'the node writing this reply stopped answering; the text written until then is kept';
 
-function toMessage(row: MessageRow): ChatMessage {
+function toMessage(row: MessageRow): ConversationMessage {
   return {
     id: row.id,
     parentId: row.parent_id,
@@ -322,7 +322,7 @@ export class ConversationStore {
   }
 
   /** Every message of a conversation (all branches), oldest first: one indexed range read. */
-  async messages(userId: string, id: string): Promise<ChatMessage[]> {
+  async messages(userId: string, id: string): Promise<ConversationMessage[]> {
     await this.expireLeases(id);
     const rows = await this.#db.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
@@ -402,7 +402,7 @@ export class ConversationStore {
   }
 
   /** One message, if it belongs to the user's (not deleted) conversation. */
-  async message(userId: string, conversationId: string, messageId: string): Promise<ChatMessage> {
+  async message(userId: string, conversationId: string, messageId: string): Promise<ConversationMessage> {
     const [row] = await this.#db.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
        where m.id = $1 and m.conversation_id = $2 and c.user_id = $3 and c.deleted_at is null`,
@@ -418,7 +418,7 @@ export class ConversationStore {
   }
 
   /** The branch from the first message down to `leafId`, oldest first (what the model is shown). */
-  async path(conversationId: string, leafId: string): Promise<ChatMessage[]> {
+  async path(conversationId: string, leafId: string): Promise<ConversationMessage[]> {
     const rows = await this.#db.query<MessageRow & { seq: string }>(
       `with recursive path as (
          select * from chat_messages where id = $1 and conversation_id = $2
@@ -436,7 +436,7 @@ export class ConversationStore {
    * conversation's shown leaf, in one statement. The parent must be in the
    * same conversation.
    */
-  async addMessage(conversationId: string, message: NewMessage): Promise<ChatMessage> {
+  async addMessage(conversationId: string, message: NewMessage): Promise<ConversationMessage> {
     const [row] = await this.#db.query<MessageRow>(
       `with added as (
          insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id, lease_until)
@@ -506,7 +506,7 @@ export class ConversationStore {
    * does not write it); null when it is gone. Marks it interrupted first when
    * its lease ran out.
    */
-  async replyState(messageId: string): Promise<ChatMessage | null> {
+  async replyState(messageId: string): Promise<ConversationMessage | null> {
     await this.expireLeases(undefined, messageId);
     const [row] = await this.#db.query<MessageRow>(`select ${MESSAGE_COLUMNS} from chat_messages m where m.id = $1`, [
       messageId,

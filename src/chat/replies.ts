@@ -11,16 +11,16 @@
  * (`InferencePlanner.prepare` then `Engine.generate`).
  */
 import type { Engine } from '../engine/index.js';
-import type { ChatMessage as EngineMessage } from '../engine/types.js';
+import type { ChatMessage } from '../engine/types.js';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { parseOptions } from '../models/options.js';
 import {
   type Attachment,
-  type ChatMessage,
   type ChatSource,
   type Conversation,
+  type ConversationMessage,
   type ConversationStore,
   type MessageStats,
   type MessageStatus,
@@ -53,7 +53,7 @@ export interface ReplyRequest {
 /** What the caller hears while a reply is written. */
 export interface ReplyEvents {
   /** A message was committed: the user's, then the assistant's (status `streaming`). */
-  message(message: ChatMessage): void;
+  message(message: ConversationMessage): void;
   /** Generated text, as it arrives. */
   text(text: string): void;
   /** Something the person should know (an attachment was cut to fit). */
@@ -96,7 +96,7 @@ const CHARS_PER_TOKEN = 3;
 interface Running {
   userId: string;
   controller: AbortController;
-  done: Promise<ChatMessage>;
+  done: Promise<ConversationMessage>;
   /** the text so far, as followers get it */
   text: string;
   followers: Set<(text: string) => void>;
@@ -124,7 +124,7 @@ export class ChatReplies {
    * reply with status `error` and its text so far, and the final message is
    * returned.
    */
-  async reply(user: User, req: ReplyRequest, events: ReplyEvents): Promise<ChatMessage> {
+  async reply(user: User, req: ReplyRequest, events: ReplyEvents): Promise<ConversationMessage> {
     const { conversations, inference, titles } = this.#opts;
     const conversation = await conversations.get(user.id, req.conversationId);
     const model = req.model || conversation.model || user.defaultModel;
@@ -142,7 +142,7 @@ export class ChatReplies {
 
     // Titles come from the first exchange only, not from later edits of it.
     const firstExchange = conversation.currentLeafId === null && conversation.titleSource === 'default';
-    let userMessage: ChatMessage;
+    let userMessage: ConversationMessage;
     if (req.content !== undefined) {
       if (req.content.trim() === '' && attachments.length === 0) {
         throw new HearthError('BAD_REQUEST', 'the message is empty', { details: { param: 'content' } });
@@ -225,7 +225,7 @@ export class ChatReplies {
    * Stops a reply: at once when this node writes it (resolving the final
    * message), otherwise by flagging the row for the node that does (null).
    */
-  async stop(userId: string, conversationId: string, messageId: string): Promise<ChatMessage | null> {
+  async stop(userId: string, conversationId: string, messageId: string): Promise<ConversationMessage | null> {
     const running = this.#running.get(messageId);
     if (running && running.userId === userId) {
       running.controller.abort(new Error('stopped'));
@@ -253,7 +253,7 @@ export class ChatReplies {
     from: number,
     events: FollowEvents,
     signal?: AbortSignal,
-  ): Promise<ChatMessage | null> {
+  ): Promise<ConversationMessage | null> {
     const { conversations } = this.#opts;
     // Owner check first: another person's reply is MESSAGE_NOT_FOUND.
     const message = await conversations.message(userId, conversationId, messageId);
@@ -276,7 +276,7 @@ export class ChatReplies {
       }
     }
     let offset = from;
-    let state: ChatMessage | null = message;
+    let state: ConversationMessage | null = message;
     const every = this.#opts.followEveryMs ?? 250;
     for (;;) {
       if (!state) throw new HearthError('MESSAGE_NOT_FOUND', `message ${JSON.stringify(messageId)} is gone`);
@@ -306,13 +306,13 @@ export class ChatReplies {
 
   async #generate(
     conversation: Conversation,
-    assistant: ChatMessage,
-    history: ChatMessage[],
+    assistant: ConversationMessage,
+    history: ConversationMessage[],
     prepared: Awaited<ReturnType<InferencePlanner['prepare']>>,
     controller: AbortController,
     events: ReplyEvents,
     knowledge: { system: string; sources: ChatSource[] } | null,
-  ): Promise<ChatMessage> {
+  ): Promise<ConversationMessage> {
     const { conversations, inference, engine, log } = this.#opts;
     const started = performance.now();
     let firstTokenAt: number | undefined;
@@ -433,8 +433,8 @@ function round(n: number, digits: number): number {
 }
 
 /** The branch as the engine sees it: attachments go in front of the user's words. */
-function toEngineMessages(history: ChatMessage[]): EngineMessage[] {
-  const out: EngineMessage[] = [];
+function toEngineMessages(history: ConversationMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
   for (const m of history) {
     if (m.role === 'assistant' && m.content === '' && m.status !== 'done') continue;
     out.push({ role: m.role, content: m.role === 'user' ? withAttachments(m.content, m.attachments) : m.content });

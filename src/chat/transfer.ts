@@ -5,7 +5,13 @@
  */
 import * as z from 'zod';
 import { HearthError } from '../errors.js';
-import type { ChatMessage, ChatParams, Conversation, ConversationTree, MessageStatus } from './conversations.js';
+import type {
+  ChatParams,
+  Conversation,
+  ConversationMessage,
+  ConversationTree,
+  MessageStatus,
+} from './conversations.js';
 import { DEFAULT_TITLE, MESSAGE_ROLES, MESSAGE_STATUSES } from './conversations.js';
 
 export const EXPORT_FORMAT = 'hearth.chat';
@@ -25,13 +31,13 @@ export interface ExportedConversation {
   messages: Array<{
     id: string;
     parentId: string | null;
-    role: ChatMessage['role'];
+    role: ConversationMessage['role'];
     content: string;
-    attachments: ChatMessage['attachments'];
+    attachments: ConversationMessage['attachments'];
     model: string | null;
     status: MessageStatus;
     error: string | null;
-    stats: ChatMessage['stats'];
+    stats: ConversationMessage['stats'];
     createdAt: string;
   }>;
 }
@@ -43,7 +49,7 @@ export interface HearthExport {
   conversations: ExportedConversation[];
 }
 
-export function exportConversation(conversation: Conversation, messages: ChatMessage[]): ExportedConversation {
+export function exportConversation(conversation: Conversation, messages: ConversationMessage[]): ExportedConversation {
   return {
     id: conversation.id,
     title: conversation.title,
@@ -74,9 +80,9 @@ export function exportFile(conversations: ExportedConversation[], now = new Date
 }
 
 /** The branch shown, as Markdown: a heading per turn, the system prompt first. */
-export function conversationMarkdown(conversation: Conversation, messages: ChatMessage[]): string {
+export function conversationMarkdown(conversation: Conversation, messages: ConversationMessage[]): string {
   const byId = new Map(messages.map((m) => [m.id, m]));
-  const branch: ChatMessage[] = [];
+  const branch: ConversationMessage[] = [];
   let at = conversation.currentLeafId ? byId.get(conversation.currentLeafId) : messages.at(-1);
   for (let guard = 0; at && guard <= messages.length; guard++) {
     branch.unshift(at);
@@ -189,7 +195,7 @@ export function parseImport(data: unknown): { format: 'hearth' | 'open-webui'; t
       trees: file.conversations.map((c) => ({
         ...c,
         params: c.params as ChatParams,
-        messages: c.messages.map((m) => ({ ...m, stats: m.stats as ChatMessage['stats'] })),
+        messages: c.messages.map((m) => ({ ...m, stats: m.stats as ConversationMessage['stats'] })),
       })),
     };
   }
@@ -239,7 +245,7 @@ function fromWebui(row: z.output<typeof webuiRow>): ConversationTree {
     .map((m) => ({
       id: m.id,
       parentId: m.parentId ?? null,
-      role: m.role as ChatMessage['role'],
+      role: m.role as ConversationMessage['role'],
       content: typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? ''),
       attachments: [],
       model: m.model ?? null,

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as z from 'zod';
-import type { ChatMessage, ChatParams, User } from '../../chat/index.js';
+import type { ChatParams, ConversationMessage, User } from '../../chat/index.js';
 import { conversationMarkdown, exportConversation, exportFile, parseImport } from '../../chat/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
@@ -326,7 +326,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
           ...(body.model ? { model: body.model } : {}),
         },
         {
-          message: (message: ChatMessage) => send({ type: 'message', message }),
+          message: (message: ConversationMessage) => send({ type: 'message', message }),
           text: (text: string) => send({ type: 'text', text }),
           notice: (text: string) => send({ type: 'notice', text }),
         },
