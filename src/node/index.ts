@@ -1,2 +1,2 @@
-export { type CachedBlob, NodeCache, type NodeCacheOptions } from './cache/NodeCache.js';
+export { type CachedBlob, NodeCache, type NodeCacheOptions } from './cache/node-cache.js';
 export { ScratchArea, type ScratchFolder } from './scratch.js';

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FileStore, openFileStore } from '../../atlas/files/index.js';
 import { HearthError } from '../../errors.js';
-import { type CachedBlob, NodeCache } from './NodeCache.js';
+import { type CachedBlob, NodeCache } from './node-cache.js';
 
 const log = pino({ level: 'silent' });
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
