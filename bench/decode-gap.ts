@@ -10,7 +10,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { median } from '../src/bench/stats.js';
+import { median } from '../src/loadgen/stats.js';
 import { completionDecode, type DecodeRun, type DirectSetup, directSetup, evaluateDecode } from './lib/direct.js';
 import { engineDecode, fullLengthSeed, loadOptions, modelSpec, openEngine, sharedLlama } from './lib/engine.js';
 import { machineInfo } from './lib/machine.js';

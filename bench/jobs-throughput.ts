@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { median } from '../src/bench/stats.js';
+import { median } from '../src/loadgen/stats.js';
 import { configFromObject } from '../src/config/index.js';
 import { closeContext, openContext } from '../src/context.js';
 import { renderTemplate } from '../src/jobs/template.js';

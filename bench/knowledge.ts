@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type AtlasDb, openAtlasDb } from '../src/atlas/db/index.js';
-import { percentile } from '../src/bench/stats.js';
+import { percentile } from '../src/loadgen/stats.js';
 import { configFromObject } from '../src/config/index.js';
 import { closeContext, openContext } from '../src/context.js';
 import { VectorIndexCache } from '../src/knowledge/cache.js';

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchReport, FixedWorkload, runBench } from '../src/bench/index.js';
+import { type BenchReport, FixedWorkload, runBench } from '../src/loadgen/index.js';
 import {
   type HearthDirs,
   hearthDirs,

@@ -11,7 +11,7 @@ import {
   readReport,
   runBench,
   type Workload,
-} from '../bench/index.js';
+} from '../loadgen/index.js';
 import { API_KEY_VARIABLE } from '../config/env.js';
 import { parseDuration } from '../config/index.js';
 import { HearthError } from '../errors.js';
