@@ -11,6 +11,8 @@ const REPO = new URL('../../', import.meta.url).pathname;
 
 export interface HearthServer {
   url: string;
+  /** the `hearth serve` process */
+  pid: number;
   /** uploads a GGUF and creates a model of that name */
   addModel(name: string, path: string): Promise<void>;
   stop(): Promise<void>;
@@ -23,6 +25,8 @@ export async function startHearthServer(opts: {
   pin?: string;
   /** a built entry point to run with node (e.g. dist/cli/main.js); default: src/cli/main.ts through tsx */
   entry?: string;
+  /** more environment (HEARTH_* settings), over the defaults */
+  env?: Record<string, string>;
   log?: (line: string) => void;
 }): Promise<HearthServer> {
   const root = await mkdtemp(join(tmpdir(), 'hearth-bench-server-'));
@@ -39,6 +43,7 @@ export async function startHearthServer(opts: {
     HEARTH_HOST: '127.0.0.1:0',
     HEARTH_LOG_LEVEL: 'info',
     NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+    ...opts.env,
   };
   const node = opts.entry
     ? [process.execPath, resolve(opts.entry), 'serve']
@@ -80,6 +85,7 @@ export async function startHearthServer(opts: {
   );
   return {
     url,
+    pid: child.pid!,
     addModel: async (name, path) => {
       const hash = createHash('sha256');
       for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
