@@ -73,6 +73,8 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
   const body: Record<string, unknown> = {
     messages: req.messages.map((m) => chatMessage(m, toolIds)),
     stream: true,
+    // the running token count in every chunk (chat chunks carry no other): see generateOnServer
+    timings_per_token: true,
     ...samplingBody(req.sampling),
     ...formatBody(req.format),
   };
@@ -141,7 +143,15 @@ export async function generateOnServer(
     state.firstTokenAt ??= process.hrtime.bigint();
     state.text += text;
     req.onText?.(text);
-    onTokens?.(1);
+  };
+  // Sampled tokens, from the server's running count: a token may bring no text (an end-of-generation
+  // token, part of a UTF-8 character the server holds back, a tool-call fragment), and the observer's
+  // time to first token and inter-token latency count tokens, as in-process.
+  let counted = 0;
+  const sampled = (total: number | undefined) => {
+    if (total === undefined || total <= counted) return;
+    onTokens?.(total - counted);
+    counted = total;
   };
   if (req.kind === 'chat') {
     await proc.post('/v1/chat/completions', chatBody(req), {
@@ -157,7 +167,10 @@ export async function generateOnServer(
           }>;
           timings?: Timings;
         };
-        if (chunk.timings) state.timings = chunk.timings;
+        if (chunk.timings) {
+          state.timings = chunk.timings;
+          sampled(chunk.timings.predicted_n);
+        }
         const choice = chunk.choices?.[0];
         if (!choice) return;
         if (choice.delta?.content) emit(choice.delta.content);
@@ -190,8 +203,10 @@ export async function generateOnServer(
           content?: string;
           stop?: boolean;
           stop_type?: string;
+          tokens_predicted?: number;
           timings?: Timings;
         };
+        sampled(chunk.tokens_predicted);
         if (chunk.content) emit(chunk.content);
         if (chunk.timings) state.timings = chunk.timings;
         if (chunk.stop) state.finish = chunk.stop_type === 'limit' ? 'length' : 'stop';
