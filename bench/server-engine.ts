@@ -20,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { median } from '../src/bench/stats.js';
+import { median } from '../src/loadgen/stats.js';
 import { buildTestEngine, testEngineDir } from '../test/support/engine.js';
 import { type HearthServer, startHearthServer } from './lib/hearth-server.js';
 import {
