@@ -12,7 +12,7 @@
 //  5. GET /api/tags requests/s with the server pinned to one core.
 // Medians of repeated runs; variants take turns within each run so drift in the machine's load
 // hits all of them alike. Results: a summary on stdout, everything as JSON with --out.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { type DecodeRun, directSetup, evaluateDecode } from './lib/direct.js';
 import { engineDecode, fullLengthSeed, loadOptions, modelSpec, openEngine, sharedLlama } from './lib/engine.js';
 import { startHearthServer } from './lib/hearth-server.js';
 import { httpDecode, httpFirstToken } from './lib/http-decode.js';
+import { startRawLlamaServer } from './lib/llama-server.js';
 import { machineInfo } from './lib/machine.js';
 import { type BenchModel, type BenchShape, type BenchType, benchModel } from './lib/models.js';
 import { promptOf } from './lib/prompts.js';
@@ -303,44 +304,12 @@ function which(name: string): string | null {
 }
 
 async function benchLlamaServer(path: string, m: BenchModel): Promise<BenchReport> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child: ChildProcess = spawn(
-    path,
-    [
-      '-m',
-      m.path,
-      '-t',
-      String(THREADS),
-      '-c',
-      String(CTX),
-      '-b',
-      String(BATCH),
-      '-np',
-      '1',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
+  const args = ['-m', m.path, '-t', String(THREADS), '-c', String(CTX), '-b', String(BATCH), '-np', '1'];
+  const server = await startRawLlamaServer(path, args);
   try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const ok = await fetch(`${url}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error('llama-server did not become healthy');
-      await new Promise((r) => setTimeout(r, 500));
-    }
     log('llama-server: concurrency 1...');
     return await runBench({
-      target: { url, api: 'openai', mode: 'completion', model: 'any' },
+      target: { url: server.url, api: 'openai', mode: 'completion', model: 'any' },
       workload: new FixedWorkload(WORDS, TOKENS),
       concurrency: [1],
       requests: RUNS,
@@ -349,7 +318,7 @@ async function benchLlamaServer(path: string, m: BenchModel): Promise<BenchRepor
       timeoutMs: 10 * 60_000,
     });
   } finally {
-    child.kill('SIGTERM');
+    await server.stop();
   }
 }
 
