@@ -1,5 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
+import { API_KEY_VARIABLE } from '../config/env.js';
+import { parseDuration } from '../config/index.js';
+import { HearthError } from '../errors.js';
 import {
   type BenchApi,
   type BenchMode,
@@ -12,9 +15,6 @@ import {
   runBench,
   type Workload,
 } from '../loadgen/index.js';
-import { API_KEY_VARIABLE } from '../config/env.js';
-import { parseDuration } from '../config/index.js';
-import { HearthError } from '../errors.js';
 import { serverUrl } from './client.js';
 import { action } from './shared.js';
 
