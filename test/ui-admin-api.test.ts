@@ -3,8 +3,6 @@
 // tasks on Atlas (progress seen from the other node, cancel from the other node, a dead node's pull
 // marked interrupted), model copy/create/import/keep-alive/unload/delete, API keys, jobs and the node.
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,6 +12,7 @@ import { generateModel } from './fixtures/gguf/index.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { call, finished, jsonlDataset, putFile } from './support/jobs.js';
 import { createTestDatabase } from './support/postgres.js';
+import { type SlowMirror, startSlowMirror } from './support/slow-mirror.js';
 import { importModel, type Json, UiClient } from './support/ui-client.js';
 
 let dirs: HearthDirs;
@@ -21,12 +20,9 @@ let other: HearthDirs;
 let a: InProcessHearth;
 let b: InProcessHearth;
 let database: { url: string; drop(): Promise<void> };
-let files: Server;
-let filesBase: string;
+let mirror: SlowMirror;
 let gguf: Buffer;
 let ggufPath: string;
-/** Bytes the file server sends per 100 ms: a pull of the test GGUF takes a few seconds. */
-let bytesPerTick = 0;
 let admin: UiClient;
 let adminOnB: UiClient;
 let bob: UiClient;
@@ -63,27 +59,8 @@ beforeAll(async () => {
   });
   ggufPath = made.path;
   gguf = await readFile(made.path);
-  bytesPerTick = Math.ceil(gguf.length / 40); // about 4 s for the whole file
-  // The file server a house's mirror would be: it sends the GGUF slowly, honouring Range (a resumed pull).
-  files = createServer((req, res) => {
-    if (req.url !== '/files/pulled-model.gguf') return void res.writeHead(404).end('not found');
-    const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
-    res.writeHead(start ? 206 : 200, { 'content-length': gguf.length - start });
-    let at = start;
-    const tick = setInterval(() => {
-      if (res.destroyed) return clearInterval(tick);
-      const end = Math.min(gguf.length, at + bytesPerTick);
-      res.write(gguf.subarray(at, end));
-      at = end;
-      if (at >= gguf.length) {
-        clearInterval(tick);
-        res.end();
-      }
-    }, 100);
-    res.on('close', () => clearInterval(tick));
-  });
-  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
-  filesBase = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  // The file server a house's mirror would be: it sends the GGUF slowly (about 4 s), honouring Range.
+  mirror = await startSlowMirror('/files/pulled-model.gguf', gguf, 40);
 
   const pgAdmin = inject('postgresUrl');
   if (!pgAdmin) throw new Error(`PostgreSQL is not running for the tests: ${inject('postgresUnavailable')}`);
@@ -113,7 +90,7 @@ afterAll(async () => {
   await b?.close();
   await a?.close();
   await database?.drop();
-  await new Promise((resolve) => files?.close(resolve));
+  await mirror?.close();
   await other?.cleanup();
   await dirs?.cleanup();
 });
@@ -123,9 +100,7 @@ describe('who may administer from a browser', () => {
     const res = await bob.get('/api/ui/admin/models');
     expect(res.status).toBe(403);
     expect(res.json.error).toBe('only an admin may do this');
-    expect((await bob.post('/api/ui/admin/pulls', { source: `${filesBase}/files/pulled-model.gguf` })).status).toBe(
-      403,
-    );
+    expect((await bob.post('/api/ui/admin/pulls', { source: mirror.url })).status).toBe(403);
   });
 
   it('refuses an admin outside the admin zones and says why; admits the management zone and loopback', async () => {
@@ -138,7 +113,7 @@ describe('who may administer from a browser', () => {
     const pull = await admin.call(
       'POST',
       '/api/ui/admin/pulls',
-      { source: `${filesBase}/files/pulled-model.gguf` },
+      { source: mirror.url },
       { 'x-forwarded-for': '192.168.1.9' },
     );
     expect(pull.status).toBe(403);
@@ -166,12 +141,12 @@ describe('pulls are tasks on Atlas', () => {
   });
 
   it('pulls a URL in the background: progress with speed on both nodes, then the model in the picker', async () => {
-    const started = await admin.post('/api/ui/admin/pulls', { source: `${filesBase}/files/pulled-model.gguf` });
+    const started = await admin.post('/api/ui/admin/pulls', { source: mirror.url });
     expect(started.status, started.text).toBe(202);
     expect(started.json.pull).toMatchObject({ state: 'running', model: 'pulled-model:latest', node: 'test-node' });
     pullId = started.json.pull.id;
 
-    const again = await admin.post('/api/ui/admin/pulls', { source: `${filesBase}/files/pulled-model.gguf` });
+    const again = await admin.post('/api/ui/admin/pulls', { source: mirror.url });
     expect(again.status).toBe(409);
     expect(again.json.error).toContain('is being pulled already');
 
@@ -204,8 +179,8 @@ describe('pulls are tasks on Atlas', () => {
 
   it('cancels a pull from the node that is not running it', async () => {
     await admin.delete('/api/ui/admin/models?name=pulled-model');
-    bytesPerTick = Math.ceil(gguf.length / 200); // 20 s: long enough to cancel midway
-    const started = await admin.post('/api/ui/admin/pulls', { source: `${filesBase}/files/pulled-model.gguf` });
+    mirror.setTicks(200); // 20 s: long enough to cancel midway
+    const started = await admin.post('/api/ui/admin/pulls', { source: mirror.url });
     expect(started.status, started.text).toBe(202);
     const id = started.json.pull.id;
     await waitFor(
@@ -226,7 +201,7 @@ describe('pulls are tasks on Atlas', () => {
     expect((await admin.get('/api/ui/models')).json.models.map((m: Json) => m.name)).not.toContain(
       'pulled-model:latest',
     );
-    bytesPerTick = Math.ceil(gguf.length / 40);
+    mirror.setTicks(40);
   });
 
   it('marks a pull whose node died interrupted (its lease ran out), and a restarted node its own', async () => {
