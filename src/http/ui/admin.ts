@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
+import { atlasDbHealth, atlasFilesHealth } from '../../atlas/health.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { MANIFEST_FILE, shardFileName } from '../../jobs/commit.js';
@@ -244,18 +245,8 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
   app.get('/api/ui/admin/node', ADMIN, async () => {
     const serving = ctx.engine.serving();
     const cache = ctx.node.cache.usage();
-    const database = await check(async () => {
-      const started = Date.now();
-      await ctx.atlas.db.ping(5_000);
-      const status = await ctx.atlas.db.migrationStatus();
-      return `${ctx.atlas.db.describe}: reachable in ${Date.now() - started} ms, ${status.applied.length} migrations${
-        status.pending.length ? `, ${status.pending.length} pending` : ', schema current'
-      }`;
-    });
-    const files = await check(async () => {
-      await ctx.atlas.files.checkWritable();
-      return `${ctx.atlas.files.describe} is writable`;
-    });
+    const database = await check(() => atlasDbHealth(ctx.atlas.db));
+    const files = await check(() => atlasFilesHealth(ctx.atlas.files));
     const vram = await ctx.engine.vram().catch(() => null);
     const { warnings, problems } = assessExposure(ctx.config);
     return {
