@@ -350,3 +350,24 @@ describe('the node', () => {
     expect(res.json.exposure.report.join('\n')).toContain('listener test: 127.0.0.1:0');
   });
 });
+
+describe('a node shutting down', () => {
+  it('marks the pulls it runs interrupted, their progress kept', async () => {
+    mirror.setTicks(300);
+    const started = await adminOnB.post('/api/ui/admin/pulls', { source: mirror.url });
+    expect(started.status, started.text).toBe(202);
+    const id = started.json.pull.id;
+    await waitFor(
+      'first bytes',
+      () => pullOn(admin, id),
+      (p) => p.completed > 0,
+    );
+    const closing = b;
+    b = undefined as unknown as InProcessHearth;
+    await closing.close();
+    const after = await pullOn(admin, id);
+    expect(after).toMatchObject({ state: 'interrupted', node: 'node-b' });
+    expect(after.error).toContain('hearth was shut down');
+    expect(after.completed).toBeGreaterThan(0);
+  });
+});

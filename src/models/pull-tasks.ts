@@ -112,11 +112,21 @@ class SpeedMeter {
 const INTERRUPTED_BY_RESTART = 'interrupted: the node running it restarted; pull again to resume the download';
 const INTERRUPTED_BY_LEASE = 'interrupted: the node running it stopped answering; pull again to resume the download';
 const INTERRUPTED_BY_SHUTDOWN = 'interrupted: hearth was shut down; pull again to resume the download';
+const INTERRUPTED_BY_LOST_LEASE =
+  'interrupted: this node could not reach Atlas for longer than its lease; pull again to resume the download';
+
+/** Why a pull this node runs was stopped early. */
+type StopReason = 'cancel' | 'shutdown' | 'lost';
+interface RunningPull {
+  stop: AbortController;
+  done: Promise<void>;
+  why?: StopReason;
+}
 
 export class PullTasks {
   readonly #o: Required<PullTasksOptions>;
   /** pulls this node runs: id → how to stop it, and the promise that settles when its row is final */
-  readonly #running = new Map<string, { stop: AbortController; done: Promise<void>; why?: 'cancel' | 'shutdown' }>();
+  readonly #running = new Map<string, RunningPull>();
   #closed = false;
 
   private constructor(opts: PullTasksOptions) {
@@ -160,10 +170,7 @@ export class PullTasks {
       throw err;
     }
     const stop = new AbortController();
-    const entry: { stop: AbortController; done: Promise<void>; why?: 'cancel' | 'shutdown' } = {
-      stop,
-      done: Promise.resolve(),
-    };
+    const entry: RunningPull = { stop, done: Promise.resolve() };
     entry.done = this.#run(id, trimmed, opts.insecure ?? false, entry).finally(() => this.#running.delete(id));
     this.#running.set(id, entry);
     return this.get(id);
@@ -222,12 +229,7 @@ export class PullTasks {
     );
   }
 
-  async #run(
-    id: string,
-    source: string,
-    insecure: boolean,
-    entry: { stop: AbortController; why?: 'cancel' | 'shutdown' },
-  ): Promise<void> {
+  async #run(id: string, source: string, insecure: boolean, entry: RunningPull): Promise<void> {
     const { db, log } = this.#o;
     const speed = new SpeedMeter();
     let latest: PullProgress = { status: 'starting' };
@@ -246,9 +248,9 @@ export class PullTasks {
          where id = $1 and state = 'running' returning cancel_requested`,
         [id, latest.status, latest.completed ?? 0, latest.total ?? null, rate, this.#o.leaseMs / 1000],
       );
-      // Cancelled from another node (or the row was ended by someone else): stop here.
+      // Cancelled from another node, or marked interrupted while this node could not write: stop here.
       if (!rows[0] || rows[0].cancel_requested) {
-        entry.why ??= 'cancel';
+        entry.why ??= rows[0] ? 'cancel' : 'lost';
         entry.stop.abort();
       }
     };
@@ -272,8 +274,13 @@ export class PullTasks {
       });
     } catch (err) {
       if (entry.stop.signal.aborted) {
-        state = entry.why === 'shutdown' ? 'interrupted' : 'cancelled';
-        error = entry.why === 'shutdown' ? INTERRUPTED_BY_SHUTDOWN : 'cancelled: pull again to resume the download';
+        state = entry.why === 'cancel' ? 'cancelled' : 'interrupted';
+        error =
+          entry.why === 'cancel'
+            ? 'cancelled: pull again to resume the download'
+            : entry.why === 'lost'
+              ? INTERRUPTED_BY_LOST_LEASE
+              : INTERRUPTED_BY_SHUTDOWN;
       } else {
         state = 'failed';
         error = isHearthError(err) ? err.message : describeError(err, { causes: true });
