@@ -162,10 +162,7 @@ export class PullTasks {
       );
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
-        throw new HearthError(
-          'PULL_RUNNING',
-          `${trimmed} is being pulled already: follow that pull, or cancel it first`,
-        );
+        throw new HearthError('PULL_RUNNING', [trimmed]);
       }
       throw err;
     }
