@@ -16,6 +16,7 @@ import { HearthMetrics } from './metrics/index.js';
 import { InferencePlanner } from './models/inference.js';
 import { ModelLibrary } from './models/library.js';
 import { ModelPuller } from './models/pull.js';
+import { PullTasks } from './models/pull-tasks.js';
 import { NodeCache } from './node/index.js';
 import { ResponseStore } from './responses/store.js';
 import { HEARTH_VERSION } from './version.js';
@@ -38,6 +39,8 @@ export interface AppContext {
   /** the model library (manifests and blobs on Atlas) */
   readonly models: ModelLibrary;
   readonly pull: ModelPuller;
+  /** pulls as server-side tasks on Atlas (the Models page): they outlive the page that started them */
+  readonly pulls: PullTasks;
   /** the one path from an API request to engine options */
   readonly inference: InferencePlanner;
   /** the chat UI's accounts, sessions, conversations and presets (on Atlas) */
@@ -182,6 +185,20 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       },
     });
     closers.push(() => workflows.close());
+    const pull = new ModelPuller({
+      library: models,
+      // Partial downloads are node-local and disposable; they survive a restart so a pull resumes.
+      partialDir: join(config.node.cacheDir, 'partial'),
+      log: log.child({ component: 'pull' }),
+      ...(process.env['HF_ENDPOINT'] ? { hfEndpoint: process.env['HF_ENDPOINT'] } : {}),
+    });
+    const pulls = await PullTasks.open({
+      db,
+      puller: pull,
+      nodeId: config.node.id,
+      log: log.child({ component: 'pull' }),
+    });
+    closers.push(() => pulls.close());
     const ctx: AppContext = {
       config,
       log,
@@ -191,13 +208,8 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       engine,
       models,
       metrics,
-      pull: new ModelPuller({
-        library: models,
-        // Partial downloads are node-local and disposable; they survive a restart so a pull resumes.
-        partialDir: join(config.node.cacheDir, 'partial'),
-        log: log.child({ component: 'pull' }),
-        ...(process.env['HF_ENDPOINT'] ? { hfEndpoint: process.env['HF_ENDPOINT'] } : {}),
-      }),
+      pull,
+      pulls,
       inference,
       chat,
       jobs,

@@ -70,6 +70,8 @@ export const ERRORS = {
   MODEL_NAME_INVALID: { status: 400, message: 'invalid model name "%s": %s' },
   MODELFILE_INVALID: { status: 400, message: '%s' },
   PULL_FAILED: { status: 502, message: '%s' },
+  PULL_NOT_FOUND: { status: 404, message: 'no pull with id %s: list the pulls to see their ids' },
+  PULL_RUNNING: { status: 409, message: '%s is being pulled already: follow that pull, or cancel it first' },
   ENGINE_LOAD_FAILED: { status: 500, message: 'engine: %s' },
   ENGINE_GPU_FAILED: { status: 500, message: 'engine: %s' },
   ENGINE_OUT_OF_MEMORY: { status: 507, message: 'engine: %s' },

@@ -1,7 +1,8 @@
 import { access, mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openAtlasDb } from '../atlas/db/index.js';
-import { openFileStore, STALE_TEMPORARY_MS } from '../atlas/files/index.js';
+import { openFileStore } from '../atlas/files/index.js';
+import { atlasDbHealth, atlasFilesHealth } from '../atlas/health.js';
 import { embeddedDbDir, engineDirOf } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
 import { selectServer } from '../engine/server/select.js';
@@ -33,15 +34,7 @@ async function doctor(opts: ConfigOption): Promise<void> {
   const checks: Check[] = [
     {
       name: 'atlas files',
-      run: async () => {
-        const files = await openFileStore(config.atlas.files);
-        await files.checkWritable();
-        const stale = await files.staleTemporaries(STALE_TEMPORARY_MS);
-        const leftovers = stale.count
-          ? `; ${stale.count} temporary file(s) (${formatBytes(stale.bytes)}) left by interrupted writes, removed when hearth serve starts`
-          : '; no temporary files left by interrupted writes';
-        return `${files.describe} is writable${leftovers}`;
-      },
+      run: async () => atlasFilesHealth(await openFileStore(config.atlas.files)),
     },
     {
       name: 'atlas database',
@@ -60,17 +53,7 @@ async function doctor(opts: ConfigOption): Promise<void> {
           throw err;
         }
         try {
-          await db.ping(5_000);
-          const status = await db.migrationStatus();
-          if (status.unknown.length) {
-            throw new Error(
-              `${db.describe}: it has migrations this hearth does not know (${status.unknown.join(', ')}): a newer hearth wrote it; upgrade this one`,
-            );
-          }
-          if (status.pending.length) {
-            return `${db.describe}: reachable; ${status.pending.length} migration(s) pending (${status.pending.join(', ')}), applied when \`hearth serve\` starts`;
-          }
-          return `${db.describe}: reachable, ${status.applied.length} migrations, schema current`;
+          return await atlasDbHealth(db);
         } finally {
           await db.close();
         }

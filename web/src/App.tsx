@@ -20,6 +20,8 @@ const KnowledgePage = lazy(() => import('./components/KnowledgePage'));
 const onKnowledgePage = () => window.location.pathname.startsWith('/ui/knowledge');
 // The workflow editor (React Flow) loads only when its page is opened: the chat's bundle stays small.
 const WorkflowsPage = lazy(() => import('./workflows/WorkflowsPage'));
+// The admin screens (models, API keys, jobs, node) load on demand too.
+const AdminPage = lazy(() => import('./admin/AdminPage'));
 
 /** The conversation in the address: /ui/c/<id>; anything else under /ui/ is a new chat. */
 function conversationFromPath(): string | null {
@@ -67,6 +69,13 @@ export function App() {
     return (
       <Suspense fallback={<main className="auth" aria-busy="true" />}>
         <WorkflowsPage user={session.user} />
+      </Suspense>
+    );
+  }
+  if (window.location.pathname.startsWith('/ui/admin')) {
+    return (
+      <Suspense fallback={<main className="auth" aria-busy="true" />}>
+        <AdminPage user={session.user} />
       </Suspense>
     );
   }

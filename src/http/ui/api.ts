@@ -7,13 +7,23 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as z from 'zod';
 import type { ChatParams, ConversationMessage, User } from '../../chat/index.js';
 import { conversationMarkdown, exportConversation, exportFile, parseImport } from '../../chat/index.js';
+import { LOOPBACK_ZONE } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { parseOptions } from '../../models/options.js';
-import { FailedAuthLimiter, parseCidrBlock, resolveClient, viaHttps } from '../../net/index.js';
+import {
+  FailedAuthLimiter,
+  parseCidrBlock,
+  type RequestClient,
+  resolveClient,
+  viaHttps,
+  ZoneMap,
+  ZonePolicy,
+} from '../../net/index.js';
 import { knowledgeRoutes } from '../knowledge/routes.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
+import { uiAdminRoutes } from './admin.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
 import { uiWorkflowRoutes } from './workflows.js';
 
@@ -94,16 +104,36 @@ function attachmentFilename(title: string, ext: string): string {
   return `attachment; filename*=UTF-8''${encodeURIComponent(`${base}.${ext}`)}`;
 }
 
+/**
+ * Administration from a browser (models, keys, users) is for clients in `adminZones` or on loopback,
+ * as the admin service class is: the answer says why a client elsewhere is refused.
+ */
+function adminZoneCheck(ctx: AppContext, clientOf: (request: FastifyRequest) => RequestClient) {
+  const zones = ZoneMap.fromConfig(ctx.config);
+  const adminZones = [LOOPBACK_ZONE, ...ctx.config.adminZones];
+  const policy = new ZonePolicy({ zones, allowed: adminZones, denied: ctx.config.deny });
+  return (request: FastifyRequest): string | null => {
+    const client = clientOf(request);
+    if (policy.inAnyOf(client.address, adminZones)) return null;
+    const where = zones.zonesOf(client.address);
+    return (
+      `administration (models, API keys, users, jobs) is open only to the admin zones (${adminZones.join(', ')}); ` +
+      `this browser's address ${client.address.text} is in ${where.length ? `zone ${where.join(', ')}` : 'no admin zone'}: ` +
+      'use a machine on the management network, or add its zone to adminZones'
+    );
+  };
+}
+
 export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const chat = ctx.chat;
-  const auth = new UiAuth(chat.sessions);
   // Sign-in guessing is limited per address, as API keys are.
   const failures = new FailedAuthLimiter();
   // Behind a trusted proxy, the client is the address it forwards (request.ip would be the proxy's,
   // and one client's failures would lock out everyone behind it); HTTPS is what it says it was.
   const proxies = ctx.config.trustedProxies.map(parseCidrBlock);
   const clientOf = (request: FastifyRequest) => resolveClient(request.raw, proxies);
+  const auth = new UiAuth(chat.sessions, adminZoneCheck(ctx, clientOf));
   const secureCookie = (request: FastifyRequest) => viaHttps(request.raw, clientOf(request));
 
   // Conversations are private: never cached by the browser or a proxy. Set before the route runs, so
@@ -114,6 +144,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.addHook('onRequest', (request, reply) => auth.check(request, reply));
   // The workflow editor's API (/api/ui/workflows), under the same session and CSRF checks.
   await app.register(uiWorkflowRoutes, { ctx, auth });
+  // The admin screens (models, pulls, keys, jobs, node), for admins in the admin zones.
+  await app.register(uiAdminRoutes, { ctx, auth });
 
   const refuseWhileLimited = (reply: FastifyReply, source: string, what: string) => {
     const waitMs = failures.retryAfterMs(source);

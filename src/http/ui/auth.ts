@@ -61,7 +61,14 @@ export class UiAuth {
   /** Each request's session, set by {@link check}. */
   readonly #sessions = new WeakMap<FastifyRequest, Session>();
 
-  constructor(private readonly store: SessionStore) {}
+  /**
+   * `adminRefusal` says why a request's client may not administer (outside `adminZones` and
+   * loopback), or null when it may; admin routes need it on top of the admin role.
+   */
+  constructor(
+    private readonly store: SessionStore,
+    private readonly adminRefusal: (request: FastifyRequest) => string | null = () => null,
+  ) {}
 
   /** The session of a request (after `check`), or null. */
   sessionOf(request: FastifyRequest): Session | null {
@@ -103,6 +110,10 @@ export class UiAuth {
       throw new HearthError('AUTH_REQUIRED', 'sign in first: your session has ended or you are not signed in');
     if (access === 'admin' && session.user.role !== 'admin') {
       throw new HearthError('AUTH_FORBIDDEN', 'only an admin may do this');
+    }
+    if (access === 'admin') {
+      const refusal = this.adminRefusal(request);
+      if (refusal) throw new HearthError('AUTH_FORBIDDEN', refusal);
     }
   }
 }

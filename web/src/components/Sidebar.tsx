@@ -177,6 +177,11 @@ export function Sidebar(props: SidebarProps) {
               Users
             </button>
           )}
+          {props.user.role === 'admin' && (
+            <a className="button" href="/ui/admin/models">
+              Admin
+            </a>
+          )}
           <a className="button" href="/ui/workflows">
             Workflows
           </a>

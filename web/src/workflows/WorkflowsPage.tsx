@@ -199,7 +199,8 @@ function Editor(props: { user: User }) {
   const [run, setRun] = useState<RunState>(IDLE);
   const [queueRemaining, setQueueRemaining] = useState(0);
   const [name, setName] = useState('Untitled');
-  const [panel, setPanel] = useState<Panel>(null);
+  // /ui/workflows#gallery (the admin screens' Workflows link) opens on the gallery.
+  const [panel, setPanel] = useState<Panel>(() => (window.location.hash === '#gallery' ? 'gallery' : null));
   const [searchAt, setSearchAt] = useState<{ x: number; y: number } | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [renderMs, setRenderMs] = useState<number | null>(null);

@@ -7,6 +7,7 @@ import { workflows } from './0006_workflows.js';
 import { responses } from './0007_responses.js';
 import { knowledge } from './0008_knowledge.js';
 import { chatLeases } from './0009_chat_leases.js';
+import { modelPulls } from './0010_model_pulls.js';
 
 /**
  * One step of the Atlas schema. The SQL lives in TS modules (not .sql files)
@@ -33,4 +34,5 @@ export const migrations: readonly Migration[] = [
   responses,
   knowledge,
   chatLeases,
+  modelPulls,
 ];
