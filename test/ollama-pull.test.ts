@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateModel } from './fixtures/gguf/index.js';
+import { ModelPuller } from '../src/models/pull.js';
+import { generateModel, generateProjector } from './fixtures/gguf/index.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 
 let dirs: HearthDirs;
@@ -17,6 +18,8 @@ let gguf: Buffer;
 let sha: string;
 const seen: Array<{ url: string; range?: string }> = [];
 let dropNextAt: number | null = null;
+let mmproj: Buffer;
+let mmprojSha: string;
 
 function serveFile(req: IncomingMessage, res: ServerResponse, data: Buffer) {
   const range = req.headers.range;
@@ -54,25 +57,50 @@ beforeAll(async () => {
   });
   gguf = await readFile(made.path);
   sha = made.sha256;
+  const projector = await generateProjector({ path: join(dirs.root, 'mmproj.gguf'), textWidth: 64 });
+  mmproj = await readFile(projector.path);
+  mmprojSha = projector.sha256;
   const params = JSON.stringify({ temperature: 0.3, stop: ['<|im_end|>'] });
   const paramsSha = createHash('sha256').update(params).digest('hex');
   server = createServer((req, res) => {
     seen.push({ url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) });
     const url = req.url ?? '';
     if (url === '/files/tiny-chat.gguf') return serveFile(req, res, gguf);
-    if (url === '/v2/library/tiny/manifests/latest') {
+    // Ollama registry manifests: the model layer and one more (params, or a vision projector)
+    const manifest = (second: { mediaType: string; digest: string; size: number }) => {
       res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' });
-      res.end(
-        JSON.stringify({
-          schemaVersion: 2,
-          layers: [
-            { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${sha}`, size: gguf.length },
-            { mediaType: 'application/vnd.ollama.image.params', digest: `sha256:${paramsSha}`, size: params.length },
-          ],
-        }),
-      );
+      const model = { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${sha}`, size: gguf.length };
+      res.end(JSON.stringify({ schemaVersion: 2, layers: [model, second] }));
+    };
+    if (url === '/v2/library/tiny/manifests/latest') {
+      return manifest({
+        mediaType: 'application/vnd.ollama.image.params',
+        digest: `sha256:${paramsSha}`,
+        size: params.length,
+      });
+    }
+    if (url === '/v2/library/seeing/manifests/latest') {
+      return manifest({
+        mediaType: 'application/vnd.ollama.image.projector',
+        digest: `sha256:${mmprojSha}`,
+        size: mmproj.length,
+      });
+    }
+    if (url === `/v2/library/seeing/blobs/sha256:${sha}`) return serveFile(req, res, gguf);
+    if (url === `/v2/library/seeing/blobs/sha256:${mmprojSha}`) return serveFile(req, res, mmproj);
+    // a Hugging Face-style repository: its listing names the projector beside the model
+    if (url === '/api/models/someone/vision-GGUF') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ siblings: [{ rfilename: 'tiny-Q8_0.gguf' }, { rfilename: 'mmproj-tiny-f16.gguf' }] }));
       return;
     }
+    if (url === '/api/models/someone/text-GGUF') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ siblings: [{ rfilename: 'tiny-Q8_0.gguf' }] }));
+      return;
+    }
+    if (/^\/someone\/(vision|text)-GGUF\/resolve\/main\/tiny-Q8_0\.gguf$/.test(url)) return serveFile(req, res, gguf);
+    if (url === '/someone/vision-GGUF/resolve/main/mmproj-tiny-f16.gguf') return serveFile(req, res, mmproj);
     if (url === `/v2/library/tiny/blobs/sha256:${sha}`) return serveFile(req, res, gguf);
     if (url === `/v2/library/tiny/blobs/sha256:${paramsSha}`) return void res.end(params);
     res.writeHead(404).end('not found');
@@ -166,5 +194,45 @@ describe('pull from an Ollama registry', () => {
     const res = await pull(`${base}/library/absent:latest`, { insecure: true, stream: false });
     expect(res.status).toBe(404);
     expect(res.lines[0].error).toMatch(/file does not exist/);
+  });
+});
+
+describe('vision projectors', () => {
+  async function show(model: string): Promise<any> {
+    const res = await fetch(`${hearth.url}/api/show`, { method: 'POST', body: JSON.stringify({ model }) });
+    expect(res.status).toBe(200);
+    return res.json();
+  }
+
+  it('keeps the projector layer of an Ollama registry manifest', async () => {
+    const res = await pull(`${base}/library/seeing`, { insecure: true });
+    expect(res.lines.at(-1)).toEqual({ status: 'success' });
+    expect(res.lines.map((l) => l.status)).toContain(`pulling ${mmprojSha.slice(0, 12)}`);
+    const shown = await show(`${base}/library/seeing`);
+    expect(shown.capabilities).toContain('vision');
+    expect(shown.projector_info['clip.projector_type']).toBe('mlp');
+    expect(await hearth.ctx.atlas.files.stat(`models/blobs/sha256-${mmprojSha}`)).not.toBeNull();
+  });
+
+  it("takes a Hugging Face repository's mmproj*.gguf along with the model, when it has one", async () => {
+    const puller = new ModelPuller({
+      library: hearth.ctx.models,
+      partialDir: join(dirs.root, 'partial-hf'),
+      log: hearth.ctx.log,
+      hfEndpoint: `http://${base}`,
+    });
+    await puller.pull('hf:someone/vision-GGUF/tiny-Q8_0.gguf');
+    expect((await show('hf.co/someone/vision-GGUF:tiny-Q8_0')).capabilities).toContain('vision');
+    await puller.pull('hf:someone/text-GGUF/tiny-Q8_0.gguf');
+    expect((await show('hf.co/someone/text-GGUF:tiny-Q8_0')).capabilities).not.toContain('vision');
+  });
+
+  it('deletes the projector blob with the last model that uses it', async () => {
+    for (const model of [`${base}/library/seeing`, 'hf.co/someone/vision-GGUF:tiny-Q8_0']) {
+      expect(await hearth.ctx.atlas.files.stat(`models/blobs/sha256-${mmprojSha}`)).not.toBeNull();
+      const res = await fetch(`${hearth.url}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model }) });
+      expect(res.status).toBe(200);
+    }
+    expect(await hearth.ctx.atlas.files.stat(`models/blobs/sha256-${mmprojSha}`)).toBeNull();
   });
 });

@@ -249,6 +249,19 @@ export function registerModelCommands(program: Command): void {
         if (mf.messages.length) body['messages'] = mf.messages;
         const from = mf.from.replace(/^~(?=\/)/, process.env['HOME'] ?? '~');
         const isFile = from.toLowerCase().endsWith('.gguf') || from.startsWith('.') || isAbsolute(from);
+        const files: Record<string, string> = {};
+        const uploadOne = async (path: string, size: number) => {
+          const hash = createHash('sha256');
+          await pipeline(createReadStream(path), hash);
+          const digest = `sha256:${hash.digest('hex')}`;
+          if ((await c.head(`/api/blobs/${digest}`)) !== 200) {
+            process.stdout.write(`copying file ${digest} 100%\n`);
+            await c.upload(`/api/blobs/${digest}`, await openAsBlob(path), size);
+          } else {
+            process.stdout.write(`using existing layer ${digest}\n`);
+          }
+          return digest;
+        };
         if (isFile && !from.startsWith('atlas:')) {
           const file = isAbsolute(from) ? from : resolve(dirname(path), from);
           const info = await stat(file).catch(() => {
@@ -257,32 +270,29 @@ export function registerModelCommands(program: Command): void {
           // Checked before anything is hashed or uploaded: the server would refuse it after storing a blob.
           if (!info.isDirectory()) await assertGgufFile(file, mf.from);
           process.stdout.write('gathering model components\n');
-          const uploadOne = async (path: string, size: number) => {
-            const hash = createHash('sha256');
-            await pipeline(createReadStream(path), hash);
-            const digest = `sha256:${hash.digest('hex')}`;
-            if ((await c.head(`/api/blobs/${digest}`)) !== 200) {
-              process.stdout.write(`copying file ${digest} 100%\n`);
-              await c.upload(`/api/blobs/${digest}`, await openAsBlob(path), size);
-            } else {
-              process.stdout.write(`using existing layer ${digest}\n`);
-            }
-            return digest;
-          };
           if (info.isDirectory()) {
             // an image model: a diffusers ONNX layout, every file a blob, keyed by its path in the layout
-            const files: Record<string, string> = {};
             for (const rel of await listFiles(file)) {
               const st = await stat(join(file, rel));
               files[rel] = await uploadOne(join(file, rel), st.size);
             }
-            body['files'] = files;
           } else {
-            body['files'] = { [file.split('/').pop()!]: await uploadOne(file, info.size) };
+            files[file.split('/').pop()!] = await uploadOne(file, info.size);
           }
         } else {
           body['from'] = from;
         }
+        if (mf.projector) {
+          // hearth's PROJECTOR line: the mmproj GGUF goes up as one more file; the server knows it by its clip architecture
+          const file = resolve(dirname(path), mf.projector.replace(/^~(?=\/)/, process.env['HOME'] ?? '~'));
+          const info = await stat(file).catch(() => {
+            throw new HearthError('MODELFILE_INVALID', `PROJECTOR ${mf.projector}: no such file (${file})`);
+          });
+          await assertGgufFile(file, mf.projector);
+          const name = `projector-${file.split('/').pop()!}`;
+          files[name.toLowerCase().endsWith('.gguf') ? name : `${name}.gguf`] = await uploadOne(file, info.size);
+        }
+        if (Object.keys(files).length > 0) body['files'] = files;
         // The server's last line is its own `success`: printed once, as Ollama's CLI does.
         for await (const p of c.stream<{ status: string }>('/api/create', body)) process.stdout.write(`${p.status}\n`);
       }),

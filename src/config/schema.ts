@@ -267,6 +267,8 @@ export const configSchema = z
         engine: z.enum(['auto', 'server', 'inprocess']).default('auto'),
         /** a llama-server of the user's own (checked with --version and --help) instead of `hearth engine build`'s */
         llamaServer: pathField().optional(),
+        /** fetch http(s) image URLs of OpenAI image_url parts (off: only inline data URLs; the node never reaches out) */
+        fetchImageUrls: z.boolean().default(false),
       })
       .prefault({}),
     jobs: z

@@ -26,6 +26,7 @@ import type {
   ModelCapabilities,
   ModelSpec,
 } from './types.js';
+import { checkImages } from './vision.js';
 
 const DEFAULT_LOAD_WAIT_MS = 5 * 60_000;
 const MAX_CACHED_CAPABILITIES = 256;
@@ -195,13 +196,7 @@ export class Engine {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const started = process.hrtime.bigint();
     this.assertOpen();
-    if (req.kind === 'chat' && req.messages.some((m) => (m.images?.length ?? 0) > 0)) {
-      throw new HearthError(
-        'ENGINE_CAPABILITY',
-        `model "${req.model.name}" does not support images (hearth has no vision support yet)`,
-        { details: { param: 'images' } },
-      );
-    }
+    checkImages(req, this.server !== null);
     const load = normalizeLoadOptions(req.load, this.threads);
     const server = this.server;
     if (server) {

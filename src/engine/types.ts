@@ -48,6 +48,8 @@ export interface ModelSpec {
   size: number;
   /** makes the blob available as a local, verified file (node cache copy) and pins it until release() */
   resolveFile(): Promise<{ path: string; release(): void }>;
+  /** the vision projector (llama.cpp mmproj GGUF) of a model that sees images; part of the instance key */
+  projector?: { digest: string; resolveFile(): Promise<{ path: string; release(): void }> };
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';

@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/index.js';
 import type { ChatMessage, LoadOptions, ModelSpec, SamplingOptions } from '../engine/types.js';
 import { HearthError } from '../errors.js';
-import type { ModelEntry, ModelLibrary } from './library.js';
+import { type ModelEntry, type ModelLibrary, projectorOf } from './library.js';
 import { type EngineDefaults, type ModelOptions, resolveOptions } from './options.js';
 
 export interface InferenceSettings extends EngineDefaults {
@@ -60,7 +60,9 @@ export class InferencePlanner {
     const direct = this.library.localPath(entry);
     const local = direct ? { path: direct, release: () => {} } : await this.library.spec(entry).resolveFile();
     try {
-      const caps = await this.engine.capabilities(local.path);
+      const caps = { ...(await this.engine.capabilities(local.path)) };
+      // vision: the model has a projector layer (the GGUF alone cannot say)
+      if (projectorOf(entry)) caps.vision = true;
       return (['completion', 'tools', 'insert', 'embedding', 'vision'] as const).filter((c) => caps[c]);
     } finally {
       local.release();

@@ -43,6 +43,24 @@ export interface CreateModelRequest {
   template?: string;
   license?: string | string[];
   messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+  /** `sha256:<hex>` of an uploaded vision projector (an mmproj GGUF); a `files` GGUF of architecture `clip` is one too */
+  projector?: string;
+}
+
+/** A vision projector layer (llama.cpp's mmproj GGUF), kept in the manifest's model_info under `hearth.projector`. */
+export interface ProjectorLayer {
+  key: string;
+  digest: string;
+  size: number;
+  /** the projector's GGUF metadata (what `ollama show` prints as projector_info) */
+  info: Record<string, unknown>;
+}
+
+export const PROJECTOR_INFO = 'hearth.projector';
+
+/** The model's vision projector, or null. */
+export function projectorOf(entry: Pick<ModelEntry, 'modelInfo'>): ProjectorLayer | null {
+  return (entry.modelInfo[PROJECTOR_INFO] as ProjectorLayer | undefined) ?? null;
 }
 
 /** An image model's files: path in the diffusers layout → where the bytes are on Atlas. */
@@ -176,7 +194,20 @@ export class ModelLibrary {
     const target = normaliseModelName(req.model);
     const parameters = parseOptions(req.parameters ?? {}, 'parameters');
     let base: Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>;
-    const fileDigests = Object.entries(req.files ?? {});
+    let fileDigests = Object.entries(req.files ?? {});
+    let projector: ProjectorLayer | null = null;
+    if (req.projector) projector = await this.describeProjector(req.projector, 'projector');
+    // Ollama's rule: a GGUF of architecture "clip" among the files is the vision projector layer.
+    if (fileDigests.length > 1 || (req.from && fileDigests.length > 0)) {
+      const rest: Array<[string, string]> = [];
+      for (const [name, digest] of fileDigests) {
+        const found = name.toLowerCase().endsWith('.gguf') ? await this.describeProjector(digest, name, true) : null;
+        if (!found) rest.push([name, digest]);
+        else if (projector) throw new HearthError('BAD_REQUEST', `more than one vision projector: ${name} and another`);
+        else projector = found;
+      }
+      fileDigests = rest;
+    }
     if (fileDigests.some(([n]) => n === 'model_index.json')) {
       if (req.from) throw new HearthError('BAD_REQUEST', 'give either "from" or "files", not both');
       base = await this.describeImageUpload(fileDigests, progress);
@@ -228,6 +259,13 @@ export class ModelLibrary {
       );
     }
     const license = req.license === undefined ? base.license : Array.isArray(req.license) ? req.license : [req.license];
+    if (projector) {
+      if (this.imageFiles(base as ModelEntry)) {
+        throw new HearthError('BAD_REQUEST', 'a vision projector belongs to a GGUF language model, not an image model');
+      }
+      progress(`using projector sha256:${projector.digest}`);
+      base = { ...base, modelInfo: { ...base.modelInfo, [PROJECTOR_INFO]: projector } };
+    }
     const entry = {
       ...base,
       parameters: { ...base.parameters, ...parameters },
@@ -262,6 +300,29 @@ export class ModelLibrary {
       ],
     );
     return fromRow(rows[0]!);
+  }
+
+  /**
+   * An uploaded mmproj GGUF as a projector layer. `onlyIfClip`: null when the
+   * file is not one (architecture other than `clip`) instead of an error.
+   */
+  private async describeProjector(digest: string, label: string, onlyIfClip = false): Promise<ProjectorLayer | null> {
+    const hex = parseDigest(digest);
+    if (!(await this.hasBlob(digest))) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        `blob sha256:${hex} for "${label}" has not been uploaded: POST it to /api/blobs/sha256:${hex} first`,
+      );
+    }
+    const described = await this.describeBlob(hex, blobKeyFor(hex), label);
+    if (described.details.family !== 'clip') {
+      if (onlyIfClip) return null;
+      throw new HearthError(
+        'MODEL_INVALID',
+        `${label} is not a vision projector: its GGUF architecture is "${described.details.family}", a projector's (mmproj) is "clip"`,
+      );
+    }
+    return { key: described.blobKey, digest: hex, size: described.size, info: described.modelInfo };
   }
 
   private async describeBlob(
@@ -432,21 +493,27 @@ export class ModelLibrary {
     const entry = await this.get(name);
     const { key } = normaliseModelName(name);
     await this.deps.db.query('delete from models where key = $1', [key]);
-    const users = await this.deps.db.query<{ n: string | number }>(
-      'select count(*) as n from models where digest = $1',
-      [entry.digest],
-    );
-    if (Number(users[0]?.n ?? 0) === 0) {
-      const blobs = await this.deps.db.query<{ registered: boolean }>(
-        'select registered from model_blobs where digest = $1',
-        [entry.digest],
-      );
-      if (!blobs[0]?.registered && entry.blobKey === blobKeyFor(entry.digest)) {
-        await this.deps.db.query('delete from model_blobs where digest = $1', [entry.digest]);
-        await this.deps.files.delete(entry.blobKey);
-      }
-    }
+    await this.dropBlobIfUnused(entry.digest, entry.blobKey);
+    const projector = projectorOf(entry);
+    if (projector) await this.dropBlobIfUnused(projector.digest, projector.key);
     return entry;
+  }
+
+  /** Deletes a blob no model uses any more, as the model or as its projector (registered files on Atlas stay). */
+  private async dropBlobIfUnused(digest: string, blobKey: string): Promise<void> {
+    const users = await this.deps.db.query<{ n: string | number }>(
+      `select count(*) as n from models where digest = $1 or model_info->'${PROJECTOR_INFO}'->>'digest' = $1`,
+      [digest],
+    );
+    if (Number(users[0]?.n ?? 0) > 0) return;
+    const blobs = await this.deps.db.query<{ registered: boolean }>(
+      'select registered from model_blobs where digest = $1',
+      [digest],
+    );
+    if (!blobs[0]?.registered && blobKey === blobKeyFor(digest)) {
+      await this.deps.db.query('delete from model_blobs where digest = $1', [digest]);
+      await this.deps.files.delete(blobKey);
+    }
   }
 
   /** The blob's path on Atlas when the file store is a local folder or mount (metadata reads only; loads use the cache). */
@@ -462,14 +529,19 @@ export class ModelLibrary {
         'MODEL_INVALID',
         `"${entry.name}" is an image model: use it in a workflow (CheckpointLoaderSimple), /v1/images/generations or hearth imagine`,
       );
+    const resolver = (key: string, digest: string) => async () => {
+      const cached = await cache.ensureBlob(files, key, digest);
+      return { path: cached.path, release: () => cached.release() };
+    };
+    const projector = projectorOf(entry);
     return {
       name: entry.name,
       digest: entry.digest,
       size: entry.size,
-      resolveFile: async () => {
-        const cached = await cache.ensureBlob(files, entry.blobKey, entry.digest);
-        return { path: cached.path, release: () => cached.release() };
-      },
+      resolveFile: resolver(entry.blobKey, entry.digest),
+      ...(projector
+        ? { projector: { digest: projector.digest, resolveFile: resolver(projector.key, projector.digest) } }
+        : {}),
     };
   }
 }

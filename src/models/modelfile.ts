@@ -3,7 +3,8 @@ import { coerceOption, type ModelOptions, type OptionName } from './options.js';
 
 /**
  * The Modelfile subset hearth honours: FROM, PARAMETER, SYSTEM, TEMPLATE,
- * LICENSE, MESSAGE (Ollama's docs/modelfile.md). Instructions are
+ * LICENSE, MESSAGE (Ollama's docs/modelfile.md), and hearth's PROJECTOR (a
+ * vision projector, llama.cpp's mmproj GGUF). Instructions are
  * case-insensitive; values may be "quoted" or """multi-line""".
  */
 export interface Modelfile {
@@ -13,6 +14,8 @@ export interface Modelfile {
   template?: string;
   license: string[];
   messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+  /** PROJECTOR: path of the vision projector GGUF (hearth's extension; Ollama's ADAPTER is LoRA) */
+  projector?: string;
 }
 
 export function parseModelfile(text: string): Modelfile {
@@ -87,11 +90,19 @@ export function parseModelfile(text: string): Modelfile {
         out.messages.push({ role: mm![1]!.toLowerCase() as 'system' | 'user' | 'assistant', content: readValue() });
         break;
       }
+      case 'PROJECTOR':
+        if (out.projector) fail(lineNo, 'more than one PROJECTOR');
+        out.projector = readValue();
+        if (!out.projector) fail(lineNo, 'PROJECTOR needs the path of a vision projector GGUF (mmproj)');
+        break;
       case 'ADAPTER':
         fail(lineNo, 'ADAPTER (LoRA) is not supported yet: merge the adapter into the GGUF first');
         break;
       default:
-        fail(lineNo, `unknown instruction "${m[1]}": expected FROM, PARAMETER, SYSTEM, TEMPLATE, LICENSE or MESSAGE`);
+        fail(
+          lineNo,
+          `unknown instruction "${m[1]}": expected FROM, PARAMETER, SYSTEM, TEMPLATE, LICENSE, MESSAGE or PROJECTOR`,
+        );
     }
   }
   if (!out.from) throw new HearthError('MODELFILE_INVALID', 'Modelfile has no FROM line: name a model or a GGUF file');

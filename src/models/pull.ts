@@ -41,6 +41,8 @@ interface Source {
   url: string;
   /** expected sha256 hex when the source says it */
   sha256?: string;
+  /** a Hugging Face repository: its file list names a vision projector (mmproj*.gguf) to take along */
+  hf?: { endpoint: string; owner: string; repo: string; file: string };
 }
 
 const OLLAMA_REGISTRY = 'registry.ollama.ai';
@@ -80,6 +82,7 @@ export class ModelPuller {
         name: `hf.co/${owner}/${repo}:${tag}`,
         kind: 'file',
         url: `${endpoint}/${owner}/${repo}/resolve/main/${file}`,
+        hf: { endpoint, owner, repo, file },
       };
     }
     if (/^hf:|^hf\.co\//i.test(trimmed)) {
@@ -96,10 +99,13 @@ export class ModelPuller {
       if (source.kind === 'file') {
         progress({ status: 'pulling manifest' });
         const hex = await this.download(source.url, source.sha256, opts, progress);
+        const mmproj = source.hf ? await this.hfProjector(source.hf, opts) : null;
+        const projector = mmproj ? await this.download(mmproj, undefined, opts, progress) : null;
         progress({ status: 'writing manifest' });
         await this.deps.library.create({
           model: source.name,
           files: { [basename(new URL(source.url).pathname)]: `sha256:${hex}` },
+          ...(projector ? { projector: `sha256:${projector}` } : {}),
         });
       } else {
         await this.pullRegistry(source.name, opts, progress);
@@ -143,18 +149,23 @@ export class ModelPuller {
       if (!r.ok) throw new HearthError('PULL_FAILED', `pull ${layer.digest}: ${host} answered ${r.status}`);
       return r.text();
     };
-    const wantHex = modelLayer.digest.replace(/^sha256:/, '');
-    let hex = wantHex;
-    if (!(await this.deps.library.hasBlob(`sha256:${wantHex}`))) {
-      hex = await this.download(`${base}/blobs/${modelLayer.digest}`, wantHex, opts, progress);
-    } else {
+    const blob = async (layer: { digest: string; size: number }): Promise<string> => {
+      const wantHex = layer.digest.replace(/^sha256:/, '');
+      if (!(await this.deps.library.hasBlob(`sha256:${wantHex}`))) {
+        return this.download(`${base}/blobs/${layer.digest}`, wantHex, opts, progress);
+      }
       progress({
         status: `pulling ${wantHex.slice(0, 12)}`,
-        digest: modelLayer.digest,
-        total: modelLayer.size,
-        completed: modelLayer.size,
+        digest: layer.digest,
+        total: layer.size,
+        completed: layer.size,
       });
-    }
+      return wantHex;
+    };
+    const hex = await blob(modelLayer);
+    // a vision model's projector (llama.cpp mmproj) is a layer of its own
+    const projectorLayer = layers.find((l) => l.mediaType === 'application/vnd.ollama.image.projector');
+    const projector = projectorLayer ? await blob(projectorLayer) : null;
     const [params, system, license, messages] = await Promise.all([
       text('application/vnd.ollama.image.params'),
       text('application/vnd.ollama.image.system'),
@@ -165,11 +176,40 @@ export class ModelPuller {
     await this.deps.library.create({
       model: input,
       files: { 'model.gguf': `sha256:${hex}` },
+      ...(projector ? { projector: `sha256:${projector}` } : {}),
       ...(params ? { parameters: parseOptions(JSON.parse(params), 'params layer') } : {}),
       ...(system !== undefined ? { system } : {}),
       ...(license !== undefined ? { license } : {}),
       ...(messages ? { messages: JSON.parse(messages) } : {}),
     });
+  }
+
+  /**
+   * The download URL of a Hugging Face repository's vision projector
+   * (`mmproj*.gguf`, the F16 one when there are several), or null. A repository
+   * listing that fails only leaves the projector out (the model still pulls).
+   */
+  private async hfProjector(hf: NonNullable<Source['hf']>, opts: PullOptions): Promise<string | null> {
+    const listing = `${hf.endpoint}/api/models/${hf.owner}/${hf.repo}`;
+    let files: string[];
+    try {
+      const res = await fetch(listing, opts.signal ? { signal: opts.signal } : {});
+      if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+      const body = (await res.json()) as { siblings?: Array<{ rfilename?: string }> };
+      files = (body.siblings ?? []).map((s) => s.rfilename ?? '');
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      this.deps.log.warn(
+        { err, listing },
+        `pull: could not list ${hf.owner}/${hf.repo} for a vision projector; pulling the model alone`,
+      );
+      return null;
+    }
+    const projectors = files
+      .filter((f) => /(^|\/)mmproj[^/]*\.gguf$/i.test(f) && f !== hf.file)
+      .sort((a, b) => Number(/f16/i.test(b)) - Number(/f16/i.test(a)) || a.localeCompare(b));
+    const pick = projectors[0];
+    return pick ? `${hf.endpoint}/${hf.owner}/${hf.repo}/resolve/main/${pick}` : null;
   }
 
   /**

@@ -24,6 +24,7 @@ export const REQUIRED_FLAGS = [
   '--pooling',
   '--flash-attn',
   '--no-kv-unified',
+  '--mmproj',
 ] as const;
 
 export interface ServerArgsInput {
@@ -33,6 +34,8 @@ export interface ServerArgsInput {
   mode: ServerMode;
   /** the GGUF names no pooling type (a generative model asked for embeddings): mean pooling, as hearth's in-process engine */
   needsPooling: boolean;
+  /** a vision model's projector (llama.cpp mmproj GGUF): images go through it */
+  projectorPath?: string;
 }
 
 /**
@@ -67,6 +70,7 @@ export function serverArgs(input: ServerArgsInput): string[] {
     if (input.needsPooling) args.push('--pooling', 'mean');
   } else {
     args.push('--jinja');
+    if (input.projectorPath) args.push('--mmproj', input.projectorPath);
   }
   return args;
 }

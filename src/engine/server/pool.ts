@@ -121,7 +121,9 @@ export class ServerPool {
   private acquireKeyed(req: Omit<Waiter, 'key' | 'loadDurationNs' | 'resolve' | 'reject'>): Promise<ServerLease> {
     if (this.closed) return Promise.reject(shuttingDown());
     if (req.signal?.aborted) return Promise.reject(clientClosed());
-    const key = `${instanceKey(req.spec.digest, req.load)}|mode=${req.mode}`;
+    // the projector is a start-up flag (--mmproj) too: a model given one later is a different instance
+    const projector = req.spec.projector && req.mode === 'generate' ? `|mmproj=${req.spec.projector.digest}` : '';
+    const key = `${instanceKey(req.spec.digest, req.load)}|mode=${req.mode}${projector}`;
     const instance = this.instances.get(key);
     if (instance && !this.waiters.some((w) => w.key === key)) {
       const lease = this.tryGrant(instance, req, 0);
@@ -310,8 +312,17 @@ export class ServerPool {
     if (this.closed) throw shuttingDown();
     await this.backOff(first);
     const started = process.hrtime.bigint();
-    const file = await first.spec.resolveFile();
+    const model = await first.spec.resolveFile();
+    let projector: { path: string; release(): void } | undefined;
+    const file = {
+      path: model.path,
+      release: () => {
+        model.release();
+        projector?.release();
+      },
+    };
     try {
+      if (first.spec.projector && first.mode === 'generate') projector = await first.spec.projector.resolveFile();
       const facts = await this.opts.facts(file.path, first.load, first.mode);
       if (first.mode === 'generate' && !facts.generates) {
         throw new HearthError(
@@ -325,7 +336,13 @@ export class ServerPool {
       const proc = await LlamaServerProcess.start({
         binary: this.opts.binary,
         ...(this.opts.libDir ? { libDir: this.opts.libDir } : {}),
-        args: serverArgs({ modelPath: file.path, load, mode: first.mode, needsPooling: facts.needsPooling }),
+        args: serverArgs({
+          modelPath: file.path,
+          load,
+          mode: first.mode,
+          needsPooling: facts.needsPooling,
+          ...(projector ? { projectorPath: projector.path } : {}),
+        }),
         readyTimeoutMs: this.opts.readyTimeoutMs,
         log,
       });

@@ -50,7 +50,7 @@ function formatBody(format: OutputFormat | undefined): Record<string, unknown> {
 }
 
 function chatMessage(m: ChatMessage, toolIds: Map<string, string[]>): Record<string, unknown> {
-  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  const out: Record<string, unknown> = { role: m.role, content: m.images?.length ? visionContent(m) : m.content };
   if (m.toolCalls?.length) {
     out['tool_calls'] = m.toolCalls.map((c) => {
       const ids = toolIds.get(c.name) ?? [];
@@ -66,6 +66,25 @@ function chatMessage(m: ChatMessage, toolIds: Map<string, string[]>): Record<str
     if (m.toolName) out['name'] = m.toolName;
   }
   return out;
+}
+
+/** A message with images as OpenAI content parts: llama-server runs each image_url data URL through the projector (mtmd). */
+function visionContent(m: ChatMessage): Array<Record<string, unknown>> {
+  const parts: Array<Record<string, unknown>> = (m.images ?? []).map((data) => ({
+    type: 'image_url',
+    image_url: { url: `data:${imageMediaType(data)};base64,${data}` },
+  }));
+  if (m.content !== '') parts.push({ type: 'text', text: m.content });
+  return parts;
+}
+
+/** The media type of base64 image data, from its first bytes (llama.cpp decodes PNG, JPEG, GIF, BMP ... by content). */
+function imageMediaType(base64: string): string {
+  const head = Buffer.from(base64.slice(0, 16), 'base64');
+  if (head[0] === 0xff && head[1] === 0xd8) return 'image/jpeg';
+  if (head.subarray(0, 3).toString('latin1') === 'GIF') return 'image/gif';
+  if (head.subarray(0, 4).toString('latin1') === 'RIFF') return 'image/webp';
+  return 'image/png';
 }
 
 function chatBody(req: ChatRequest): Record<string, unknown> {

@@ -93,10 +93,14 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       return { model: body.model, created_at: now(), response: '', done: true, ...r };
     }
     const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
-    if (body.images?.length) {
-      throw new HearthError('ENGINE_CAPABILITY', `model "${body.model}" does not support images`, {
-        details: { param: 'images' },
-      });
+    if (body.images?.length && (body.raw || body.suffix !== undefined)) {
+      throw new HearthError(
+        'BAD_REQUEST',
+        'images go through the chat template: leave raw and suffix out to send images',
+        {
+          details: { param: 'images' },
+        },
+      );
     }
     const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
@@ -125,7 +129,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
               kind: 'chat',
               messages: ctx.inference.withModelPrelude(
                 prepared.entry,
-                [{ role: 'user', content: body.prompt }],
+                [{ role: 'user', content: body.prompt, ...(body.images?.length ? { images: body.images } : {}) }],
                 body.system,
               ),
             });

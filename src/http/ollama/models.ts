@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
-import type { ModelEntry } from '../../models/library.js';
+import { type ModelEntry, PROJECTOR_INFO, projectorOf } from '../../models/library.js';
 import { parseModelfile, renderModelfile } from '../../models/modelfile.js';
 import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
@@ -65,7 +65,8 @@ export async function ollamaLibraryRoutes(app: FastifyInstance, opts: { ctx: App
   app.post('/api/show', async (request) => {
     const body = parseRequest(showSchema, request.body);
     const entry = await ctx.models.get((body.model ?? body.name)!);
-    const modelInfo = body.verbose ? entry.modelInfo : entry.modelInfo;
+    const { [PROJECTOR_INFO]: _projector, ...modelInfo } = entry.modelInfo;
+    const projector = projectorOf(entry);
     return {
       license: entry.license.join('\n'),
       modelfile: renderModelfile({
@@ -83,6 +84,7 @@ export async function ollamaLibraryRoutes(app: FastifyInstance, opts: { ctx: App
       details: details(entry),
       messages: entry.messages,
       model_info: modelInfo,
+      ...(projector ? { projector_info: projector.info } : {}),
       capabilities: await ctx.inference.capabilities(entry),
       modified_at: entry.modifiedAt.toISOString(),
     };

@@ -5,6 +5,7 @@ import { withKnowledge } from '../../knowledge/index.js';
 import { chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
+import { inlineImageUrls } from './image-urls.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
 import { finishReason, responseId, UsageCounter, unixSeconds } from './results.js';
@@ -50,6 +51,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
   app.post('/v1/chat/completions', async (request, reply) => {
     const body = parseRequest(chatCompletionSchema, request.body);
     refuseUnsupported(body);
+    await inlineImageUrls(body.messages, ctx.config.inference.fetchImageUrls);
     const messages = toEngineMessages(body.messages);
     const tools = toEngineTools(body);
     const toolChoice = toEngineToolChoice(body, tools);

@@ -27,7 +27,9 @@ function contentOf(m: ChatMessageBody, i: number): { text: string; images: strin
         if (!match) {
           throw invalidParam(
             `${at}.image_url.url`,
-            `messages[${i}].content[${j}]: hearth does not fetch image URLs: send the image inline as a data URL (data:image/png;base64,...)`,
+            /^https?:/i.test(part.image_url.url)
+              ? `messages[${i}].content[${j}]: hearth does not fetch image URLs (inference.fetchImageUrls is off): send the image inline as a data URL (data:image/png;base64,...)`
+              : `messages[${i}].content[${j}]: image_url.url must be a data URL (data:image/png;base64,...) or, with inference.fetchImageUrls on, an http(s) URL`,
           );
         }
         images.push(match[1]!);
