@@ -86,6 +86,8 @@ export const ERRORS = {
   ENGINE_BUILD_FAILED: { status: 500, message: '%s' },
   /** inference.llamaServer is not a llama-server hearth can drive (version or a flag missing) */
   ENGINE_SERVER_UNSUITABLE: { status: 500, message: 'engine: %s' },
+  /** llama-quantize failed on a model (hearth create --quantize) */
+  QUANTIZE_FAILED: { status: 500, message: 'llama-quantize %s: %s; nothing was stored' },
   QUEUE_FULL: {
     status: 503,
     message: 'server busy, please try again.  maximum pending requests exceeded (%s waiting; raise inference.maxQueue)',

@@ -231,8 +231,9 @@ export function registerModelCommands(program: Command): void {
     .description('create a model from a Modelfile')
     .argument('<model>')
     .option('-f, --file <path>', 'the Modelfile', 'Modelfile')
+    .option('-q, --quantize <type>', 'quantize the model: q4_K_M, q5_K_M or q8_0 (from an F16 or F32 GGUF)')
     .action(
-      action(async (model: string, o: { file: string }) => {
+      action(async (model: string, o: { file: string; quantize?: string }) => {
         const path = resolve(o.file);
         const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
           throw new HearthError(
@@ -243,6 +244,7 @@ export function registerModelCommands(program: Command): void {
         const mf = parseModelfile(text);
         const c = client();
         const body: Record<string, unknown> = { model, stream: true, parameters: mf.parameters };
+        if (o.quantize) body['quantize'] = o.quantize;
         if (mf.system !== undefined) body['system'] = mf.system;
         if (mf.template !== undefined) body['template'] = mf.template;
         if (mf.license.length) body['license'] = mf.license;

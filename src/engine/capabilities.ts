@@ -55,6 +55,11 @@ export function isEmbeddingModel(info: GgufFileInfo): boolean {
   return EMBEDDING_POOLING.has(poolingType(info));
 }
 
+/** A reranker: llama.cpp's rank pooling and a classifier head (llama-server's --rerank). */
+export function isReranker(info: GgufFileInfo): boolean {
+  return poolingType(info) === RANK_POOLING;
+}
+
 /** Whether the model can generate text (chat, completion); false for embedding models and rerankers. */
 export function generatesText(info: GgufFileInfo): boolean {
   return !isEmbeddingModel(info) && poolingType(info) !== RANK_POOLING;

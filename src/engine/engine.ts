@@ -25,6 +25,8 @@ import type {
   LoadOptions,
   ModelCapabilities,
   ModelSpec,
+  RerankRequest,
+  RerankResult,
 } from './types.js';
 import { checkImages } from './vision.js';
 
@@ -278,6 +280,23 @@ export class Engine {
           };
         });
       }),
+    );
+  }
+
+  /** Reranking runs on the server engine only (llama-server's --rerank mode). */
+  async rerank(req: RerankRequest): Promise<RerankResult> {
+    this.assertOpen();
+    const server = this.server;
+    if (!server) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        `reranking with model "${req.model.name}" needs the server engine (llama-server), and the in-process engine serves: run \`hearth engine build\` and set inference.engine to auto or server`,
+      );
+    }
+    const load = normalizeLoadOptions(req.load, this.threads);
+    const observed = this.observer?.requestQueued({ model: req.model.name, kind: 'rerank' });
+    return this.observe(observed, () =>
+      this.withRequestSignal(req.signal, (signal) => server.rerank(req, load, signal, observed)),
     );
   }
 

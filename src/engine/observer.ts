@@ -17,7 +17,7 @@ export interface EngineObserver {
 export type UnloadReason = 'evicted' | 'expired' | 'requested' | 'failed' | 'closing';
 
 /** What a request asks of the engine. */
-export type InferenceKind = 'chat' | 'completion' | 'embedding';
+export type InferenceKind = 'chat' | 'completion' | 'embedding' | 'rerank';
 
 /** One request's way through the engine; `finished` or `failed` is called once at its end. */
 export interface InferenceRequestObserver {

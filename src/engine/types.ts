@@ -150,6 +150,22 @@ export interface EmbedResult {
   totalDurationNs: number;
 }
 
+/** Reranking (hearth's /api/rerank, /v1/rerank): how relevant each document is to the query. */
+export interface RerankRequest extends RequestBase {
+  query: string;
+  documents: string[];
+  /** the best N only (default: all), best first */
+  topN?: number;
+}
+
+export interface RerankResult {
+  /** best first */
+  results: Array<{ index: number; relevanceScore: number }>;
+  promptTokens: number;
+  loadDurationNs: number;
+  totalDurationNs: number;
+}
+
 /** What `ollama ps` shows. */
 export interface LoadedModel {
   name: string;

@@ -18,6 +18,7 @@ import { ollamaImageRoutes } from './ollama/images.js';
 import { ollamaInferenceRoutes } from './ollama/inference.js';
 import { ollamaLibraryRoutes, ollamaManageRoutes } from './ollama/models.js';
 import { openaiRoutes } from './openai/index.js';
+import { ollamaRerankRoutes } from './rerank.js';
 import { UnreadBodies } from './shutdown.js';
 import { uiApiRoutes } from './ui/api.js';
 import { uiAppRoutes } from './ui/app.js';
@@ -44,6 +45,7 @@ const ROUTES: ReadonlyArray<{ serviceClass: ServiceClass; routes: RouteModule }>
   { serviceClass: 'inference', routes: ollamaInferenceRoutes },
   { serviceClass: 'inference', routes: ollamaLibraryRoutes },
   { serviceClass: 'inference', routes: ollamaImageRoutes },
+  { serviceClass: 'inference', routes: ollamaRerankRoutes },
   { serviceClass: 'inference', routes: openaiRoutes },
   { serviceClass: 'inference', routes: anthropicRoutes },
   { serviceClass: 'admin', routes: ollamaManageRoutes },

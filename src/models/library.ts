@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { AtlasDb } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { ModelSpec } from '../engine/types.js';
@@ -12,6 +14,7 @@ import type { NodeCache } from '../node/index.js';
 import { type GgufSummary, summariseGguf } from './gguf-info.js';
 import { normaliseModelName } from './names.js';
 import { type ModelOptions, parseOptions } from './options.js';
+import { checkQuantizeSource, type Quantizer, type QuantizeType, runQuantize } from './quantize.js';
 
 /** A model in the library: a manifest row on the Atlas database pointing at a GGUF blob in the Atlas file store. */
 export interface ModelEntry {
@@ -45,6 +48,8 @@ export interface CreateModelRequest {
   messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
   /** `sha256:<hex>` of an uploaded vision projector (an mmproj GGUF); a `files` GGUF of architecture `clip` is one too */
   projector?: string;
+  /** quantize the GGUF to this type with llama-quantize (Ollama's `quantize`) */
+  quantize?: { type: QuantizeType; quantizer: Quantizer };
 }
 
 /** A vision projector layer (llama.cpp's mmproj GGUF), kept in the manifest's model_info under `hearth.projector`. */
@@ -258,6 +263,7 @@ export class ModelLibrary {
           '(tokenizer.chat_template), through llama.cpp. Remove TEMPLATE, or use a GGUF that carries the template you want.',
       );
     }
+    if (req.quantize) base = await this.quantized(base, req.quantize, progress);
     const license = req.license === undefined ? base.license : Array.isArray(req.license) ? req.license : [req.license];
     if (projector) {
       if (this.imageFiles(base as ModelEntry)) {
@@ -300,6 +306,54 @@ export class ModelLibrary {
       ],
     );
     return fromRow(rows[0]!);
+  }
+
+  /**
+   * The model quantized by llama-quantize: the source comes through the node
+   * cache, the result goes to Atlas through the blob writer (temporary name,
+   * then rename: never half-written), and the manifest points at it.
+   */
+  private async quantized(
+    base: Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>,
+    quantize: NonNullable<CreateModelRequest['quantize']>,
+    progress: (status: string) => void,
+  ): Promise<Omit<ModelEntry, 'name' | 'createdAt' | 'modifiedAt'>> {
+    if (this.imageFiles(base as ModelEntry)) {
+      throw new HearthError('BAD_REQUEST', 'quantize applies to GGUF language models, not image models', {
+        details: { param: 'quantize' },
+      });
+    }
+    const level = base.details.quantization_level;
+    checkQuantizeSource(level);
+    progress(`quantizing ${level} model to ${quantize.type.toUpperCase()}`);
+    const source = await this.deps.cache.ensureBlob(this.deps.files, base.blobKey, base.digest);
+    let out: Awaited<ReturnType<typeof runQuantize>>;
+    try {
+      out = await runQuantize(quantize.quantizer, source.path, quantize.type, this.deps.cache.dir, (line) =>
+        this.deps.log.debug({ component: 'llama-quantize' }, line),
+      );
+    } finally {
+      source.release();
+    }
+    try {
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(out.path), hash);
+      const hex = hash.digest('hex');
+      await this.putBlob(`sha256:${hex}`, createReadStream(out.path));
+      const described = await this.describeBlob(hex, blobKeyFor(hex), `${quantize.type} model`);
+      return {
+        ...base,
+        ...described,
+        details: { ...described.details, parent_model: base.details.parent_model },
+        parameters: base.parameters,
+        system: base.system,
+        template: base.template,
+        license: base.license,
+        messages: base.messages,
+      };
+    } finally {
+      await out.cleanup();
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { GgufInsights, type Llama, readGgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../../errors.js';
-import { generatesText, isEmbeddingModel } from '../capabilities.js';
+import { generatesText, isEmbeddingModel, isReranker } from '../capabilities.js';
 import type { GpuHealth } from '../gpu-health.js';
 import type { Backend } from '../llama.js';
 import { addMemory, budgetedBytes, estimateContext, estimateWeights } from '../memory.js';
@@ -15,11 +15,13 @@ import type {
   LoadedModel,
   LoadOptions,
   ModelSpec,
+  RerankRequest,
+  RerankResult,
 } from '../types.js';
 import type { ServerMode } from './flags.js';
 import { type ServerLease, type ServerModelFacts, ServerPool } from './pool.js';
 import { ServerExited } from './process.js';
-import { embedOnServer, generateOnServer } from './requests.js';
+import { embedOnServer, generateOnServer, rerankOnServer } from './requests.js';
 
 /** Which llama-server runs the models, and why (for `hearth doctor` and the start-up log). */
 export interface ServerBinary {
@@ -28,6 +30,8 @@ export interface ServerBinary {
   libDir?: string;
   /** what it is: "hearth engine build (linked to the cpu prebuilt libraries)", "inference.llamaServer" ... */
   origin: string;
+  /** llama-quantize built with it (hearth create --quantize); absent for inference.llamaServer */
+  quantize?: string;
 }
 
 export interface ServerEngineOptions {
@@ -158,6 +162,37 @@ export class ServerEngine {
     }
   }
 
+  async rerank(
+    req: RerankRequest,
+    load: LoadOptions,
+    signal: AbortSignal,
+    observed: InferenceRequestObserver | undefined,
+  ): Promise<RerankResult> {
+    const started = process.hrtime.bigint();
+    const lease = await this.pool.acquire({
+      spec: req.model,
+      load: this.serverLoad(load),
+      mode: 'rerank',
+      keepAliveMs: req.keepAliveMs,
+      signal,
+    });
+    observed?.started();
+    try {
+      const { results, promptTokens } = await rerankOnServer(lease.instance.proc, req, signal);
+      observed?.finished({ promptTokens, promptTokensEvaluated: promptTokens, generatedTokens: 0 });
+      return {
+        results,
+        promptTokens,
+        loadDurationNs: lease.loadDurationNs,
+        totalDurationNs: Number(process.hrtime.bigint() - started),
+      };
+    } catch (err) {
+      throw this.requestError(err, lease, 'reranking');
+    } finally {
+      lease.release();
+    }
+  }
+
   async load(
     model: ModelSpec,
     load: LoadOptions,
@@ -228,21 +263,22 @@ export class ServerEngine {
     const generates = generatesText(info);
     const numCtx = load.numCtx; // effective already (capped at the trained context)
     const layers = load.numGpu < 0 ? insights.totalLayers : Math.min(load.numGpu, insights.totalLayers);
-    const sequences = mode === 'embedding' ? 1 : load.numParallel;
+    const sequences = mode === 'generate' ? load.numParallel : 1;
     const need = addMemory(
       estimateWeights(insights, layers, load.useMmap),
       estimateContext(insights, {
         contextSize: numCtx,
         sequences,
-        batchSize: mode === 'embedding' ? numCtx : Math.min(load.numBatch, numCtx * sequences),
+        batchSize: mode === 'generate' ? Math.min(load.numBatch, numCtx * sequences) : numCtx,
         gpuLayers: layers,
-        embedding: mode === 'embedding',
+        embedding: mode !== 'generate',
       }),
     );
     return {
       bytes: budgetedBytes(this.opts.backend, need),
       generates,
       needsPooling: mode === 'embedding' && !isEmbeddingModel(info),
+      reranks: isReranker(info),
     };
   }
 }

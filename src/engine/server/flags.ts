@@ -5,8 +5,8 @@ import type { LoadOptions } from '../types.js';
 
 const run = promisify(execFile);
 
-/** What a llama-server process serves: generation (chat, completion, infill) or embeddings; a start-up mode of the server. */
-export type ServerMode = 'generate' | 'embedding';
+/** What a llama-server process serves: generation (chat, completion, infill), embeddings or reranking; a start-up mode of the server. */
+export type ServerMode = 'generate' | 'embedding' | 'rerank';
 
 /** The flags hearth passes to llama-server: a `inference.llamaServer` lacking one is refused, naming it. */
 export const REQUIRED_FLAGS = [
@@ -25,6 +25,7 @@ export const REQUIRED_FLAGS = [
   '--flash-attn',
   '--no-kv-unified',
   '--mmproj',
+  '--rerank',
 ] as const;
 
 export interface ServerArgsInput {
@@ -45,7 +46,7 @@ export interface ServerArgsInput {
  */
 export function serverArgs(input: ServerArgsInput): string[] {
   const { load, mode } = input;
-  const slots = mode === 'embedding' ? 1 : load.numParallel;
+  const slots = mode === 'generate' ? load.numParallel : 1;
   const args = [
     '--model',
     input.modelPath,
@@ -55,7 +56,7 @@ export function serverArgs(input: ServerArgsInput): string[] {
     String(slots),
     '--no-kv-unified',
     '--batch-size',
-    String(mode === 'embedding' ? load.numCtx : Math.min(load.numBatch, load.numCtx * slots)),
+    String(mode === 'generate' ? Math.min(load.numBatch, load.numCtx * slots) : load.numCtx),
     '--threads',
     String(load.numThread),
     '--load-mode',
@@ -68,6 +69,9 @@ export function serverArgs(input: ServerArgsInput): string[] {
     // an embedding batch must hold a whole input: the physical batch is the context
     args.push('--embeddings', '--ubatch-size', String(load.numCtx));
     if (input.needsPooling) args.push('--pooling', 'mean');
+  } else if (mode === 'rerank') {
+    // a query and a document in one batch, scored by the GGUF's classifier head
+    args.push('--rerank', '--ubatch-size', String(load.numCtx));
   } else {
     args.push('--jinja');
     if (input.projectorPath) args.push('--mmproj', input.projectorPath);

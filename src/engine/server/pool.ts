@@ -17,6 +17,8 @@ export interface ServerModelFacts {
   generates: boolean;
   /** an embedding model's GGUF names no pooling type: use mean pooling */
   needsPooling: boolean;
+  /** a reranker (rank pooling and a classifier head) */
+  reranks: boolean;
 }
 
 export interface ServerPoolOptions {
@@ -114,7 +116,7 @@ export class ServerPool {
   async acquire(req: Omit<Waiter, 'key' | 'loadDurationNs' | 'resolve' | 'reject'>): Promise<ServerLease> {
     const facts = await this.opts.modelFacts(req.spec);
     const effective = effectiveLoadOptions(req.load, facts);
-    if (req.mode === 'embedding') effective.numParallel = 1;
+    if (req.mode !== 'generate') effective.numParallel = 1;
     return this.acquireKeyed({ ...req, load: effective });
   }
 
@@ -327,7 +329,16 @@ export class ServerPool {
       if (first.mode === 'generate' && !facts.generates) {
         throw new HearthError(
           'ENGINE_CAPABILITY',
-          `model "${first.spec.name}" is an embedding model and does not support generate or chat: use it with /api/embed`,
+          facts.reranks
+            ? `model "${first.spec.name}" is a reranker and does not support generate or chat: use it with /api/rerank`
+            : `model "${first.spec.name}" is an embedding model and does not support generate or chat: use it with /api/embed`,
+        );
+      }
+      if (first.mode === 'rerank' && !facts.reranks) {
+        throw new HearthError(
+          'ENGINE_CAPABILITY',
+          `model "${first.spec.name}" is not a reranker (its GGUF has no rank pooling and classifier head): rerank with a reranker GGUF such as bge-reranker or Qwen3-Reranker`,
+          { details: { param: 'model' } },
         );
       }
       const load = first.load;

@@ -8,6 +8,8 @@ import type {
   GenerateRequest,
   GenerateResult,
   OutputFormat,
+  RerankRequest,
+  RerankResult,
   SamplingOptions,
   ToolCall,
 } from '../types.js';
@@ -319,5 +321,34 @@ export async function embedOnServer(
   return {
     embeddings: rows.map((v) => normalize(v, opts.dimensions)),
     promptTokens: prepared.reduce((n, t) => n + t.length, 0),
+  };
+}
+
+/**
+ * Scores each document against the query on a rerank-mode llama-server
+ * (`/v1/rerank`, Jina's shape): best first, cut to `topN`.
+ */
+export async function rerankOnServer(
+  proc: LlamaServerProcess,
+  req: RerankRequest,
+  signal: AbortSignal,
+): Promise<Pick<RerankResult, 'results' | 'promptTokens'>> {
+  let answer: {
+    results?: Array<{ index: number; relevance_score: number }>;
+    usage?: { prompt_tokens?: number };
+  } = {};
+  await proc.post(
+    '/v1/rerank',
+    { query: req.query, documents: req.documents, top_n: req.topN ?? req.documents.length },
+    {
+      signal,
+      onEvent: (data) => {
+        answer = JSON.parse(data) as typeof answer;
+      },
+    },
+  );
+  return {
+    results: (answer.results ?? []).map((r) => ({ index: r.index, relevanceScore: r.relevance_score })),
+    promptTokens: answer.usage?.prompt_tokens ?? 0,
   };
 }

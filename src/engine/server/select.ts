@@ -26,6 +26,7 @@ export function binaryOfBuild(build: ServerBuild): ServerBinary {
   return {
     path: build.server,
     libDir: build.libDir,
+    quantize: build.quantize,
     origin: `hearth engine build ${build.key} (${build.mode === 'linked' ? `linked to node-llama-cpp's prebuilt ${build.backend} libraries` : 'llama.cpp compiled whole'})`,
   };
 }

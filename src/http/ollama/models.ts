@@ -4,6 +4,7 @@ import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { type ModelEntry, PROJECTOR_INFO, projectorOf } from '../../models/library.js';
 import { parseModelfile, renderModelfile } from '../../models/modelfile.js';
+import { parseQuantizeType } from '../../models/quantize.js';
 import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { copySchema, createSchema, deleteSchema, pullSchema, showSchema } from './schemas.js';
@@ -22,6 +23,21 @@ function parameterText(e: ModelEntry): string {
       lines.push(`${k.padEnd(30)} ${typeof item === 'string' ? JSON.stringify(item) : String(item)}`);
   }
   return lines.join('\n');
+}
+
+/** What `quantize` on /api/create runs: the type it names and the llama-quantize of `hearth engine build`. */
+function quantizeWith(ctx: AppContext, value: string) {
+  const type = parseQuantizeType(value);
+  const binary = ctx.engine.serving().binary?.quantize;
+  if (!binary) {
+    throw new HearthError(
+      'UNSUPPORTED',
+      'quantize needs llama-quantize from `hearth engine build`, and no engine build serves here (in-process engine or inference.llamaServer): run `hearth engine build`, or quantize with llama.cpp and create from the result',
+      { details: { param: 'quantize' } },
+    );
+  }
+  const libDir = ctx.engine.serving().binary?.libDir;
+  return { type, quantizer: { binary, ...(libDir ? { libDir } : {}), threads: ctx.config.node.threads || 2 } };
 }
 
 /** Reading the library: served with inference (every Ollama client lists models). */
@@ -129,11 +145,7 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
 
   app.post('/api/create', async (request, reply) => {
     const body = parseRequest(createSchema, request.body);
-    if (body.quantize)
-      throw new HearthError(
-        'UNSUPPORTED',
-        "quantize is not supported: quantize the GGUF with llama.cpp's llama-quantize and create from the result",
-      );
+    const quantize = body.quantize ? quantizeWith(ctx, body.quantize) : undefined;
     if (body.adapters && Object.keys(body.adapters).length)
       throw new HearthError(
         'UNSUPPORTED',
@@ -142,6 +154,12 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
     const req = { ...body, model: (body.model ?? body.name)! };
     if (body.modelfile) {
       const mf = parseModelfile(body.modelfile);
+      if (mf.projector) {
+        throw new HearthError(
+          'MODELFILE_INVALID',
+          'PROJECTOR names a file on the client: upload it (POST /api/blobs) and list it in "files", as `hearth create` does',
+        );
+      }
       Object.assign(req, {
         from: req.from ?? mf.from,
         parameters: { ...mf.parameters, ...req.parameters },
@@ -162,6 +180,7 @@ export async function ollamaManageRoutes(app: FastifyInstance, opts: { ctx: AppC
           ...(req.template !== undefined ? { template: req.template } : {}),
           ...(req.license !== undefined ? { license: req.license } : {}),
           ...(req.messages !== undefined ? { messages: req.messages } : {}),
+          ...(quantize ? { quantize } : {}),
         },
         (status) => stream?.write({ status }),
       );

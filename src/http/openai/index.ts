@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { errorBody } from '../errors.js';
+import { openaiRerankRoutes } from '../rerank.js';
 import { chatCompletionRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
 import { embeddingRoutes } from './embeddings.js';
@@ -25,6 +26,7 @@ export async function openaiRoutes(app: FastifyInstance, opts: { ctx: AppContext
   await app.register(modelListRoutes, opts);
   await app.register(responsesRoutes, opts);
   await app.register(imageRoutes, opts);
+  await app.register(openaiRerankRoutes, opts);
   // Unknown paths under /v1 answer in OpenAI's shape too (clients probe for endpoints).
   await app.register(
     async (v1) => {
