@@ -52,10 +52,18 @@ beforeAll(async () => {
   expect(made.code, made.stderr).toBe(0);
   const plain = await runHearthCli(dirs, ['create', 'blind', '-f', join(dirs.root, 'Modelfile.plain')], { env });
   expect(plain.code, plain.stderr).toBe(0);
+  // --quantize: the model quantized by llama-quantize, its projector kept
+  const quantized = await runHearthCli(
+    dirs,
+    ['create', 'seeing-q8', '-f', join(dirs.root, 'Modelfile'), '--quantize', 'q8_0'],
+    { env },
+  );
+  expect(quantized.code, quantized.stderr).toBe(0);
+  expect(quantized.stdout).toMatch(/quantizing F32 model to Q8_0\n(.*\n)*success/);
   ollama = new Ollama({ host: hearth.url });
   openai = new OpenAI({ baseURL: `${hearth.url}/v1`, apiKey: 'sk-anything', maxRetries: 0 });
   void models;
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await hearth?.close();
@@ -72,6 +80,9 @@ describe('a model with a projector layer', () => {
       'clip.projector_type': 'mlp',
     });
     expect(show.model_info).not.toHaveProperty('hearth.projector');
+    const q8 = await ollama.show({ model: 'seeing-q8' });
+    expect(q8.details.quantization_level).toBe('Q8_0');
+    expect(q8.capabilities).toContain('vision');
     const blind = await ollama.show({ model: 'blind' });
     expect(blind.capabilities).not.toContain('vision');
   });

@@ -345,6 +345,8 @@ export class ModelLibrary {
         ...base,
         ...described,
         details: { ...described.details, parent_model: base.details.parent_model },
+        // a parent's projector stays with the quantized model
+        modelInfo: { ...described.modelInfo, ...(projectorOf(base) ? { [PROJECTOR_INFO]: projectorOf(base) } : {}) },
         parameters: base.parameters,
         system: base.system,
         template: base.template,
