@@ -169,6 +169,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
     knowledge.attachJobs(jobs);
     const workflows = await WorkflowService.open({
       db,
+      database: config.atlas.database,
       files,
       engine,
       inference,
