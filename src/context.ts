@@ -90,6 +90,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
       maxLoadedModels: config.inference.maxLoadedModels,
       maxQueue: config.inference.maxQueue,
       numParallel: config.inference.numParallel,
+      ...(config.inference.memoryBudget > 0 ? { memoryBudget: config.inference.memoryBudget } : {}),
       observer: metrics.engine,
       onServerCrash: (model) => metrics.engine.serverCrashed(model),
       log: log.child({ component: 'engine' }),
@@ -162,6 +163,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
         keepAliveMs: config.inference.keepAlive,
         maxLoaded: config.images.maxLoadedModels,
         threads: config.node.threads,
+        budget: engine.memory,
       },
       log.child({ component: 'images' }),
     );
@@ -169,6 +171,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
     knowledge.attachJobs(jobs);
     const workflows = await WorkflowService.open({
       db,
+      database: config.atlas.database,
       files,
       engine,
       inference,

@@ -40,12 +40,7 @@ async function historyOf(id: string, timeoutMs = 30_000) {
 
 beforeAll(async () => {
   dirs = await hearthDirs('hearth-wf-api-');
-  hearth = await startHearthInProcess(dirs, {
-    workflows: { pollInterval: '100ms' },
-    // In-process llama.cpp: the interrupt test needs a generation still running when it interrupts,
-    // and llama-server finishes the tiny model's tokens before the interrupt arrives.
-    inference: { engine: 'inprocess' },
-  });
+  hearth = await startHearthInProcess(dirs, { workflows: { pollInterval: '100ms' } });
 });
 afterAll(async () => {
   await hearth?.close();
@@ -199,23 +194,31 @@ describe('ComfyUI API', () => {
     expect(entry.outputs['2'].text[0].length).toBeGreaterThan(0);
     expect(ws.frames.some((f) => f.type === 'progress' && f.data.node === '1')).toBe(true);
 
-    const long = await call('/prompt', {
-      client_id: 'client-llm',
-      prompt: {
-        '1': {
-          class_type: 'LLMGenerate',
-          inputs: { model: 'tiny', prompt: 'Tell a long story', max_tokens: 1500, seed: 8 },
-        },
-        '2': { class_type: 'PreviewText', inputs: { text: ['1', 0] } },
-      },
-    });
+    // A chain of long generations (different seeds, so nothing comes from the cache): llama-server
+    // writes the tiny model's tokens fast, so one generation could end before the interrupt arrives;
+    // a chain of them is still running, and stops at its next progress point.
+    const parts = 12;
+    const chain: Record<string, unknown> = {};
+    let text: [string, number] | undefined;
+    for (let i = 0; i < parts; i++) {
+      chain[`gen${i}`] = {
+        class_type: 'LLMGenerate',
+        inputs: { model: 'tiny', prompt: `Tell a long story ${i}`, max_tokens: 1500, seed: 800 + i },
+      };
+      if (text) chain[`join${i}`] = { class_type: 'TextConcat', inputs: { a: text, b: [`gen${i}`, 0] } };
+      text = [text ? `join${i}` : `gen${i}`, 0];
+    }
+    chain['out'] = { class_type: 'PreviewText', inputs: { text } };
+    const long = await call('/prompt', { client_id: 'client-llm', prompt: chain });
     const id = long.json.prompt_id;
     await ws.until((f) => f.type === 'progress' && f.data.prompt_id === id, 60_000);
     expect((await call('/interrupt', { prompt_id: id })).status).toBe(200);
     await ws.until(done(id));
-    expect(ws.frames.find((f) => f.type === 'execution_interrupted' && f.data.prompt_id === id)).toMatchObject({
-      data: { node_id: '1', node_type: 'LLMGenerate' },
-    });
+    const stopped = ws.frames.find((f) => f.type === 'execution_interrupted' && f.data.prompt_id === id);
+    expect(stopped.data).toMatchObject({ node_type: 'LLMGenerate', node_id: expect.stringMatching(/^gen\d+$/) });
+    // Stopped partway: the rest of the chain never ran, and nothing reached the output node.
+    expect(stopped.data.executed).not.toContain('out');
+    expect(ws.frames.some((f) => f.type === 'executed' && f.data.prompt_id === id)).toBe(false);
     expect((await historyOf(id)).status).toMatchObject({ status_str: 'error', completed: false });
     ws.close();
   });
@@ -230,6 +233,7 @@ describe('ComfyUI API', () => {
     });
     const offline = await WorkflowService.open({
       db,
+      database: 'embedded',
       files: undefined as never,
       engine: undefined as never,
       inference: undefined as never,
@@ -256,12 +260,7 @@ describe('ComfyUI API', () => {
     await offline.close();
     await db.close();
 
-    hearth = await startHearthInProcess(dirs, {
-      workflows: { pollInterval: '100ms' },
-      // In-process llama.cpp: the interrupt test needs a generation still running when it interrupts,
-      // and llama-server finishes the tiny model's tokens before the interrupt arrives.
-      inference: { engine: 'inprocess' },
-    });
+    hearth = await startHearthInProcess(dirs, { workflows: { pollInterval: '100ms' } });
     const entry = await historyOf(prompt_id);
     expect(entry.outputs['2'].text).toEqual(['after the restart']);
     expect(await readFile(join(dirs.atlas, 'outputs', 'restart_00001_.txt'), 'utf8')).toBe('after the restart');

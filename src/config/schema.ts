@@ -261,6 +261,8 @@ export const configSchema = z
         numCtx: z.int().min(16).default(DEFAULTS.numCtx),
         numBatch: z.int().min(1).default(DEFAULTS.numBatch),
         maxQueue: z.int().min(1).default(DEFAULTS.maxQueue),
+        /** Memory the loaded models (language and image) may use together; 0 = the free VRAM or RAM at start. */
+        memoryBudget: sizeField(0).default(0),
         /** How long a stored response of /v1/responses is kept on Atlas; 0 = until deleted. */
         responsesRetention: durationField(false).default(DEFAULTS.responsesRetentionMs),
         /** auto: llama-server processes once built (built in the background on first start), in-process until then */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { MemoryBudget } from './budget.js';
 import { readCapabilities } from './capabilities.js';
 import { prepareChat } from './chat.js';
 import { prepareCompletion } from './completion.js';
@@ -62,6 +63,8 @@ export class Engine {
     serverReadyTimeoutMs: number | undefined;
   };
   private readonly onServerCrash: ((model: string) => void) | undefined;
+  /** the node's memory budget: language models here and image models (src/images) load within it */
+  readonly memory: MemoryBudget;
 
   private constructor(
     private readonly lease: LlamaLease,
@@ -85,7 +88,9 @@ export class Engine {
     this.threads = settings.threads;
     this.gpu = new GpuHealth(lease.backend, gpuFallback, log);
     this.grammars = new OutputGrammars(lease.llama);
+    this.memory = new MemoryBudget(settings.memoryBudget, log);
     this.scheduler = new Scheduler({
+      budget: this.memory,
       llama: lease.llama,
       backend: lease.backend,
       gpu: this.gpu,
@@ -159,6 +164,7 @@ export class Engine {
       maxLoadedModels: this.settings.maxLoadedModels,
       maxQueue: this.settings.maxQueue,
       memoryBudget: this.settings.memoryBudget,
+      budget: this.memory,
       loadWaitMs: this.settings.loadWaitMs,
       ...(this.settings.serverReadyTimeoutMs !== undefined
         ? { readyTimeoutMs: this.settings.serverReadyTimeoutMs }

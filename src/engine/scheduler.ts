@@ -2,6 +2,7 @@ import { GgufInsights, InsufficientMemoryError, type Llama, readGgufFileInfo, ty
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import type { MemoryBudget, MemoryTenant } from './budget.js';
 import { generatesText } from './capabilities.js';
 import { ChangeSignal } from './changes.js';
 import type { GpuHealth } from './gpu-health.js';
@@ -57,6 +58,8 @@ export interface SchedulerOptions {
   log: Logger;
   /** told of loads and unloads (the metrics) */
   observer?: EngineObserver;
+  /** the node's memory budget shared with image models (budget.ts); without it, this scheduler's own */
+  budget?: MemoryBudget;
 }
 
 interface Waiter extends AcquireRequest {
@@ -87,7 +90,23 @@ export class Scheduler {
   private readonly facts = new Map<string, ModelFacts>();
   private readonly factsPending = new Map<string, Promise<ModelFacts>>();
 
-  constructor(private readonly opts: SchedulerOptions) {}
+  constructor(private readonly opts: SchedulerOptions) {
+    // Weights shared by several instances count once: each instance carries its share.
+    this.tenants = () =>
+      [...this.instances.values()].map((i) => ({
+        name: i.spec.name,
+        kind: 'llm' as const,
+        bytes:
+          budgetedBytes(opts.backend, i.memory) + budgetedBytes(opts.backend, i.weights.memory) / i.weights.holders,
+        lastUsed: i.lastUsed,
+        busy: () => i.active > 0 || i.state !== 'ready',
+        evict: (reason: string) => this.unloadInstance(i, reason),
+      }));
+    opts.budget?.addSource(this.tenants);
+  }
+
+  /** this scheduler's instances as tenants of the shared memory budget */
+  private readonly tenants: () => MemoryTenant[];
 
   queueDepth(): number {
     return this.waiters.length;
@@ -474,11 +493,18 @@ export class Scheduler {
     const deadline = Date.now() + loadWaitMs;
     for (;;) {
       if (this.closed) throw shuttingDown();
-      const used = this.usedBytes();
+      const budget = this.opts.budget;
+      // With a shared budget, image models count too, and an idle one may be evicted for this load.
+      const used = this.usedBytes() + (budget?.used(this.tenants) ?? 0);
       const fitsCount = this.instances.size < maxLoadedModels;
       const fitsBytes = !strict || used + needBytes <= memoryBudget;
       if (fitsCount && fitsBytes) return;
       if (strict && needBytes > memoryBudget) throw outOfMemory(spec, backend, need, used, memoryBudget);
+      const shared = fitsCount ? budget?.victim() : undefined;
+      if (shared) {
+        await budget!.evict(shared, spec.name, 'llm');
+        continue;
+      }
       const idle = [...this.instances.values()]
         .filter((i) => i.active === 0 && i.state === 'ready')
         .sort((a, b) => a.lastUsed - b.lastUsed);

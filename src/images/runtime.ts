@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MemoryBudget } from '../engine/budget.js';
 import { HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ModelEntry, ModelLibrary } from '../models/library.js';
+import type { ImageFiles, ModelEntry, ModelLibrary } from '../models/library.js';
 import { ImagePipeline } from './pipeline.js';
 
 export interface ImageRuntimeSettings {
@@ -15,6 +16,19 @@ export interface ImageRuntimeSettings {
   maxLoaded: number;
   /** ONNX Runtime intra-op threads (node.threads; 0 = its default) */
   threads: number;
+  /** the node's memory budget, shared with the language models (the engine's); none: only maxLoaded limits */
+  budget?: MemoryBudget;
+  /** how long a load waits for busy models to free the budget (the engine's load wait) */
+  loadWaitMs?: number;
+}
+
+/**
+ * What an image model's sessions hold, estimated: its ONNX files (the weights ONNX Runtime keeps,
+ * in RAM or VRAM), plus a quarter for activations and the runtime's arenas.
+ */
+export function imageMemoryEstimate(files: ImageFiles): number {
+  const bytes = Object.entries(files).reduce((n, [, f]) => n + f.size, 0);
+  return Math.ceil(bytes * 1.25);
 }
 
 /** Where onnxruntime-node keeps its native libraries (the CUDA provider goes there when installed). */
@@ -37,6 +51,10 @@ interface Loaded {
   pipeline: ImagePipeline;
   users: number;
   lastUsed: number;
+  /** Date.now() of the last use (the shared budget's LRU spans language models too) */
+  lastUsedAt: number;
+  /** estimated bytes in the budgeted memory */
+  bytes: number;
   release: () => void;
   timer: NodeJS.Timeout | undefined;
 }
@@ -52,11 +70,33 @@ export class ImageRuntime {
   #clock = 0;
   #provider = '';
 
+  /** loads under way: they hold their share of the budget already */
+  readonly #reserved = new Map<string, number>();
+
   constructor(
     private readonly models: ModelLibrary,
     private readonly settings: ImageRuntimeSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    settings.budget?.addSource(() => [
+      ...[...this.#loaded.values()].map((l) => ({
+        name: l.name,
+        kind: 'image' as const,
+        bytes: l.bytes,
+        lastUsed: l.lastUsedAt,
+        busy: () => l.users > 0 || this.#loaded.get(l.name) !== l,
+        evict: (reason: string) => this.#unload(l, reason),
+      })),
+      ...[...this.#reserved].map(([name, bytes]) => ({
+        name,
+        kind: 'image' as const,
+        bytes,
+        lastUsed: Date.now(),
+        busy: () => true,
+        evict: async () => undefined,
+      })),
+    ]);
+  }
 
   /** The execution provider the last load ended up on ('' before any load). */
   get provider(): string {
@@ -107,6 +147,7 @@ export class ImageRuntime {
     const l = loaded;
     l.users++;
     l.lastUsed = ++this.#clock;
+    l.lastUsedAt = Date.now();
     if (l.timer) clearTimeout(l.timer);
     l.timer = undefined;
     let done = false;
@@ -117,7 +158,11 @@ export class ImageRuntime {
         if (done) return;
         done = true;
         l.users--;
-        if (l.users === 0) this.#arm(l);
+        l.lastUsedAt = Date.now();
+        if (l.users === 0) {
+          this.#arm(l);
+          this.settings.budget?.changed();
+        }
       },
     };
   }
@@ -130,16 +175,29 @@ export class ImageRuntime {
       this.log.info({ model: victim.name, for: entry.name }, 'unloading image model to make room');
       await this.#unload(victim, 'evicted');
     }
-    const view = await this.models.imageView({ digest: entry.digest, files });
+    // Then the shared budget: idle models of either kind are evicted, least recently used first, or
+    // the load waits for busy ones (the log names each).
+    const bytes = imageMemoryEstimate(files);
+    const { budget } = this.settings;
+    if (budget) {
+      await budget.makeRoom({ name: entry.name, kind: 'image', bytes, waitMs: this.settings.loadWaitMs ?? 60_000 });
+      this.#reserved.set(entry.name, bytes);
+    }
     let pipeline: ImagePipeline;
+    let view: Awaited<ReturnType<ModelLibrary['imageView']>>;
     try {
-      pipeline = await ImagePipeline.load(view.dir, {
-        executionProviders: this.settings.executionProviders,
-        threads: this.settings.threads,
-      });
-    } catch (err) {
-      view.release();
-      throw err;
+      view = await this.models.imageView({ digest: entry.digest, files });
+      try {
+        pipeline = await ImagePipeline.load(view.dir, {
+          executionProviders: this.settings.executionProviders,
+          threads: this.settings.threads,
+        });
+      } catch (err) {
+        view.release();
+        throw err;
+      }
+    } finally {
+      this.#reserved.delete(entry.name);
     }
     this.#provider = pipeline.provider;
     this.log.info({ model: entry.name, provider: pipeline.provider }, 'image model loaded');
@@ -149,6 +207,8 @@ export class ImageRuntime {
       pipeline,
       users: 0,
       lastUsed: ++this.#clock,
+      lastUsedAt: Date.now(),
+      bytes,
       release: view.release,
       timer: undefined,
     };
@@ -171,6 +231,7 @@ export class ImageRuntime {
     await l.pipeline.release();
     l.release();
     this.log.info({ model: l.name, why }, 'image model unloaded');
+    this.settings.budget?.changed();
   }
 
   /** /free: unloads every idle image model. */

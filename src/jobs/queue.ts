@@ -22,9 +22,9 @@ export type TicketWork =
 const PRIORITY: Record<TicketWork['kind'], number> = { plan: 10, finalize: 10, shard: 0 };
 
 /** A ticket this node holds: the pg-boss job, and the token that proves the lease is still ours. */
-export interface HeldTicket {
+export interface HeldTicket<W = TicketWork> {
   readonly id: string;
-  readonly work: TicketWork;
+  readonly work: W;
   /** attempts made before this one (0 on the first) */
   readonly retryCount: number;
   /** retries allowed after the first attempt */
@@ -33,14 +33,35 @@ export interface HeldTicket {
 }
 
 /** A ticket that used up its attempts, with the last error pg-boss recorded. */
-export interface DeadTicket {
+export interface DeadTicket<W = TicketWork> {
   readonly id: string;
-  readonly work: TicketWork;
+  readonly work: W;
   readonly error: string;
 }
 
+/**
+ * Which pg-boss queues a JobQueue serves and how it ranks their tickets: the batch jobs' by default;
+ * another service (workflow prompts) passes its own, and gets the same leases, heartbeats and retries.
+ */
+export interface TicketQueueNames<W> {
+  /** the work queue */
+  work: string;
+  /** where tickets that used up their attempts land */
+  dead: string;
+  /** a ticket's priority (higher first; equal ones in the order sent) */
+  priority(work: W): number;
+}
+
+const JOB_NAMES: TicketQueueNames<TicketWork> = {
+  work: WORK_QUEUE,
+  dead: DEAD_QUEUE,
+  priority: (w) => PRIORITY[w.kind],
+};
+
 /** How the queue behaves; all durations in milliseconds. */
-export interface JobQueueOptions {
+export interface JobQueueOptions<W = TicketWork> {
+  /** the queues served (default: the batch jobs') */
+  names?: TicketQueueNames<W>;
   db: AtlasDb;
   /** `atlas.database`: 'embedded' (PGlite, reached through `db`) or the PostgreSQL URL pg-boss opens its own pool to. */
   database: string;
@@ -53,6 +74,8 @@ export interface JobQueueOptions {
   maxAttempts: number;
   /** delay before the first retry; later retries back off exponentially (pg-boss counts whole seconds) */
   retryDelayMs: number;
+  /** false: every retry waits retryDelayMs (which may then be 0: at once); default true */
+  retryBackoff?: boolean;
   /** how often expired leases are looked for (one node does it per interval) */
   maintenanceIntervalMs: number;
 }
@@ -69,19 +92,23 @@ export interface JobQueueOptions {
  * ticket's `expire_in` (pg-boss 10 has no heartbeat of its own), and `release` puts a ticket back
  * without counting an attempt (a clean shutdown is not a failure).
  */
-export class JobQueue {
+export class JobQueue<W extends object = TicketWork> {
   readonly #boss: PgBoss;
-  readonly #opts: JobQueueOptions;
+  readonly #opts: JobQueueOptions<W>;
+  readonly #names: TicketQueueNames<W>;
   readonly #instance = randomUUID();
   #closed: Promise<void> | undefined;
 
-  private constructor(boss: PgBoss, opts: JobQueueOptions) {
+  private constructor(boss: PgBoss, opts: JobQueueOptions<W>, names: TicketQueueNames<W>) {
     this.#boss = boss;
     this.#opts = opts;
+    this.#names = names;
   }
 
   /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
-  static async open(opts: JobQueueOptions): Promise<JobQueue> {
+  static async open<W extends object = TicketWork>(opts: JobQueueOptions<W>): Promise<JobQueue<W>> {
+    const names = opts.names ?? (JOB_NAMES as unknown as TicketQueueNames<W>);
+    const backoff = opts.retryBackoff !== false;
     const leaseSeconds = Math.max(1, Math.ceil(opts.leaseMs / 1000));
     const common = {
       schema: QUEUE_SCHEMA,
@@ -100,18 +127,18 @@ export class JobQueue {
       await startWithRetry(boss);
       const queue: Omit<PgBoss.Queue, 'name'> = {
         retryLimit: Math.max(0, opts.maxAttempts - 1),
-        retryDelay: Math.max(1, Math.round(opts.retryDelayMs / 1000)),
-        retryBackoff: true,
+        retryDelay: Math.max(backoff ? 1 : 0, Math.round(opts.retryDelayMs / 1000)),
+        retryBackoff: backoff,
         expireInSeconds: leaseSeconds,
         // Queued tickets must outlive any realistic wait (pg-boss archives unstarted ones after this).
         retentionMinutes: 365 * 24 * 60,
       };
       // A dead ticket whose handling is interrupted must come back, or its job would never be failed.
-      await boss.createQueue(DEAD_QUEUE, { ...queue, name: DEAD_QUEUE, retryLimit: 1000, retryBackoff: false });
-      const work = { ...queue, name: WORK_QUEUE, deadLetter: DEAD_QUEUE };
-      await boss.createQueue(WORK_QUEUE, work);
+      await boss.createQueue(names.dead, { ...queue, name: names.dead, retryLimit: 1000, retryBackoff: false });
+      const work = { ...queue, name: names.work, deadLetter: names.dead };
+      await boss.createQueue(names.work, work);
       // createQueue keeps an existing queue's settings: apply this configuration's.
-      await boss.updateQueue(WORK_QUEUE, work);
+      await boss.updateQueue(names.work, work);
     } catch (err) {
       await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
       throw new HearthError(
@@ -122,29 +149,37 @@ export class JobQueue {
         },
       );
     }
-    return new JobQueue(boss, opts);
+    return new JobQueue(boss, opts, names);
   }
 
-  /** Queues tickets inside `tx` (they exist only if the transaction commits). */
-  async send(tx: SqlRunner, work: readonly TicketWork[]): Promise<void> {
+  /**
+   * Queues tickets inside `tx` (they exist only if the transaction commits). `ids` (UUIDs, one per
+   * ticket) names them, for a record that must know its ticket.
+   */
+  async send(tx: SqlRunner, work: readonly W[], ids?: readonly string[]): Promise<void> {
     if (work.length === 0) return;
     // pg-boss's bulk insert takes one JSON document; big plans go in slices to keep statements small.
     for (let i = 0; i < work.length; i += 1000) {
-      const slice = work.slice(i, i + 1000).map((w) => ({ name: WORK_QUEUE, data: w, priority: PRIORITY[w.kind] }));
+      const slice = work.slice(i, i + 1000).map((w, j) => ({
+        name: this.#names.work,
+        data: w,
+        priority: this.#names.priority(w),
+        ...(ids ? { id: ids[i + j] } : {}),
+      }));
       await this.#boss.insert(slice, { db: bossDb(tx) });
     }
   }
 
   /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
-  async fetch(count: number): Promise<HeldTicket[]> {
+  async fetch(count: number): Promise<HeldTicket<W>[]> {
     if (count <= 0 || this.#closed) return [];
-    const jobs = await this.#boss.fetch<TicketWork>(WORK_QUEUE, { batchSize: count, includeMetadata: true });
-    const held: HeldTicket[] = [];
+    const jobs = await this.#boss.fetch<W>(this.#names.work, { batchSize: count, includeMetadata: true });
+    const held: HeldTicket<W>[] = [];
     for (const job of jobs) {
       const token = randomUUID();
       await this.#opts.db.query(
         `update ${QUEUE_SCHEMA}.job set output = $3::jsonb where name = $1 and id = $2 and state = 'active'`,
-        [WORK_QUEUE, job.id, JSON.stringify(this.#holder(token))],
+        [this.#names.work, job.id, JSON.stringify(this.#holder(token))],
       );
       held.push({ id: job.id, work: job.data, retryCount: job.retryCount, retryLimit: job.retryLimit, token });
     }
@@ -152,51 +187,56 @@ export class JobQueue {
   }
 
   /** Extends the lease. False when it is no longer ours (expired and taken again, cancelled or completed). */
-  async heartbeat(ticket: HeldTicket): Promise<boolean> {
+  async heartbeat(ticket: HeldTicket<W>): Promise<boolean> {
     const rows = await this.#opts.db.query(
       `update ${QUEUE_SCHEMA}.job
           set expire_in = (now() - started_on) + make_interval(secs => $3)
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $4
         returning 1`,
-      [WORK_QUEUE, ticket.id, Math.ceil(this.#opts.leaseMs / 1000), ticket.token],
+      [this.#names.work, ticket.id, Math.ceil(this.#opts.leaseMs / 1000), ticket.token],
     );
     return rows.length === 1;
   }
 
   /** Marks a ticket done inside `tx`. */
   async complete(tx: SqlRunner, ticket: { id: string }): Promise<void> {
-    await this.#boss.complete(WORK_QUEUE, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+    await this.#boss.complete(this.#names.work, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
   }
 
   /**
    * Records a failed attempt: the ticket is retried with backoff, or dead-lettered after its last
    * attempt. Skipped when the lease is no longer ours (the holder now decides).
    */
-  async fail(ticket: HeldTicket, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
+  async fail(ticket: HeldTicket<W>, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
     if (!(await this.#stillHeld(ticket))) return 'lost';
-    await this.#boss.fail(WORK_QUEUE, ticket.id, { message: describeError(error) });
+    await this.#boss.fail(this.#names.work, ticket.id, { message: describeError(error) });
     return ticket.retryCount >= ticket.retryLimit ? 'dead' : 'retry';
   }
 
   /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
-  async release(ticket: HeldTicket): Promise<void> {
+  async release(ticket: HeldTicket<W>): Promise<void> {
     await this.#opts.db.query(
       `update ${QUEUE_SCHEMA}.job set state = 'created', started_on = null, start_after = now(), output = null
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
-      [WORK_QUEUE, ticket.id, ticket.token],
+      [this.#names.work, ticket.id, ticket.token],
     );
   }
 
   /** Cancels every open ticket of a job inside `tx`; returns how many. */
-  async cancelJob(tx: SqlRunner, jobId: string): Promise<number> {
+  cancelJob(tx: SqlRunner, jobId: string): Promise<number> {
+    return this.cancelWhere(tx, 'jobId', jobId);
+  }
+
+  /** Cancels inside `tx` every open ticket whose work has `field` = `value` (a string); returns how many. */
+  async cancelWhere(tx: SqlRunner, field: string, value: string): Promise<number> {
     const rows = await tx.query<{ id: string }>(
-      `select id::text as id from ${QUEUE_SCHEMA}.job where name = $1 and data ->> 'jobId' = $2 and state < 'completed'`,
-      [WORK_QUEUE, jobId],
+      `select id::text as id from ${QUEUE_SCHEMA}.job where name = $1 and data ->> $3 = $2 and state < 'completed'`,
+      [this.#names.work, value, field],
     );
     if (rows.length === 0) return 0;
     // pg-boss answers { affected } though its types say void.
     const result: unknown = await this.#boss.cancel(
-      WORK_QUEUE,
+      this.#names.work,
       rows.map((r) => r.id),
       { db: bossDb(tx) },
     );
@@ -211,24 +251,26 @@ export class JobQueue {
     const rows = await this.#opts.db.query<{ id: string }>(
       `select id::text as id from ${QUEUE_SCHEMA}.job
         where name = $1 and state = 'active' and output ->> 'node' = $2 and output ->> 'instance' <> $3`,
-      [WORK_QUEUE, this.#opts.node, this.#instance],
+      [this.#names.work, this.#opts.node, this.#instance],
     );
     for (const { id } of rows) {
-      await this.#boss.fail(WORK_QUEUE, id, { message: `node ${this.#opts.node} restarted while holding this work` });
+      await this.#boss.fail(this.#names.work, id, {
+        message: `node ${this.#opts.node} restarted while holding this work`,
+      });
     }
     return rows.length;
   }
 
   /** Takes tickets that used up their attempts (completing them: the caller records the failure first). */
-  async fetchDead(count: number): Promise<DeadTicket[]> {
+  async fetchDead(count: number): Promise<DeadTicket<W>[]> {
     if (this.#closed) return [];
-    const jobs = await this.#boss.fetch<TicketWork>(DEAD_QUEUE, { batchSize: count, includeMetadata: true });
+    const jobs = await this.#boss.fetch<W>(this.#names.dead, { batchSize: count, includeMetadata: true });
     return jobs.map((job) => ({ id: job.id, work: job.data, error: deadMessage(job.output) }));
   }
 
   /** Completes a dead-letter ticket inside `tx`. */
   async completeDead(tx: SqlRunner, ticket: { id: string }): Promise<void> {
-    await this.#boss.complete(DEAD_QUEUE, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+    await this.#boss.complete(this.#names.dead, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
   }
 
   /** Stops maintenance and (on PostgreSQL) closes pg-boss's pool. Held tickets should be released first. */
@@ -243,10 +285,10 @@ export class JobQueue {
     return { node: this.#opts.node, instance: this.#instance, token };
   }
 
-  async #stillHeld(ticket: HeldTicket): Promise<boolean> {
+  async #stillHeld(ticket: HeldTicket<W>): Promise<boolean> {
     const rows = await this.#opts.db.query(
       `select 1 from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
-      [WORK_QUEUE, ticket.id, ticket.token],
+      [this.#names.work, ticket.id, ticket.token],
     );
     return rows.length === 1;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { type AtlasDb, jsonForAtlas } from '../atlas/db/index.js';
+import type { AtlasDb } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import { HearthError } from '../errors.js';
@@ -8,11 +8,17 @@ import type { ImageRuntime } from '../images/runtime.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { OutputCache } from './cache.js';
-import { ExecutionInterrupted, executePlan, NodeExecutionError } from './executor.js';
+import { type FrameListener, WorkflowEvents } from './events.js';
 import { type PromptRejection, planPrompt } from './graph.js';
 import { builtinNodes } from './nodes/index.js';
+import { openPromptQueue, type PromptQueue } from './queue.js';
 import type { NodeRegistry, ObjectInfo } from './registry.js';
+import { PromptRunner, ticketFor } from './runner.js';
+import { type SavedWorkflow, savedWorkflows } from './saved.js';
+import { type PromptRow, promptStore } from './store.js';
 import type { NodeUi } from './types.js';
+
+export type { FrameListener, WorkflowFrame } from './events.js';
 
 export interface WorkflowSettings {
   /** bytes of node outputs kept on the node's disk (workflows.cacheMaxBytes) */
@@ -25,10 +31,14 @@ export interface WorkflowSettings {
   leaseMs: number;
   /** runs of a prompt before node loss marks it failed */
   maxAttempts: number;
+  /** ms between looks for expired leases (one node per interval); default min(lease, 15 s) */
+  maintenanceIntervalMs?: number;
 }
 
 export interface WorkflowServiceOptions {
   db: AtlasDb;
+  /** `atlas.database` ('embedded' or the PostgreSQL URL): the prompt queue (pg-boss) opens on it */
+  database: string;
   files: FileStore;
   engine: Engine;
   inference: InferencePlanner;
@@ -42,15 +52,6 @@ export interface WorkflowServiceOptions {
   /** false: this node takes no prompts (API only); default true */
   runPrompts?: boolean;
 }
-
-/** A ComfyUI WebSocket frame. */
-export interface WorkflowFrame {
-  type: string;
-  data: Record<string, unknown>;
-}
-
-/** Receives frames: `clientId` null = for every client (status), else for the client that submitted the prompt. */
-export type FrameListener = (frame: WorkflowFrame, clientId: string | null) => void;
 
 /** POST /prompt's body (ComfyUI). */
 export interface PromptSubmission {
@@ -85,24 +86,10 @@ export interface HistoryEntry {
   meta: Record<string, { node_id: string; display_node: string }>;
 }
 
-interface PromptRow {
-  id: string;
-  number: string;
-  prompt: Record<string, unknown>;
-  extra_data: Record<string, unknown>;
-  client_id: string | null;
-  state: string;
-  node: string | null;
-  outputs: Record<string, NodeUi>;
-  messages: Array<[string, Record<string, unknown>]>;
-  attempts: number;
-}
-
-const FINISHED = `state in ('success', 'error', 'interrupted')`;
-
 /**
- * Workflow prompts: validated on submit, queued in the Atlas database, run by whichever node claims
- * them first (FOR UPDATE SKIP LOCKED), with history kept on Atlas. Queue and history survive restarts.
+ * Workflow prompts (docs/workflows.md): validated on submit, recorded on Atlas (store.ts) with a ticket
+ * on the jobs' lease queue (queue.ts), run by whichever node takes the ticket (runner.ts), with frames
+ * to WebSocket clients (events.ts). Queue and history survive restarts and are shared by every node.
  */
 export class WorkflowService {
   readonly registry: NodeRegistry;
@@ -110,46 +97,70 @@ export class WorkflowService {
   readonly tempDir: string;
   readonly #o: WorkflowServiceOptions;
   readonly #cache: OutputCache;
-  readonly #listeners = new Set<FrameListener>();
-  #timer: NodeJS.Timeout | undefined;
-  #running: { id: string; controller: AbortController; done: Promise<void>; handBack: boolean } | undefined;
-  #closed = false;
-  #pumping = false;
-  #pumpAgain = false;
+  readonly #queue: PromptQueue;
+  readonly #events: WorkflowEvents;
+  #runner: PromptRunner | undefined;
 
-  private constructor(opts: WorkflowServiceOptions, cache: OutputCache) {
+  private constructor(opts: WorkflowServiceOptions, cache: OutputCache, queue: PromptQueue) {
     this.#o = opts;
     this.#cache = cache;
+    this.#queue = queue;
     this.registry = builtinNodes();
     this.tempDir = join(opts.cacheDir, 'workflows', 'temp');
+    this.#events = new WorkflowEvents(opts.log, () => this.queueRemaining());
   }
 
   static async open(opts: WorkflowServiceOptions): Promise<WorkflowService> {
-    const cache = await OutputCache.open({
-      dir: join(opts.cacheDir, 'workflows', 'outputs'),
-      memoryMaxBytes: opts.settings.memoryCacheMaxBytes,
-      diskMaxBytes: opts.settings.cacheMaxBytes,
+    const { settings } = opts;
+    const queue = await openPromptQueue({
+      db: opts.db,
+      database: opts.database,
       log: opts.log,
+      node: opts.nodeId,
+      leaseMs: settings.leaseMs,
+      maxAttempts: settings.maxAttempts,
+      maintenanceIntervalMs: settings.maintenanceIntervalMs ?? Math.min(settings.leaseMs, 15_000),
     });
-    const service = new WorkflowService(opts, cache);
-    // This node restarted: whatever it was running died with it, so it goes back to the queue now
-    // rather than after the lease runs out.
-    await opts.db.query(
-      `update workflow_prompts set state = 'pending', node = null, lease_until = null where state = 'running' and node = $1`,
-      [opts.nodeId],
-    );
+    let cache: OutputCache;
+    try {
+      cache = await OutputCache.open({
+        dir: join(opts.cacheDir, 'workflows', 'outputs'),
+        memoryMaxBytes: settings.memoryCacheMaxBytes,
+        diskMaxBytes: settings.cacheMaxBytes,
+        log: opts.log,
+      });
+    } catch (err) {
+      await queue.close();
+      throw err;
+    }
+    const service = new WorkflowService(opts, cache, queue);
     if (opts.runPrompts !== false) {
-      service.#timer = setInterval(() => service.#pump(), opts.settings.pollIntervalMs);
-      service.#timer.unref();
-      service.#pump();
+      service.#runner = new PromptRunner({
+        db: opts.db,
+        queue,
+        events: service.#events,
+        registry: service.registry,
+        refreshChoices: () => service.refreshChoices(),
+        cache,
+        tempDir: service.tempDir,
+        files: opts.files,
+        engine: opts.engine,
+        inference: opts.inference,
+        images: opts.images,
+        log: opts.log,
+        node: opts.nodeId,
+        pollIntervalMs: settings.pollIntervalMs,
+        leaseMs: settings.leaseMs,
+        maxAttempts: settings.maxAttempts,
+      });
+      service.#runner.start();
     }
     return service;
   }
 
   /** Frames for WebSocket clients; returns an unsubscribe function. */
   subscribe(listener: FrameListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.subscribe(listener);
   }
 
   /** Validates and queues a prompt. Throws PromptRejected (400 with node_errors) and queues nothing if it is invalid. */
@@ -164,19 +175,27 @@ export class WorkflowService {
       throw new HearthError('WORKFLOW_INVALID', 'prompt_id must be a string of 1 to 200 characters');
     }
     const extra = { ...(body.extra_data ?? {}), ...(body.client_id ? { client_id: body.client_id } : {}) };
-    const rows = await this.#o.db.query<{ number: string }>(
-      `insert into workflow_prompts (id, number, prompt, extra_data, client_id, state)
-       values ($1, case when $5 then -nextval('workflow_prompt_number') else nextval('workflow_prompt_number') end, $2, $3, $4, 'pending')
-       on conflict (id) do nothing returning number`,
-      [id, JSON.stringify(body.prompt), JSON.stringify(extra), body.client_id ?? null, body.front === true],
-    );
-    if (rows.length === 0)
+    const ticket = randomUUID();
+    // The record and its ticket exist together or not at all.
+    const number = await this.#o.db.transaction(async (tx) => {
+      const n = await promptStore.insert(tx, {
+        id,
+        prompt: body.prompt,
+        extra,
+        clientId: body.client_id ?? null,
+        front: body.front === true,
+        ticket,
+      });
+      if (n !== null) await this.#queue.send(tx, [ticketFor(id, ticket, n)], [ticket]);
+      return n;
+    });
+    if (number === null)
       throw new HearthError('WORKFLOW_INVALID', `prompt_id ${id} is already taken: leave it out to get a fresh one`, {
         status: 409,
       });
-    await this.#broadcastStatus();
-    this.#pump();
-    return { prompt_id: id, number: Number(rows[0]!.number), node_errors: {} };
+    await this.#events.broadcastStatus();
+    this.#runner?.notify();
+    return { prompt_id: id, number, node_errors: {} };
   }
 
   /**
@@ -199,18 +218,13 @@ export class WorkflowService {
     return name === undefined ? this.registry.objectInfo() : this.registry.objectInfoOf(name);
   }
 
-  async queueRemaining(): Promise<number> {
-    const [row] = await this.#o.db.query<{ n: string }>(
-      `select count(*) as n from workflow_prompts where state in ('pending', 'running')`,
-    );
-    return Number(row?.n ?? 0);
+  queueRemaining(): Promise<number> {
+    return promptStore.remaining(this.#o.db);
   }
 
   /** GET /queue: running and pending prompts, oldest first. */
   async queue(): Promise<{ queue_running: QueueItem[]; queue_pending: QueueItem[] }> {
-    const rows = await this.#o.db.query<PromptRow>(
-      `select * from workflow_prompts where state in ('pending', 'running') order by number, created_at`,
-    );
+    const rows = await promptStore.live(this.#o.db);
     return {
       queue_running: rows.filter((r) => r.state === 'running').map((r) => this.#item(r)),
       queue_pending: rows.filter((r) => r.state === 'pending').map((r) => this.#item(r)),
@@ -219,14 +233,13 @@ export class WorkflowService {
 
   /** POST /queue {clear} / {delete: [ids]}: removes pending prompts (a running one needs /interrupt). */
   async deleteQueued(ids: string[] | 'all'): Promise<number> {
-    const rows =
-      ids === 'all'
-        ? await this.#o.db.query(`delete from workflow_prompts where state = 'pending' returning id`)
-        : await this.#o.db.query(`delete from workflow_prompts where state = 'pending' and id = any($1) returning id`, [
-            ids,
-          ]);
-    await this.#broadcastStatus();
-    return rows.length;
+    const deleted = await this.#o.db.transaction(async (tx) => {
+      const gone = await promptStore.deletePending(tx, ids);
+      for (const id of gone) await this.#queue.cancelWhere(tx, 'promptId', id);
+      return gone;
+    });
+    await this.#events.broadcastStatus();
+    return deleted.length;
   }
 
   /**
@@ -234,28 +247,15 @@ export class WorkflowService {
    * node runs it (the flag is on Atlas; its heartbeat sees it). Without an id: every running prompt.
    */
   async interrupt(promptId?: string): Promise<number> {
-    const rows = promptId
-      ? await this.#o.db.query<{ id: string }>(
-          `update workflow_prompts set interrupt_requested = true where state = 'running' and id = $1 returning id`,
-          [promptId],
-        )
-      : await this.#o.db.query<{ id: string }>(
-          `update workflow_prompts set interrupt_requested = true where state = 'running' returning id`,
-        );
-    if (this.#running && (!promptId || promptId === this.#running.id)) this.#running.controller.abort();
-    return rows.length;
+    const n = await promptStore.requestInterrupt(this.#o.db, promptId);
+    this.#runner?.interruptHere(promptId);
+    return n;
   }
 
   /** GET /history: finished prompts, newest first. */
   async history(opts: { maxItems?: number; offset?: number; id?: string } = {}): Promise<Record<string, HistoryEntry>> {
-    const rows = opts.id
-      ? await this.#o.db.query<PromptRow>(`select * from workflow_prompts where id = $1 and ${FINISHED}`, [opts.id])
-      : await this.#o.db.query<PromptRow>(
-          `select * from workflow_prompts where ${FINISHED} order by finished_at desc, number desc limit $1 offset $2`,
-          [opts.maxItems ?? 10_000, opts.offset ?? 0],
-        );
     const out: Record<string, HistoryEntry> = {};
-    for (const r of rows) {
+    for (const r of await promptStore.finished(this.#o.db, opts)) {
       out[r.id] = {
         prompt: this.#item(r),
         outputs: r.outputs,
@@ -272,78 +272,38 @@ export class WorkflowService {
   }
 
   /** POST /history {clear} / {delete: [ids]}: forgets finished prompts (their saved files stay on Atlas). */
-  async deleteHistory(ids: string[] | 'all'): Promise<number> {
-    const rows =
-      ids === 'all'
-        ? await this.#o.db.query(`delete from workflow_prompts where ${FINISHED} returning id`)
-        : await this.#o.db.query(`delete from workflow_prompts where ${FINISHED} and id = any($1) returning id`, [ids]);
-    return rows.length;
+  deleteHistory(ids: string[] | 'all'): Promise<number> {
+    return promptStore.deleteFinished(this.#o.db, ids);
   }
 
   /** Saved workflows (the editor's documents), by name. */
-  async listSaved(): Promise<Array<{ name: string; updated_at: Date }>> {
-    return this.#o.db.query(`select name, updated_at from workflows order by name`);
+  listSaved(): Promise<Array<{ name: string; updated_at: Date }>> {
+    return savedWorkflows.list(this.#o.db);
   }
 
-  async getSaved(name: string): Promise<{ name: string; workflow: unknown; created_at: Date; updated_at: Date }> {
-    const [row] = await this.#o.db.query<{ name: string; workflow: unknown; created_at: Date; updated_at: Date }>(
-      `select * from workflows where name = $1`,
-      [name],
-    );
-    if (!row)
-      throw new HearthError(
-        'WORKFLOW_NOT_FOUND',
-        `no saved workflow named ${JSON.stringify(name)}: GET /api/workflows lists them`,
-      );
-    return row;
+  getSaved(name: string): Promise<SavedWorkflow> {
+    return savedWorkflows.get(this.#o.db, name);
   }
 
-  async putSaved(name: string, workflow: unknown): Promise<void> {
-    if (name.trim() === '' || name.length > 200)
-      throw new HearthError('WORKFLOW_INVALID', 'a workflow name is 1 to 200 characters');
-    await this.#o.db.query(
-      `insert into workflows (name, workflow) values ($1, $2)
-       on conflict (name) do update set workflow = excluded.workflow, updated_at = now()`,
-      [name, JSON.stringify(workflow)],
-    );
+  putSaved(name: string, workflow: unknown): Promise<void> {
+    return savedWorkflows.put(this.#o.db, name, workflow);
   }
 
   /** Renames a saved workflow in one statement: the old name is gone exactly when the new one exists. */
-  async renameSaved(name: string, to: string): Promise<void> {
-    if (to.trim() === '' || to.length > 200)
-      throw new HearthError('WORKFLOW_INVALID', 'a workflow name is 1 to 200 characters');
-    if (to === name) return void (await this.getSaved(name));
-    const taken = await this.#o.db.query(`select 1 from workflows where name = $1`, [to]);
-    if (taken.length > 0)
-      throw new HearthError('WORKFLOW_INVALID', `a workflow named ${JSON.stringify(to)} exists: choose another name`, {
-        status: 409,
-      });
-    const rows = await this.#o.db.query(
-      `update workflows set name = $2, updated_at = now() where name = $1 returning name`,
-      [name, to],
-    );
-    if (rows.length === 0)
-      throw new HearthError('WORKFLOW_NOT_FOUND', `no saved workflow named ${JSON.stringify(name)}`);
+  renameSaved(name: string, to: string): Promise<void> {
+    return savedWorkflows.rename(this.#o.db, name, to);
   }
 
-  async deleteSaved(name: string): Promise<void> {
-    const rows = await this.#o.db.query(`delete from workflows where name = $1 returning name`, [name]);
-    if (rows.length === 0)
-      throw new HearthError('WORKFLOW_NOT_FOUND', `no saved workflow named ${JSON.stringify(name)}`);
+  deleteSaved(name: string): Promise<void> {
+    return savedWorkflows.delete(this.#o.db, name);
   }
 
   /** Stops taking prompts; a prompt running here goes back to the queue for the next node (or the next start). */
   async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    const running = this.#running;
-    if (running) {
-      running.handBack = true;
-      running.controller.abort();
-      await running.done;
-    }
+    await this.#runner?.close();
+    await this.#queue.close();
     this.#cache.close();
-    this.#listeners.clear();
+    this.#events.clear();
   }
 
   #item(r: PromptRow): QueueItem {
@@ -352,204 +312,5 @@ export class WorkflowService {
       return cls ? this.registry.get(cls)?.outputNode === true : false;
     });
     return [Number(r.number), r.id, r.prompt, r.extra_data, outputs];
-  }
-
-  #emit(frame: WorkflowFrame, clientId: string | null): void {
-    for (const l of this.#listeners) {
-      try {
-        l(frame, clientId);
-      } catch (err) {
-        this.#o.log.warn({ err }, 'workflow frame listener failed');
-      }
-    }
-  }
-
-  async #broadcastStatus(): Promise<void> {
-    if (this.#listeners.size === 0) return;
-    const remaining = await this.queueRemaining().catch(() => 0);
-    this.#emit({ type: 'status', data: { status: { exec_info: { queue_remaining: remaining } } } }, null);
-  }
-
-  /** Takes queued prompts one at a time while there are any. Re-entrant calls just ask for another look. */
-  #pump(): void {
-    if (this.#closed || this.#o.runPrompts === false) return;
-    if (this.#pumping || this.#running) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    void (async () => {
-      try {
-        do {
-          this.#pumpAgain = false;
-          const row = await this.#claim();
-          if (!row) continue;
-          await this.#run(row);
-          this.#pumpAgain = true;
-        } while (this.#pumpAgain && !this.#closed);
-      } catch (err) {
-        this.#o.log.warn({ err }, 'workflow queue: claim failed; retrying at the next poll');
-      } finally {
-        this.#pumping = false;
-      }
-    })();
-  }
-
-  async #claim(): Promise<PromptRow | undefined> {
-    const { db, nodeId, settings } = this.#o;
-    // A prompt whose node was lost too often fails rather than crash-looping every node.
-    await db.query(
-      `update workflow_prompts set state = 'error', finished_at = now(), lease_until = null,
-         messages = $2::jsonb
-       where state = 'running' and lease_until < now() and attempts >= $1`,
-      [
-        settings.maxAttempts,
-        JSON.stringify([
-          ['execution_error', { exception_message: `the node running it was lost ${settings.maxAttempts} times` }],
-        ]),
-      ],
-    );
-    const [row] = await db.query<PromptRow>(
-      `update workflow_prompts set state = 'running', node = $1, attempts = attempts + 1,
-         lease_until = now() + $2 * interval '1 millisecond', started_at = coalesce(started_at, now()), interrupt_requested = false
-       where id = (select id from workflow_prompts
-                   where state = 'pending' or (state = 'running' and lease_until < now())
-                   order by number limit 1 for update skip locked)
-       returning *`,
-      [nodeId, settings.leaseMs],
-    );
-    return row;
-  }
-
-  async #run(row: PromptRow): Promise<void> {
-    const controller = new AbortController();
-    let finish!: () => void;
-    const running = { id: row.id, controller, done: new Promise<void>((r) => (finish = r)), handBack: false };
-    this.#running = running;
-    const client = row.client_id;
-    const messages: Array<[string, Record<string, unknown>]> = [];
-    const send = (type: string, data: Record<string, unknown>, keep = false) => {
-      const full = { ...data, prompt_id: row.id };
-      if (keep) messages.push([type, { ...full, timestamp: Date.now() }]);
-      this.#emit({ type, data: keep ? { ...full, timestamp: Date.now() } : full }, client);
-    };
-    // The closing frame (success, error, interrupted) goes into the history first and out to the
-    // client only once that history is on Atlas: a client that reads /history on it finds the entry.
-    let closing: WorkflowFrame | undefined;
-    const settle = (type: string, data: Record<string, unknown>) => {
-      const full = { ...data, prompt_id: row.id, timestamp: Date.now() };
-      messages.push([type, full]);
-      closing = { type, data: full };
-    };
-    const heartbeat = setInterval(
-      () => void this.#heartbeat(row.id, controller),
-      Math.max(50, this.#o.settings.leaseMs / 3),
-    );
-    let state: 'success' | 'error' | 'interrupted' = 'success';
-    let outputs: Record<string, NodeUi> = {};
-    const executed: string[] = [];
-    try {
-      await this.#broadcastStatus();
-      await this.refreshChoices();
-      const planned = planPrompt(row.prompt, this.registry);
-      // Checked at submit; a node type missing on this node (an older build) fails the prompt plainly.
-      if (!planned.ok) throw new NodeExecutionError('', '', 'invalid_prompt', planned.rejection.error.message, []);
-      const result = await executePlan({
-        promptId: row.id,
-        prompt: row.prompt,
-        extraData: row.extra_data,
-        plan: planned.plan,
-        cache: this.#cache,
-        signal: controller.signal,
-        files: this.#o.files,
-        engine: this.#o.engine,
-        inference: this.#o.inference,
-        images: this.#o.images,
-        tempDir: this.tempDir,
-        log: this.#o.log.child({ prompt: row.id }),
-        events: {
-          start: () => send('execution_start', {}, true),
-          cached: (nodes) => send('execution_cached', { nodes }, true),
-          executing: (node) => {
-            executed.push(node as string);
-            send('executing', { node, display_node: node });
-          },
-          progress: (node, value, max) => send('progress', { value, max, node }),
-          executed: (node, output) => {
-            outputs[node] = output;
-            send('executed', { node, display_node: node, output });
-          },
-        },
-      });
-      outputs = result.outputs;
-      settle('execution_success', {});
-    } catch (err) {
-      if (err instanceof ExecutionInterrupted) {
-        state = 'interrupted';
-        const node = err.nodeId ? (row.prompt[err.nodeId] as { class_type?: string } | undefined) : undefined;
-        if (!running.handBack) {
-          settle('execution_interrupted', { node_id: err.nodeId, node_type: node?.class_type ?? null, executed });
-        }
-      } else {
-        state = 'error';
-        const e =
-          err instanceof NodeExecutionError
-            ? err
-            : new NodeExecutionError('', '', (err as Error)?.name ?? 'Error', String(err), []);
-        settle('execution_error', {
-          node_id: e.nodeId,
-          node_type: e.nodeType,
-          executed,
-          exception_message: e.message,
-          exception_type: e.exceptionType,
-          traceback: e.traceback,
-          current_inputs: {},
-          current_outputs: {},
-        });
-      }
-    } finally {
-      clearInterval(heartbeat);
-    }
-    try {
-      if (running.handBack) {
-        // Shutting down mid-run: not the prompt's fault, so it runs again later without counting the attempt.
-        await this.#o.db.query(
-          `update workflow_prompts set state = 'pending', node = null, lease_until = null, attempts = greatest(attempts - 1, 0)
-           where id = $1 and node = $2 and state = 'running'`,
-          [row.id, this.#o.nodeId],
-        );
-      } else {
-        await this.#o.db.query(
-          `update workflow_prompts set state = $3, outputs = $4, messages = $5, finished_at = now(), lease_until = null
-           where id = $1 and node = $2`,
-          [row.id, this.#o.nodeId, state, jsonForAtlas(outputs), jsonForAtlas(messages)],
-        );
-        if (closing) this.#emit(closing, client);
-        send('executing', { node: null });
-      }
-    } catch (err) {
-      this.#o.log.error(
-        { err, prompt: row.id },
-        'could not record a workflow run on Atlas; its lease will expire and it runs again',
-      );
-    } finally {
-      this.#running = undefined;
-      finish();
-      await this.#broadcastStatus();
-    }
-  }
-
-  async #heartbeat(id: string, controller: AbortController): Promise<void> {
-    try {
-      const [row] = await this.#o.db.query<{ interrupt_requested: boolean }>(
-        `update workflow_prompts set lease_until = now() + $3 * interval '1 millisecond'
-         where id = $1 and node = $2 and state = 'running' returning interrupt_requested`,
-        [id, this.#o.nodeId, this.#o.settings.leaseMs],
-      );
-      // Interrupted from another node, or the prompt was taken away from us: stop.
-      if (!row || row.interrupt_requested) controller.abort();
-    } catch (err) {
-      this.#o.log.warn({ err }, 'workflow lease renewal failed');
-    }
   }
 }

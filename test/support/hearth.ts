@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { configFromObject } from '../../src/config/index.js';
 import { type AppContext, closeContext, openContext } from '../../src/context.js';
 import { startHttp } from '../../src/http/server.js';
-import { silentLogger } from '../../src/log.js';
+import { type Logger, silentLogger } from '../../src/log.js';
 import { testEngineDir } from './engine.js';
 import { freshEmbeddedAtlas } from './pglite.js';
 
@@ -167,6 +167,8 @@ export interface InProcessHearth {
 export async function startHearthInProcess(
   dirs: HearthDirs,
   overrides: Record<string, Record<string, unknown> | unknown> = {},
+  /** where its logs go (default: nowhere) */
+  log: Logger = silentLogger(),
 ): Promise<InProcessHearth> {
   const base: Record<string, Record<string, unknown>> = {
     atlas: { files: dirs.atlas, database: 'embedded' },
@@ -180,7 +182,7 @@ export async function startHearthInProcess(
   // As easy as the embedded default: loopback clients need no API key.
   input['listeners'] ??= [{ name: 'test', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' }];
   const { config } = configFromObject(input);
-  const ctx = await openContext(config, silentLogger());
+  const ctx = await openContext(config, log);
   const server = await startHttp(ctx).catch(async (err) => {
     await closeContext(ctx);
     throw err;

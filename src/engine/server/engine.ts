@@ -1,6 +1,7 @@
 import { GgufInsights, type Llama, readGgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../../errors.js';
+import type { MemoryBudget } from '../budget.js';
 import { generatesText, isEmbeddingModel, isReranker } from '../capabilities.js';
 import type { GpuHealth } from '../gpu-health.js';
 import type { Backend } from '../llama.js';
@@ -49,6 +50,8 @@ export interface ServerEngineOptions {
   log: Logger;
   observer?: EngineObserver;
   onCrash?: (model: string) => void;
+  /** the node's memory budget, shared with image models */
+  budget?: MemoryBudget;
 }
 
 /**
@@ -73,6 +76,7 @@ export class ServerEngine {
       log: opts.log,
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(opts.onCrash ? { onCrash: opts.onCrash } : {}),
+      ...(opts.budget ? { budget: opts.budget } : {}),
     });
   }
 

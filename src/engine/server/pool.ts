@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
+import type { MemoryBudget } from '../budget.js';
 import { ChangeSignal } from '../changes.js';
 import type { EngineObserver } from '../observer.js';
 import { effectiveLoadOptions, instanceKey, type ModelFacts } from '../options.js';
@@ -39,6 +40,8 @@ export interface ServerPoolOptions {
   observer?: EngineObserver;
   /** told of each crash of a server process (the restarts metric) */
   onCrash?: (model: string) => void;
+  /** the node's memory budget shared with image models (budget.ts); without it, this pool's own */
+  budget?: MemoryBudget;
 }
 
 /** One running llama-server for one model instance (model + load options + mode). */
@@ -106,7 +109,18 @@ export class ServerPool {
   private readonly stopping = new Set<Promise<void>>();
   private closed = false;
 
-  constructor(private readonly opts: ServerPoolOptions) {}
+  constructor(private readonly opts: ServerPoolOptions) {
+    opts.budget?.addSource(() =>
+      [...this.instances.values()].map((i) => ({
+        name: i.spec.name,
+        kind: 'llm' as const,
+        bytes: i.bytes,
+        lastUsed: i.lastUsed,
+        busy: () => i.active > 0 || i.state !== 'ready',
+        evict: (reason: string) => this.stop(i, reason),
+      })),
+    );
+  }
 
   queueDepth(): number {
     return this.waiters.length;
@@ -429,9 +443,16 @@ export class ServerPool {
     const deadline = Date.now() + loadWaitMs;
     for (;;) {
       if (this.closed) throw shuttingDown();
-      const used = [...this.instances.values()].reduce((n, i) => n + i.bytes, 0);
+      const budget = this.opts.budget;
+      // With a shared budget, image models count too, and an idle one may be evicted for this load.
+      const used = budget ? budget.used() : [...this.instances.values()].reduce((n, i) => n + i.bytes, 0);
       const fitsCount = this.instances.size < maxLoadedModels;
       if (fitsCount && used + bytes <= memoryBudget) return;
+      const shared = fitsCount ? budget?.victim() : undefined;
+      if (shared) {
+        await budget!.evict(shared, first.spec.name, 'llm');
+        continue;
+      }
       const victim = [...this.instances.values()]
         .filter((i) => i.active === 0 && i.state === 'ready')
         .sort((a, b) => a.lastUsed - b.lastUsed)[0];
