@@ -9,7 +9,7 @@ import { buildInBackground, selectServer } from './engine/server/select.js';
 import { HearthError } from './errors.js';
 import { imageCounters } from './images/pipeline.js';
 import { executionProviders, ImageRuntime } from './images/runtime.js';
-import { JobService } from './jobs/index.js';
+import { type EngineFaultPlan, JobService } from './jobs/index.js';
 import { KnowledgeService, knowledgeForMessage } from './knowledge/index.js';
 import type { Logger } from './log.js';
 import { HearthMetrics } from './metrics/index.js';
@@ -61,7 +61,19 @@ export interface AppContext {
   readonly closers: Array<() => Promise<void>>;
 }
 
-export async function openContext(config: HearthConfig, log: Logger): Promise<AppContext> {
+/** What only tests set: `hearth serve` passes none. */
+export interface ContextOptions {
+  testHooks?: {
+    /** engine calls of this context's job workers to fail as a lost GPU does */
+    engineFault?: EngineFaultPlan;
+  };
+}
+
+export async function openContext(
+  config: HearthConfig,
+  log: Logger,
+  options: ContextOptions = {},
+): Promise<AppContext> {
   const files = await openWritableFileStore(config.atlas.files);
   // Writes killed mid-way (kill -9 during an upload) leave temporaries nothing else removes.
   const swept = await files.staleTemporaries(STALE_TEMPORARY_MS, { remove: true });
@@ -153,7 +165,7 @@ export async function openContext(config: HearthConfig, log: Logger): Promise<Ap
         maintenanceIntervalMs: config.jobs.maintenanceInterval,
         pollIntervalMs: config.jobs.pollInterval,
       },
-      engineFault: process.env['HEARTH_TEST_ENGINE_FAULT'],
+      engineFault: options.testHooks?.engineFault,
     });
     closers.push(() => jobs.close());
     const images = new ImageRuntime(

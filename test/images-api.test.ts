@@ -18,24 +18,12 @@ import {
   REPO_ROOT,
   startHearthInProcess,
 } from './support/hearth.js';
+import { call as callHearth } from './support/http.js';
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
 
-async function call(path: string, body?: unknown, method?: string) {
-  const res = await fetch(`${hearth.url}${path}`, {
-    method: method ?? (body === undefined ? 'GET' : 'POST'),
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, json };
-}
+const call = (path: string, body?: unknown, method?: string) => callHearth(hearth.url, path, body, method);
 
 const connect = (clientId: string) => connectComfy(hearth.url, clientId);
 const done = doneFrame;
@@ -301,7 +289,7 @@ describe('the ComfyUI routes clients probe', () => {
 
   it('/settings are kept on Atlas', async () => {
     expect((await call('/settings', { 'Comfy.LinkRenderMode': 2 })).status).toBe(200);
-    expect((await call('/settings/Comfy.Theme', 'dark')).status).toBe(200);
+    expect((await call('/settings/Comfy.Theme', JSON.stringify('dark'))).status).toBe(200);
     expect((await call('/settings')).json).toEqual({ 'Comfy.LinkRenderMode': 2, 'Comfy.Theme': 'dark' });
     expect((await call('/settings/Comfy.Theme')).json).toBe('dark');
     expect(JSON.parse(await readFile(join(dirs.atlas, 'comfy', 'user', 'comfy.settings.json'), 'utf8'))).toMatchObject({

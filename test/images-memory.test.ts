@@ -87,7 +87,7 @@ beforeAll(async () => {
       done();
     },
   });
-  hearth = await startHearthInProcess(dirs, CONFIG, pino({ level: 'info' }, sink));
+  hearth = await startHearthInProcess(dirs, CONFIG, {}, pino({ level: 'info' }, sink));
 }, 240_000);
 
 afterAll(async () => {

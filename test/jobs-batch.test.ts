@@ -26,13 +26,15 @@ beforeAll(async () => {
   const models = await makeTestModels(join(dirs.root, 'models'));
   // The GPU-loss hook: the 37th engine call of this process's workers fails as a lost GPU does.
   // The first test below owns calls 1-100, so the fault lands in its second shard.
-  process.env['HEARTH_TEST_ENGINE_FAULT'] = 'gpu-lost@37';
-  hearth = await startHearthInProcess(dirs, {
-    inference: { numParallel: 4, numCtx: 256 },
-    node: { jobs: { concurrency: 2 } },
-    jobs: { lease: '3s', retryDelay: '1s', maintenanceInterval: '1s', pollInterval: '200ms', shardSize: 50 },
-  });
-  delete process.env['HEARTH_TEST_ENGINE_FAULT'];
+  hearth = await startHearthInProcess(
+    dirs,
+    {
+      inference: { numParallel: 4, numCtx: 256 },
+      node: { jobs: { concurrency: 2 } },
+      jobs: { lease: '3s', retryDelay: '1s', maintenanceInterval: '1s', pollInterval: '200ms', shardSize: 50 },
+    },
+    { testHooks: { engineFault: { gpuLostAt: [37] } } },
+  );
   base = hearth.url;
   await createModel(base, 'chat', models.chat);
   await createModel(base, 'embed', models.embed);

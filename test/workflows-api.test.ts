@@ -10,19 +10,13 @@ import { silentLogger } from '../src/log.js';
 import { readPngText, WorkflowService } from '../src/workflows/index.js';
 import { connectComfy, doneFrame } from './support/comfy.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import { call as callHearth } from './support/http.js';
 import { makeTestModels } from './support/models.js';
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
 
-async function call(path: string, body?: unknown) {
-  const res = await fetch(`${hearth.url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const call = (path: string, body?: unknown) => callHearth(hearth.url, path, body);
 
 const connect = (clientId: string) => connectComfy(hearth.url, clientId);
 

@@ -1,24 +1,23 @@
 import { HearthError } from '../errors.js';
 import type { JobEngine } from './record-processor.js';
 
+/** Which engine calls of one JobService's workers fail as a lost GPU does (1 = the first call). */
+export interface EngineFaultPlan {
+  gpuLostAt: readonly number[];
+}
+
 /**
- * A test hook for the GPU-loss path: with `HEARTH_TEST_ENGINE_FAULT=gpu-lost@N[,M...]`, the Nth
- * (and Mth ...) engine call made by this process's job workers fails as a lost GPU does: the engine is
- * marked unhealthy and the call throws ENGINE_GPU_FAILED. Unset, it does nothing.
+ * A test hook for the GPU-loss path, passed through openContext's options (never the environment, so
+ * two nodes in one process keep their own): the Nth (and Mth ...) engine call made by this service's
+ * job workers fails as a lost GPU does: the engine is marked unhealthy and the call throws
+ * ENGINE_GPU_FAILED. Without a plan, it does nothing.
  */
 export class EngineFaults {
   readonly #at: ReadonlySet<number>;
   #calls = 0;
 
-  constructor(spec: string | undefined) {
-    const match = /^gpu-lost@(\d+(?:,\d+)*)$/.exec(spec?.trim() ?? '');
-    if (spec?.trim() && !match) {
-      throw new HearthError(
-        'CONFIG_INVALID',
-        `HEARTH_TEST_ENGINE_FAULT=${spec}: expected gpu-lost@N (N = the engine call to fail)`,
-      );
-    }
-    this.#at = new Set(match ? match[1]!.split(',').map(Number) : []);
+  constructor(plan: EngineFaultPlan | undefined) {
+    this.#at = new Set(plan?.gpuLostAt ?? []);
   }
 
   /** Counts an engine call; throws when this one is to fail. */

@@ -3,6 +3,7 @@
 export type { SqlRunner } from '../atlas/db/index.js';
 export { ERRORS_FILE, MANIFEST_FILE, shardFileName } from './commit.js';
 export { type DatasetRecord, locateDataset, planDataset, readShard, sampleDataset } from './datasets/dataset.js';
+export type { EngineFaultPlan } from './faults.js';
 export { QUEUE_SCHEMA } from './queue.js';
 export { JobFailure } from './record-processor.js';
 export { type JobPage, JobService, type JobServiceOptions, type JobSettings, type PlannedJob } from './service.js';

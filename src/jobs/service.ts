@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { parseOptions } from '../models/options.js';
 import { ShardCommitter } from './commit.js';
 import { type DatasetRecord, locateDataset, sampleDataset } from './datasets/dataset.js';
-import { EngineFaults } from './faults.js';
+import { type EngineFaultPlan, EngineFaults } from './faults.js';
 import { compileOutputSchema } from './output-schema.js';
 import { JobQueue } from './queue.js';
 import type { JobEngine, JobInference } from './record-processor.js';
@@ -50,8 +50,8 @@ export interface JobServiceOptions {
   /** hearth's version, written into manifests */
   version: string;
   settings: JobSettings;
-  /** test hook: `HEARTH_TEST_ENGINE_FAULT` (see faults.ts) */
-  engineFault?: string | undefined;
+  /** test hook: engine calls to fail as a lost GPU does (see faults.ts) */
+  engineFault?: EngineFaultPlan | undefined;
   /** the work of other job kinds (knowledge ingestion), by kind; see ShardHandler */
   handlers?: ReadonlyMap<string, ShardHandler>;
 }

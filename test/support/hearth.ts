@@ -7,7 +7,7 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromObject } from '../../src/config/index.js';
-import { type AppContext, closeContext, openContext } from '../../src/context.js';
+import { type AppContext, type ContextOptions, closeContext, openContext } from '../../src/context.js';
 import { startHttp } from '../../src/http/server.js';
 import { type Logger, silentLogger } from '../../src/log.js';
 import { testEngineDir } from './engine.js';
@@ -163,10 +163,14 @@ export interface InProcessHearth {
   close(): Promise<void>;
 }
 
-/** hearth in this process on a free loopback port, with config overrides (deep-merged one level). */
+/**
+ * hearth in this process on a free loopback port, with config overrides (deep-merged one level) and
+ * the context's test hooks.
+ */
 export async function startHearthInProcess(
   dirs: HearthDirs,
   overrides: Record<string, Record<string, unknown> | unknown> = {},
+  contextOptions: ContextOptions = {},
   /** where its logs go (default: nowhere) */
   log: Logger = silentLogger(),
 ): Promise<InProcessHearth> {
@@ -182,7 +186,7 @@ export async function startHearthInProcess(
   // As easy as the embedded default: loopback clients need no API key.
   input['listeners'] ??= [{ name: 'test', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' }];
   const { config } = configFromObject(input);
-  const ctx = await openContext(config, log);
+  const ctx = await openContext(config, log, contextOptions);
   const server = await startHttp(ctx).catch(async (err) => {
     await closeContext(ctx);
     throw err;

@@ -3,29 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export interface Reply {
-  status: number;
-  json: any;
-  text: string;
-}
+import { call } from './http.js';
 
-export async function call(
-  base: string,
-  path: string,
-  body?: unknown,
-  method = body === undefined ? 'GET' : 'POST',
-): Promise<Reply> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: res.status, json, text };
-}
+export { call, type Reply } from './http.js';
 
 /** Uploads a GGUF and creates a model from it, as `ollama create` would. */
 export async function createModel(base: string, name: string, ggufPath: string): Promise<string> {

@@ -81,9 +81,10 @@ export function comfyExtras(scope: FastifyInstance, ctx: AppContext): void {
     await files.put(SETTINGS_KEY, JSON.stringify({ ...(await readJson(SETTINGS_KEY)), ...body }));
     return {};
   });
-  scope.get('/settings/:id', async (request) => {
+  scope.get('/settings/:id', async (request, reply) => {
     const v = (await readJson(SETTINGS_KEY))[(request.params as { id: string }).id];
-    return v === undefined ? null : v;
+    // JSON always, as ComfyUI answers (its page parses it): Fastify would send a bare string as text.
+    return reply.type('application/json').send(JSON.stringify(v === undefined ? null : v));
   });
   scope.post('/settings/:id', async (request) => {
     const settings = await readJson(SETTINGS_KEY);
