@@ -141,6 +141,7 @@ export async function openContext(
       nodeId: config.node.id,
       sessionTtlMs: config.ui.sessionTtl,
       generateTitles: config.ui.generateTitles,
+      files,
       retrieve: (user, question) =>
         knowledgeForMessage(knowledge, { userId: user.id, admin: user.role === 'admin' }, question),
     });

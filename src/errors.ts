@@ -132,6 +132,10 @@ export const ERRORS = {
   CONVERSATION_NOT_FOUND: { status: 404, message: 'no conversation %s: it was deleted, or is not yours' },
   MESSAGE_NOT_FOUND: { status: 404, message: '%s' },
   PRESET_NOT_FOUND: { status: 404, message: 'no preset %s you may change' },
+  PRESET_EXISTS: {
+    status: 409,
+    message: 'a preset named %s already exists: choose another name, or delete that preset first',
+  },
   CHAT_IMPORT_INVALID: { status: 400, message: '%s' },
   ATTACHMENT_UNSUPPORTED: { status: 415, message: '%s' },
   // batch jobs (src/jobs)

@@ -3,11 +3,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeImages } from '../src/chat/attachments.js';
 import { ChatReplies, TitleWriter, titleFromReply } from '../src/chat/index.js';
 import { silentLogger } from '../src/log.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
-import { importModel, type Json, LONG, UiClient } from './support/ui-client.js';
+import { imageOnlyPdf, textPdf } from './support/pdf.js';
+import { importModel, type Json, LONG, PNG_1X1, UiClient } from './support/ui-client.js';
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
@@ -120,6 +122,11 @@ describe('first run, sign-in and sessions', () => {
     expect((await bob.post('/api/ui/users', { username: 'eve', password: 'eve-password' })).status).toBe(403);
     const list = await alice.get('/api/ui/users');
     expect(list.json.users.map((u: Json) => u.username)).toEqual(['alice', 'bob']);
+    // When each account was made and last used a session (the Users page's columns).
+    for (const u of list.json.users) {
+      expect(Number.isNaN(Date.parse(u.createdAt))).toBe(false);
+      expect(Number.isNaN(Date.parse(u.lastSeenAt))).toBe(false);
+    }
     // the last admin cannot be demoted
     const demote = await alice.patch(`/api/ui/users/${list.json.users[0].id}`, { role: 'user' });
     expect(demote.status).toBe(400);
@@ -143,6 +150,19 @@ describe('conversations', () => {
     expect(bad.status).toBe(404);
     const me = await alice.patch('/api/ui/me', { defaultModel: 'chat:latest' });
     expect(me.json.user.defaultModel).toBe('chat:latest');
+    // What the settings need: the model's own parameters and what it can do.
+    expect(models.json.models[0]).toMatchObject({ parameters: expect.any(Object), capabilities: ['completion'] });
+  });
+
+  it('keeps each person’s theme on Atlas', async () => {
+    expect((await alice.get('/api/ui/session')).json.user.theme).toBe('system');
+    const bad = await alice.patch('/api/ui/me', { theme: 'pink' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/theme/);
+    expect((await alice.patch('/api/ui/me', { theme: 'dark' })).json.user.theme).toBe('dark');
+    expect((await alice.get('/api/ui/session')).json.user.theme).toBe('dark');
+    expect((await bob.get('/api/ui/session')).json.user.theme).toBe('system');
+    expect((await alice.patch('/api/ui/me', { theme: 'system' })).json.user.theme).toBe('system');
   });
 
   it('stores a reply as a tree: regenerate and edit make siblings; the shown branch is remembered', async () => {
@@ -211,15 +231,100 @@ describe('conversations', () => {
     expect(message).toMatchObject({ status: 'stopped', content: final.content });
   });
 
-  it('refuses PDFs and images as attachments, and cuts long text to fit the context with a notice', async () => {
+  it('continues a stopped reply: the new text is appended to the saved text, in the same message', async () => {
+    const id = await newChat(alice, LONG.params);
+    let replyId = '';
+    let stop: Promise<Json> | undefined;
+    await alice.reply(id, { parentId: null, content: LONG.prompt }, (e) => {
+      if (e.type === 'message' && e.message.role === 'assistant') replyId = e.message.id;
+      if (e.type === 'text') stop ??= alice.post(`/api/ui/conversations/${id}/messages/${replyId}/stop`);
+    });
+    const saved = (await stop)?.json.message.content as string;
+    expect(saved.length).toBeGreaterThan(0);
+
+    let again: Promise<Json> | undefined;
+    let added = '';
+    const { status, events } = await alice.continueReply(id, replyId, (e) => {
+      if (e.type === 'text') {
+        added += e.text;
+        if (added.length > 20) again ??= alice.post(`/api/ui/conversations/${id}/messages/${replyId}/stop`);
+      }
+    });
+    expect(status).toBe(200);
+    expect(events[0]).toMatchObject({ type: 'message', message: { id: replyId, status: 'streaming', content: saved } });
+    await again;
+    const final = events.at(-1);
+    expect(final).toMatchObject({ type: 'done', message: { id: replyId, status: 'stopped' } });
+    expect(final.message.content).toBe(saved + added);
+    expect(added.length).toBeGreaterThan(20);
+    const tree = await alice.get(`/api/ui/conversations/${id}`);
+    expect(tree.json.messages).toHaveLength(2);
+    expect(tree.json.messages[1]).toMatchObject({ id: replyId, status: 'stopped', content: saved + added });
+
+    // A user message, or a reply that ended by itself, is not continued.
+    const user = tree.json.messages[0].id;
+    const notReply = await alice.continueReply(id, user);
+    expect(notReply.status).toBe(400);
+    expect(notReply.events[0].error).toMatch(/only a reply/);
+    // Greedy, this model ends "Hello there" by itself after about 24 tokens.
+    const short = await newChat(alice, LONG.params);
+    const done = await alice.reply(short, { parentId: null, content: 'Hello there' });
+    expect(done.events.at(-1).message).toMatchObject({ status: 'done', stats: { doneReason: 'stop' } });
+    const doneId = done.events.at(-1).message.id;
+    const refused = await alice.continueReply(short, doneId);
+    expect(refused.status).toBe(400);
+    expect(refused.events[0].error).toMatch(/ended by itself|length/);
+    expect((await bob.continueReply(id, replyId)).status).toBe(404);
+  });
+
+  it('reads a PDF’s text into the message, refuses other binary files, and refuses images for a model that cannot see', async () => {
     const id = await newChat(alice);
-    const pdf = await alice.reply(id, {
+    const asText = await alice.reply(id, {
       parentId: null,
       content: 'read this',
       attachments: [{ name: 'paper.pdf', text: '%PDF-1.7' }],
     });
-    expect(pdf.status).toBe(415);
-    expect(pdf.events[0].error).toMatch(/PDF files are not supported yet/);
+    expect(asText.status).toBe(415);
+    expect(asText.events[0].error).toMatch(/"paper.pdf" is not a text file/);
+    // A PDF comes as its bytes; its text layer goes into the message (pdfjs-dist, on the server).
+    const pdf = textPdf([['Quarterly report'], ['Revenue grew by 12 percent']]).toString('base64');
+    const read = await alice.reply(id, {
+      parentId: null,
+      content: 'summarise',
+      attachments: [{ name: 'report.pdf', data: pdf }],
+    });
+    expect(read.status, JSON.stringify(read.events[0])).toBe(200);
+    const asked = read.events.find((e) => e.type === 'message' && e.message.role === 'user').message;
+    expect(asked.attachments[0]).toMatchObject({ name: 'report.pdf', truncated: false });
+    expect(asked.attachments[0].text).toMatch(/Quarterly report[\s\S]*Revenue grew by 12 percent/);
+    const scan = await alice.reply(id, {
+      parentId: null,
+      content: 'read this',
+      attachments: [{ name: 'scan.pdf', data: imageOnlyPdf().toString('base64') }],
+    });
+    expect(scan.status).toBe(415);
+    expect(scan.events[0].error).toMatch(/scan.pdf/);
+    const zip = await alice.reply(id, {
+      parentId: null,
+      content: 'open this',
+      attachments: [{ name: 'files.zip', data: Buffer.from('PK\x03\x04 not really').toString('base64') }],
+    });
+    expect(zip.status).toBe(415);
+    expect(zip.events[0].error).toMatch(/"files.zip": this kind of file is not read; attach images/);
+
+    // An image, to a model without vision: refused with the reason, and nothing is written.
+    const before = (await alice.get(`/api/ui/conversations/${id}`)).json.messages.length;
+    const image = await alice.reply(id, {
+      parentId: null,
+      content: 'what is this?',
+      attachments: [{ name: 'dot.png', data: PNG_1X1 }],
+    });
+    expect(image.status).toBe(415);
+    expect(image.events[0].error).toBe(
+      'chat:latest cannot see images (it has no vision capability): pick a vision model for "dot.png", or remove the image',
+    );
+    expect((await alice.get(`/api/ui/conversations/${id}`)).json.messages.length).toBe(before);
+
     const long = 'word '.repeat(2000);
     const cut = await alice.reply(id, {
       parentId: null,
@@ -231,6 +336,22 @@ describe('conversations', () => {
     const stored = cut.events.find((e) => e.type === 'message' && e.message.role === 'user');
     expect(stored.message.attachments[0]).toMatchObject({ name: 'notes.md', truncated: true });
     expect(stored.message.attachments[0].text.length).toBeLessThan(long.length);
+  });
+
+  it('serves a person’s chat images from Atlas files, to them only', async () => {
+    const me = (await alice.get('/api/ui/session')).json.user;
+    const [stored] = await storeImages(hearth.ctx.atlas.files, me.id, [
+      { name: 'dot.png', bytes: Buffer.from(PNG_1X1, 'base64'), type: 'image/png' },
+    ]);
+    expect(stored).toMatchObject({ name: 'dot.png', image: expect.stringMatching(/^[0-9a-f]{64}\.png$/) });
+    const res = await fetch(`${hearth.url}/api/ui/images/${stored?.image}`, {
+      headers: { cookie: alice.cookie ?? '' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(PNG_1X1, 'base64'))).toBe(true);
+    expect((await bob.get(`/api/ui/images/${stored?.image}`)).status).toBe(404);
+    expect((await alice.get('/api/ui/images/..%2F..%2Fsecret.png')).status).toBe(404);
   });
 
   it('pages the sidebar, pinned first, and searches titles and message text in the database', async () => {
@@ -409,6 +530,22 @@ describe('presets', () => {
     ]);
     expect((await alice.get('/api/ui/presets')).json.presets.map((p: Json) => p.name)).toEqual(['House style']);
     expect((await bob.delete(`/api/ui/presets/${shared.json.preset.id}`)).status).toBe(404);
+  });
+
+  it('keeps preset names unique among the presets a person sees (409, saying so)', async () => {
+    const dup = await bob.post('/api/ui/presets', { name: 'terse' });
+    expect(dup.status).toBe(409);
+    expect(dup.json.error).toMatch(/a preset named "Terse" already exists/);
+    // A shared preset's name is taken for everyone who sees it.
+    expect((await bob.post('/api/ui/presets', { name: 'HOUSE STYLE' })).status).toBe(409);
+    const other = await bob.post('/api/ui/presets', { name: 'Chatty' });
+    expect(other.status).toBe(201);
+    const rename = await bob.patch(`/api/ui/presets/${other.json.preset.id}`, { name: 'Terse' });
+    expect(rename.status).toBe(409);
+    // Keeping its own name is no conflict.
+    expect((await bob.patch(`/api/ui/presets/${other.json.preset.id}`, { name: 'Chatty', params: {} })).status).toBe(
+      200,
+    );
   });
 });
 

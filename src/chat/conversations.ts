@@ -19,15 +19,17 @@ export type TitleSource = 'default' | 'generated' | 'user' | 'imported';
 /** Per-chat model options, in Ollama's names (they go through the one option path, src/models/options.ts). */
 export type ChatParams = Record<string, number | boolean | string[]>;
 
-/** A text file given to a message as context. */
+/** A file given to a message: text as context, or an image (src/chat/attachments.ts). */
 export interface Attachment {
   name: string;
-  /** bytes of the original text */
+  /** bytes of the original file */
   size: number;
-  /** what the model sees (possibly cut) */
+  /** what the model sees (possibly cut); empty for an image */
   text: string;
   /** cut to fit the model's context */
   truncated: boolean;
+  /** an image: its name on Atlas files, `<sha256>.<ext>` under `chat/<user>/` (GET /api/ui/images/:name) */
+  image?: string;
 }
 
 /** Per-message generation figures, shown on demand. */
@@ -499,6 +501,28 @@ export class ConversationStore {
       ],
     );
     return { stopRequested: row?.stop_requested ?? false };
+  }
+
+  /**
+   * Makes an ended reply (stopped, interrupted, failed, or cut at its length) `streaming` again, text
+   * kept, for this node to continue it: its lease, no error, no stop asked. Null when it is already
+   * being written (by anyone).
+   */
+  async reopenReply(messageId: string, nodeId: string, leaseMs: number): Promise<ConversationMessage | null> {
+    const [row] = await this.#db.query<MessageRow>(
+      `with reopened as (
+         update chat_messages set status = 'streaming', node_id = $2, error = null, stop_requested = false,
+           lease_until = now() + $3::integer * interval '1 millisecond', updated_at = now()
+         where id = $1 and role = 'assistant' and status <> 'streaming'
+         returning *
+       ), shown as (
+         update conversations set current_leaf_id = (select id from reopened), updated_at = now()
+         where id = (select conversation_id from reopened)
+       )
+       select ${MESSAGE_COLUMNS} from reopened m`,
+      [messageId, nodeId, leaseMs],
+    );
+    return row ? toMessage(row) : null;
   }
 
   /**

@@ -4,6 +4,7 @@
  * browser app is web/.
  */
 import type { AtlasDb } from '../atlas/db/index.js';
+import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
@@ -14,12 +15,18 @@ import { SessionStore } from './sessions.js';
 import { TitleWriter } from './titles.js';
 import { UserStore } from './users.js';
 
+export {
+  type AttachmentInput,
+  IMAGE_NAME,
+  imageKey,
+  imageMediaType,
+  MAX_ATTACHMENT_BYTES,
+} from './attachments.js';
 export * from './conversations.js';
 export { checkNewPassword, PASSWORD_MIN_LENGTH } from './passwords.js';
 export type { Preset, PresetInput } from './presets.js';
 export { PresetStore } from './presets.js';
 export {
-  type AttachmentInput,
   ChatReplies,
   type FollowEvents,
   fitAttachments,
@@ -29,7 +36,16 @@ export {
 export { type Session, SessionStore } from './sessions.js';
 export { TitleWriter, titleFromReply } from './titles.js';
 export * from './transfer.js';
-export { checkUsername, type NewUser, USER_ROLES, type User, type UserRole, UserStore } from './users.js';
+export {
+  checkUsername,
+  type NewUser,
+  THEMES,
+  USER_ROLES,
+  type User,
+  type UserPreferences,
+  type UserRole,
+  UserStore,
+} from './users.js';
 
 /** Options for {@link ChatService.open}. */
 export interface ChatServiceOptions {
@@ -49,6 +65,8 @@ export interface ChatServiceOptions {
   binRetentionMs?: number;
   /** knowledge for a reply (`#name` bases in the user's message); see ChatRepliesOptions.retrieve */
   retrieve?: ChatRepliesOptions['retrieve'];
+  /** Atlas files: images given to messages are kept there */
+  files?: FileStore;
 }
 
 export class ChatService {
@@ -84,6 +102,7 @@ export class ChatService {
       log: opts.log,
       nodeId: opts.nodeId,
       ...(opts.retrieve ? { retrieve: opts.retrieve } : {}),
+      ...(opts.files ? { files: opts.files } : {}),
     });
     const every = opts.housekeepingEveryMs ?? 3_600_000;
     if (every > 0) {

@@ -77,6 +77,7 @@ export class PresetStore {
     if (input.shared && user.role !== 'admin') {
       throw new HearthError('AUTH_FORBIDDEN', 'only an admin can share a preset with everybody');
     }
+    await this.#checkUnique(user, name, null);
     const [row] = await this.#db.query<PresetRow>(
       `insert into chat_presets (id, owner_id, name, model, system_prompt, params, shared)
        values ($1, $2, $3, $4, $5, $6::jsonb, $7) returning ${COLUMNS}`,
@@ -97,6 +98,7 @@ export class PresetStore {
     if (input.shared && user.role !== 'admin') {
       throw new HearthError('AUTH_FORBIDDEN', 'only an admin can share a preset with everybody');
     }
+    if (input.name !== undefined) await this.#checkUnique(user, checkName(input.name), id);
     const [row] = await this.#db.query<PresetRow>(
       `update chat_presets set
          name = coalesce($3, name),
@@ -122,6 +124,18 @@ export class PresetStore {
     );
     if (!row) throw notFound(id);
     return toPreset(row, user);
+  }
+
+  /** A name is unique (ignoring case) among the presets a person sees: their own and the shared ones. */
+  async #checkUnique(user: User, name: string, id: string | null): Promise<void> {
+    const [taken] = await this.#db.query<{ name: string }>(
+      `select name from chat_presets
+       where lower(name) = lower($1) and id <> coalesce($2, '') and (owner_id = $3 or shared) limit 1`,
+      [name, id, user.id],
+    );
+    if (taken) {
+      throw new HearthError('PRESET_EXISTS', [JSON.stringify(taken.name)], { details: { param: 'name' } });
+    }
   }
 
   async delete(user: User, id: string): Promise<void> {

@@ -10,12 +10,21 @@
  * next node that looks at it. Generation goes through the one inference path
  * (`InferencePlanner.prepare` then `Engine.generate`).
  */
+import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
 import type { ChatMessage } from '../engine/types.js';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { parseOptions } from '../models/options.js';
+import {
+  type AttachmentInput,
+  checkVision,
+  imageBase64,
+  readAttachments,
+  storeImages,
+  type TextAttachmentInput,
+} from './attachments.js';
 import {
   type Attachment,
   type ChatSource,
@@ -28,12 +37,6 @@ import {
 } from './conversations.js';
 import type { TitleWriter } from './titles.js';
 import type { User } from './users.js';
-
-/** A file the browser read as text. */
-export interface AttachmentInput {
-  name: string;
-  text: string;
-}
 
 /** One reply to write. */
 export interface ReplyRequest {
@@ -80,6 +83,8 @@ export interface ChatRepliesOptions {
    * retrieved passages, and the passages, stored with the reply. Null: no base mentioned, or nothing found.
    */
   retrieve?: (user: User, question: string) => Promise<{ system: string; sources: ChatSource[] } | null>;
+  /** Atlas files, where images given to messages are stored (without it, images are refused) */
+  files?: FileStore;
 }
 
 /** What a follower of a reply hears: its text from the offset asked for, then the final message. */
@@ -87,9 +92,6 @@ export interface FollowEvents {
   text(text: string): void;
 }
 
-/** Extensions of files that are not text; later issues handle PDF and images. */
-const NOT_TEXT =
-  /\.(pdf|png|jpe?g|gif|webp|bmp|heic|heif|tiff?|svg|ico|zip|gz|tgz|7z|rar|docx?|xlsx?|pptx?|odt|mp3|wav|mp4|mov|gguf|bin)$/i;
 /** Rough characters per token, on the safe side, to keep attachments inside the context. */
 const CHARS_PER_TOKEN = 3;
 
@@ -138,7 +140,16 @@ export class ChatReplies {
       );
     }
     const prepared = await inference.prepare(model, parseOptions(conversation.params, 'params'), undefined);
-    const attachments = fitAttachments(req.attachments ?? [], prepared.load.numCtx, events);
+    // Everything is read and checked before anything is written.
+    const read = await readAttachments(req.attachments ?? []);
+    if (read.images.length > 0) {
+      checkVision(prepared.entry.name, await inference.capabilities(prepared.entry), read.images);
+      if (!this.#opts.files) throw new HearthError('UNSUPPORTED', 'this server keeps no files for chat images');
+    }
+    const attachments = [
+      ...fitAttachments(read.texts, prepared.load.numCtx, events),
+      ...(this.#opts.files ? await storeImages(this.#opts.files, user.id, read.images) : []),
+    ];
 
     // Titles come from the first exchange only, not from later edits of it.
     const firstExchange = conversation.currentLeafId === null && conversation.titleSource === 'default';
@@ -185,13 +196,77 @@ export class ChatReplies {
       leaseMs: this.#opts.leaseMs ?? 15_000,
     });
     events.message(assistant);
+    const final = await this.#run(user, conversation, assistant, history, prepared, events, knowledge);
+    if (firstExchange && final.content.trim()) {
+      titles.generateLater(conversation.id, prepared.entry.name, userMessage.content, final.content);
+    }
+    return final;
+  }
 
+  /**
+   * Continues a reply that ended early (stopped, interrupted, failed, or cut at its length): the
+   * model is shown the branch with the reply's saved text as the start of its answer, and what it
+   * writes is appended to that text, in the same message. Events as for {@link reply}: the reopened
+   * message, then the new text only.
+   */
+  async continueReply(
+    user: User,
+    conversationId: string,
+    messageId: string,
+    events: ReplyEvents,
+  ): Promise<ConversationMessage> {
+    const { conversations, inference } = this.#opts;
+    const conversation = await conversations.get(user.id, conversationId);
+    const saved = await conversations.message(user.id, conversationId, messageId);
+    if (saved.role !== 'assistant') {
+      throw new HearthError('BAD_REQUEST', 'only a reply can be continued', { details: { param: 'messageId' } });
+    }
+    if (saved.status === 'streaming') {
+      throw new HearthError('BAD_REQUEST', 'this reply is still being written: follow it, or stop it first', {
+        details: { param: 'messageId' },
+      });
+    }
+    if (saved.status === 'done' && saved.stats?.doneReason !== 'length') {
+      throw new HearthError(
+        'BAD_REQUEST',
+        'this reply ended by itself: regenerate it, or ask a follow-up question, instead',
+        { details: { param: 'messageId' } },
+      );
+    }
+    const model = saved.model || conversation.model || user.defaultModel;
+    if (!model) {
+      throw new HearthError('BAD_REQUEST', 'no model chosen for this chat: pick one in the model menu', {
+        details: { param: 'model' },
+      });
+    }
+    const prepared = await inference.prepare(model, parseOptions(conversation.params, 'params'), undefined);
+    const history = await conversations.path(conversation.id, saved.id);
+    const reopened = await conversations.reopenReply(saved.id, this.#opts.nodeId, this.#opts.leaseMs ?? 15_000);
+    if (!reopened) {
+      throw new HearthError('BAD_REQUEST', 'this reply is being written already: follow it instead', {
+        details: { param: 'messageId' },
+      });
+    }
+    events.message(reopened);
+    return this.#run(user, conversation, reopened, history, prepared, events, null);
+  }
+
+  /** Generates into `assistant` (a streaming row), in the open for followers and stop, until it ends. */
+  async #run(
+    user: User,
+    conversation: Conversation,
+    assistant: ConversationMessage,
+    history: ConversationMessage[],
+    prepared: Awaited<ReturnType<InferencePlanner['prepare']>>,
+    events: ReplyEvents,
+    knowledge: { system: string; sources: ChatSource[] } | null,
+  ): Promise<ConversationMessage> {
     const controller = new AbortController();
     const running: Running = {
       userId: user.id,
       controller,
       done: Promise.resolve(assistant),
-      text: '',
+      text: assistant.content,
       followers: new Set(),
     };
     const toFollowers: ReplyEvents = {
@@ -203,6 +278,7 @@ export class ChatReplies {
       },
     };
     running.done = this.#generate(
+      user.id,
       conversation,
       assistant,
       history,
@@ -214,11 +290,7 @@ export class ChatReplies {
       this.#running.delete(assistant.id);
     });
     this.#running.set(assistant.id, running);
-    const final = await running.done;
-    if (firstExchange && final.content.trim()) {
-      titles.generateLater(conversation.id, prepared.entry.name, userMessage.content, final.content);
-    }
-    return final;
+    return running.done;
   }
 
   /**
@@ -304,7 +376,30 @@ export class ChatReplies {
     await Promise.allSettled(running.map((r) => r.done));
   }
 
+  /** The branch as the engine sees it: text files go in front of the user's words, images as `images`. */
+  async #engineMessages(userId: string, history: ConversationMessage[]): Promise<ChatMessage[]> {
+    const out: ChatMessage[] = [];
+    for (const m of history) {
+      if (m.role === 'assistant' && m.content === '' && m.status !== 'done') continue;
+      if (m.role !== 'user') {
+        out.push({ role: m.role, content: m.content });
+        continue;
+      }
+      const images = m.attachments.flatMap((a) => (a.image ? [a.image] : []));
+      const files = this.#opts.files;
+      out.push({
+        role: 'user',
+        content: withAttachments(m.content, m.attachments),
+        ...(images.length > 0 && files
+          ? { images: await Promise.all(images.map((name) => imageBase64(files, userId, name))) }
+          : {}),
+      });
+    }
+    return out;
+  }
+
   async #generate(
+    userId: string,
     conversation: Conversation,
     assistant: ConversationMessage,
     history: ConversationMessage[],
@@ -319,8 +414,10 @@ export class ChatReplies {
     // Reasoning models write `<think>…</think>` first: how long that took is shown with it.
     let reasoningMs: number | undefined;
     const leaseMs = this.#opts.leaseMs ?? 15_000;
-    let text = '';
-    let written = '';
+    // A continued reply starts from its saved text; the engine writes what follows it.
+    const prefix = assistant.content;
+    let text = prefix;
+    let written = prefix;
     let writtenAt = Date.now();
     let writing: Promise<void> | null = null;
     // One write at a time; a write also renews the lease, so one goes out at least every third of it.
@@ -348,7 +445,7 @@ export class ChatReplies {
     let stats: MessageStats = {};
     let messages = inference.withModelPrelude(
       prepared.entry,
-      toEngineMessages(history),
+      await this.#engineMessages(userId, history),
       conversation.systemPrompt ?? undefined,
     );
     if (knowledge) {
@@ -380,7 +477,7 @@ export class ChatReplies {
           if (SENTENCE_END.test(chunk)) flush();
         },
       });
-      text = storableText(result.text) || text;
+      text = prefix + (storableText(result.text) || text.slice(prefix.length));
       stats = {
         promptTokens: result.promptTokens,
         evalTokens: result.evalTokens,
@@ -432,46 +529,19 @@ function round(n: number, digits: number): number {
   return Math.round(n * f) / f;
 }
 
-/** The branch as the engine sees it: attachments go in front of the user's words. */
-function toEngineMessages(history: ConversationMessage[]): ChatMessage[] {
-  const out: ChatMessage[] = [];
-  for (const m of history) {
-    if (m.role === 'assistant' && m.content === '' && m.status !== 'done') continue;
-    out.push({ role: m.role, content: m.role === 'user' ? withAttachments(m.content, m.attachments) : m.content });
-  }
-  return out;
-}
-
 export function withAttachments(content: string, attachments: Attachment[]): string {
+  attachments = attachments.filter((a) => !a.image);
   if (attachments.length === 0) return content;
   const files = attachments.map((a) => `File "${a.name}":\n\`\`\`\n${a.text}\n\`\`\``).join('\n\n');
   return content.trim() ? `${files}\n\n${content}` : files;
 }
 
-/**
- * Checks attachments and cuts them to fit half of the model's context, with a
- * notice for each one cut. PDF, images and other binary files are refused
- * (later issues read them).
- */
+/** Cuts text attachments to fit half of the model's context, with a notice for each one cut. */
 export function fitAttachments(
-  inputs: AttachmentInput[],
+  inputs: TextAttachmentInput[],
   numCtx: number,
   events: Pick<ReplyEvents, 'notice'>,
 ): Attachment[] {
-  for (const input of inputs) {
-    if (NOT_TEXT.test(input.name) || input.text.includes('\u0000')) {
-      const kind = /\.pdf$/i.test(input.name)
-        ? 'PDF files are'
-        : /\.(png|jpe?g|gif|webp|bmp|heic|heif|tiff?|svg|ico)$/i.test(input.name)
-          ? 'images are'
-          : 'binary files are';
-      throw new HearthError(
-        'ATTACHMENT_UNSUPPORTED',
-        `"${input.name}": ${kind} not supported yet; attach text, markdown or code files (or paste the text)`,
-        { details: { param: 'attachments' } },
-      );
-    }
-  }
   let budget = Math.floor((numCtx / 2) * CHARS_PER_TOKEN);
   return inputs.map((input) => {
     const size = Buffer.byteLength(input.text);

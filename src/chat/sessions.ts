@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { AtlasDb } from '../atlas/db/index.js';
-import type { User, UserRole } from './users.js';
+import type { User, UserPreferences, UserRole } from './users.js';
 
 /** A signed-in browser. */
 export interface Session {
@@ -35,6 +35,7 @@ interface SessionRow {
   username: string;
   role: UserRole;
   default_model: string | null;
+  preferences: UserPreferences | null;
   user_created_at: Date;
 }
 
@@ -70,7 +71,7 @@ export class SessionStore {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return null;
     const id = tokenId(token);
     const [row] = await this.#db.query<SessionRow>(
-      `select s.id, s.csrf_token, s.expires_at, s.last_seen_at, u.id as user_id, u.username, u.role, u.default_model,
+      `select s.id, s.csrf_token, s.expires_at, s.last_seen_at, u.id as user_id, u.username, u.role, u.default_model, u.preferences,
               u.created_at as user_created_at
        from user_sessions s join users u on u.id = s.user_id
        where s.id = $1 and s.expires_at > now()`,
@@ -95,6 +96,7 @@ export class SessionStore {
         username: row.username,
         role: row.role,
         defaultModel: row.default_model,
+        preferences: row.preferences ?? {},
         createdAt: row.user_created_at,
       },
     };
@@ -111,6 +113,14 @@ export class SessionStore {
       [userId, keep ?? null],
     );
     return rows.length;
+  }
+
+  /** When each account last used one of its sessions (accounts with none are left out). */
+  async lastSeen(): Promise<Map<string, Date>> {
+    const rows = await this.#db.query<{ user_id: string; seen: Date }>(
+      'select user_id, max(last_seen_at) as seen from user_sessions group by user_id',
+    );
+    return new Map(rows.map((r) => [r.user_id, r.seen]));
   }
 
   /** Removes expired rows (they are refused anyway; this keeps the table small). */

@@ -3,8 +3,10 @@
  * export imported again gives an equal tree), Markdown for reading one chat
  * (its shown branch), and Open WebUI's chat export JSON so people can move over.
  */
+
 import * as z from 'zod';
 import { HearthError } from '../errors.js';
+import { IMAGE_NAME } from './attachments.js';
 import type {
   ChatParams,
   Conversation,
@@ -95,7 +97,8 @@ export function conversationMarkdown(conversation: Conversation, messages: Conve
     const who =
       m.role === 'user' ? 'User' : m.role === 'assistant' ? `Assistant${m.model ? ` (${m.model})` : ''}` : 'System';
     out.push(`## ${who}`, '');
-    for (const a of m.attachments) out.push(`Attached: ${a.name}${a.truncated ? ' (cut to fit)' : ''}`, '');
+    for (const a of m.attachments)
+      out.push(`Attached${a.image ? ' image' : ''}: ${a.name}${a.truncated ? ' (cut to fit)' : ''}`, '');
     out.push(m.content, '');
     if (m.status === 'stopped') out.push('*(stopped)*', '');
   }
@@ -117,7 +120,16 @@ const hearthMessage = z.object({
   role: z.enum(MESSAGE_ROLES),
   content: z.string(),
   attachments: z
-    .array(z.object({ name: z.string(), size: z.number(), text: z.string(), truncated: z.boolean() }))
+    .array(
+      z.object({
+        name: z.string(),
+        size: z.number(),
+        text: z.string(),
+        truncated: z.boolean(),
+        // an image on this Atlas (the person's own chat images: an export imported back keeps them)
+        image: z.string().regex(IMAGE_NAME).optional(),
+      }),
+    )
     .default([]),
   model: z.string().nullable().default(null),
   status: z.enum(MESSAGE_STATUSES).default('done'),

@@ -18,7 +18,17 @@ export interface User {
   role: UserRole;
   /** the model a new chat starts with; null = none chosen yet */
   defaultModel: string | null;
+  /** the person's own settings of the chat UI */
+  preferences: UserPreferences;
   createdAt: Date;
+}
+
+/** Themes of the chat UI: `system` follows the device's light or dark setting. */
+export const THEMES = ['system', 'light', 'dark'] as const;
+
+/** A person's own settings of the chat UI (users.preferences, migration 0013). */
+export interface UserPreferences {
+  theme?: (typeof THEMES)[number];
 }
 
 /** Options for {@link UserStore.create}. */
@@ -32,13 +42,14 @@ export interface NewUser {
 }
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-const COLUMNS = 'id, username, role, default_model, created_at';
+const COLUMNS = 'id, username, role, default_model, preferences, created_at';
 
 interface UserRow {
   id: string;
   username: string;
   role: UserRole;
   default_model: string | null;
+  preferences: UserPreferences | null;
   created_at: Date;
 }
 
@@ -48,6 +59,7 @@ function toUser(row: UserRow): User {
     username: row.username,
     role: row.role,
     defaultModel: row.default_model,
+    preferences: row.preferences ?? {},
     createdAt: row.created_at,
   };
 }
@@ -193,6 +205,16 @@ export class UserStore {
     const [row] = await this.#db.query<UserRow>(
       `update users set default_model = $2, updated_at = now() where id = $1 returning ${COLUMNS}`,
       [id, model],
+    );
+    if (!row) throw new HearthError('USER_NOT_FOUND', `no user with id ${JSON.stringify(id)}`);
+    return toUser(row);
+  }
+
+  /** Merges `patch` into the person's preferences. */
+  async setPreferences(id: string, patch: UserPreferences): Promise<User> {
+    const [row] = await this.#db.query<UserRow>(
+      `update users set preferences = preferences || $2::jsonb, updated_at = now() where id = $1 returning ${COLUMNS}`,
+      [id, JSON.stringify(patch)],
     );
     if (!row) throw new HearthError('USER_NOT_FOUND', `no user with id ${JSON.stringify(id)}`);
     return toUser(row);

@@ -5,6 +5,10 @@ import { readFile } from 'node:fs/promises';
 /** Parsed JSON in tests: shapes are asserted, not typed. */
 export type Json = any;
 
+/** The smallest PNG, base64: one pixel. */
+export const PNG_1X1 =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
 /** A reply the test model writes for about 2 s (about 1,800 greedy tokens before its end-of-turn): long enough to stop. */
 export const LONG = { prompt: 'Count to a thousand', params: { num_predict: 3000, temperature: 0, repeat_penalty: 1 } };
 
@@ -78,7 +82,25 @@ export class UiClient {
     onEvent?: (event: Json) => void,
     signal?: AbortSignal,
   ): Promise<{ status: number; events: Json[]; headers: Headers }> {
-    const res = await fetch(`${this.baseUrl}/api/ui/conversations/${conversationId}/replies`, {
+    return this.#stream(`/api/ui/conversations/${conversationId}/replies`, body, onEvent, signal);
+  }
+
+  /** Continues a reply that ended early (POST .../messages/:id/continue): its NDJSON events. */
+  async continueReply(
+    conversationId: string,
+    messageId: string,
+    onEvent?: (event: Json) => void,
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
+    return this.#stream(`/api/ui/conversations/${conversationId}/messages/${messageId}/continue`, {}, onEvent);
+  }
+
+  async #stream(
+    path: string,
+    body: unknown,
+    onEvent?: (event: Json) => void,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
       method: 'POST',
       headers: { cookie: this.cookie ?? '', 'x-hearth-csrf': this.csrf ?? '', 'content-type': 'application/json' },
       body: JSON.stringify(body),

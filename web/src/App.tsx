@@ -47,6 +47,12 @@ export function App() {
     return () => window.removeEventListener('hearth:signed-out', signedOut);
   }, [load]);
 
+  // The theme a person chose (kept on Atlas with the account); "system" follows the device.
+  const theme = session?.user?.theme ?? 'system';
+  useEffect(() => {
+    document.documentElement.dataset['theme'] = theme;
+  }, [theme]);
+
   if (error) {
     return (
       <main className="auth">
@@ -223,7 +229,8 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
     async (id: string) => {
       await api.deleteConversation(id);
       setList((all) => all.filter((c) => c.id !== id));
-      if (id === conversationId) open(null, true);
+      const wasOpen = id === conversationId;
+      if (wasOpen) open(null, true);
       toast({
         text: 'Chat deleted.',
         action: {
@@ -231,6 +238,8 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
           run: async () => {
             await api.restoreConversation(id);
             await refreshList();
+            // The chat that was open when it was deleted opens again.
+            if (wasOpen) open(id);
           },
         },
       });
@@ -268,9 +277,11 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
           await refreshList();
         }}
         onDelete={(id) => remove(id).catch((err: Error) => toast({ text: err.message, kind: 'error' }))}
-        onImported={async (count) => {
+        onImported={async (imported) => {
           await refreshList();
-          toast({ text: `Imported ${count} chat${count === 1 ? '' : 's'}.` });
+          toast({ text: `Imported ${imported.length} chat${imported.length === 1 ? '' : 's'}.` });
+          // The (first) imported chat opens.
+          if (imported[0]) open(imported[0].id);
         }}
         onError={(text) => toast({ text, kind: 'error' })}
         onUsers={() => setPanel('users')}

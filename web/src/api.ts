@@ -2,6 +2,7 @@
 // HttpOnly cookie the browser sends by itself; writes carry the session's CSRF token in a header.
 
 export type Role = 'admin' | 'user';
+export type Theme = 'system' | 'light' | 'dark';
 export type MessageRole = 'system' | 'user' | 'assistant';
 export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error' | 'interrupted';
 export type ChatParams = Record<string, number | boolean | string[]>;
@@ -11,7 +12,10 @@ export interface User {
   username: string;
   role: Role;
   defaultModel: string | null;
+  theme: Theme;
   createdAt: string;
+  /** the latest use of one of the account's sessions (the Users list, for admins) */
+  lastSeenAt?: string | null;
 }
 
 export interface Attachment {
@@ -19,6 +23,8 @@ export interface Attachment {
   size: number;
   text: string;
   truncated: boolean;
+  /** an image: its name under GET /api/ui/images/ */
+  image?: string;
 }
 
 export interface MessageStats {
@@ -122,6 +128,10 @@ export interface ModelInfo {
   quantization: string;
   contextLength: number | null;
   defaultNumCtx: number;
+  /** the Modelfile's parameters (Ollama option names) */
+  parameters?: ChatParams;
+  /** what the model can do (`completion`, `vision`, `thinking`, ...) */
+  capabilities?: string[];
 }
 
 export interface Preset {
@@ -239,7 +249,7 @@ export const api = {
     await request('POST', '/api/ui/logout', {});
     csrfToken = '';
   },
-  updateMe: (patch: { defaultModel?: string | null; currentPassword?: string; newPassword?: string }) =>
+  updateMe: (patch: { defaultModel?: string | null; theme?: Theme; currentPassword?: string; newPassword?: string }) =>
     request<{ user: User }>('PATCH', '/api/ui/me', patch).then((r) => r.user),
   models: () => request<{ models: ModelInfo[] }>('GET', '/api/ui/models').then((r) => r.models),
   conversations: (after?: string, limit = 100) =>
@@ -302,7 +312,7 @@ export const api = {
     body: {
       parentId: string | null;
       content?: string;
-      attachments?: Array<{ name: string; text: string }>;
+      attachments?: Array<{ name: string; text: string } | { name: string; data: string; preview?: string }>;
       model?: string;
     },
     onEvent: (event: ReplyEvent) => void,
@@ -312,9 +322,24 @@ export const api = {
       method: 'POST',
       credentials: 'same-origin',
       headers: headers(true),
-      body: JSON.stringify(body),
+      // An image's preview is the page's own (an object URL): not sent.
+      body: JSON.stringify(body, (key, value) => (key === 'preview' ? undefined : value)),
       signal,
     });
+    await readEvents(res, onEvent);
+  },
+
+  /** Continues a reply that ended early: its saved text stays, the new text is appended (events as for `reply`). */
+  async continueReply(
+    conversationId: string,
+    messageId: string,
+    onEvent: (event: ReplyEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await send(
+      `/api/ui/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/continue`,
+      { method: 'POST', credentials: 'same-origin', headers: headers(true), body: '{}', signal },
+    );
     await readEvents(res, onEvent);
   },
 

@@ -5,8 +5,18 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as z from 'zod';
-import type { ChatParams, ConversationMessage, User } from '../../chat/index.js';
-import { conversationMarkdown, exportConversation, exportFile, parseImport } from '../../chat/index.js';
+import type { ChatParams, ConversationMessage, ReplyEvents, User } from '../../chat/index.js';
+import {
+  conversationMarkdown,
+  exportConversation,
+  exportFile,
+  IMAGE_NAME,
+  imageKey,
+  imageMediaType,
+  MAX_ATTACHMENT_BYTES,
+  parseImport,
+  THEMES,
+} from '../../chat/index.js';
 import { LOOPBACK_ZONE } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
@@ -44,14 +54,21 @@ const conversationPatch = conversationInit.extend({
 const replyBody = z.object({
   parentId: z.string().min(1).nullable(),
   content: z.string().max(1_000_000).optional(),
+  // Text files as text; PDFs and images as their bytes, base64 (src/chat/attachments.ts).
   attachments: z
-    .array(z.object({ name: z.string().min(1).max(255), text: z.string() }))
+    .array(
+      z.union([
+        z.object({ name: z.string().min(1).max(255), text: z.string() }),
+        z.object({ name: z.string().min(1).max(255), data: z.string().max(Math.ceil(MAX_ATTACHMENT_BYTES / 3) * 4) }),
+      ]),
+    )
     .max(20)
     .optional(),
   model: z.string().min(1).max(200).optional(),
 });
 const mePatch = z.object({
   defaultModel: nullableText(200).optional(),
+  theme: z.enum(THEMES).optional(),
   currentPassword: z.string().optional(),
   newPassword: z.string().optional(),
 });
@@ -91,6 +108,7 @@ function publicUser(user: User) {
     username: user.username,
     role: user.role,
     defaultModel: user.defaultModel,
+    theme: user.preferences.theme ?? 'system',
     createdAt: user.createdAt,
   };
 }
@@ -122,6 +140,31 @@ function adminZoneCheck(ctx: AppContext, clientOf: (request: FastifyRequest) => 
       'use a machine on the management network, or add its zone to adminZones'
     );
   };
+}
+
+/**
+ * Streams a reply being written as NDJSON events: `message` (each stored message), `text`, `notice`,
+ * then `done` with the final message. Writes after the client left are dropped; the reply goes on.
+ */
+async function streamReply(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  write: (events: ReplyEvents) => Promise<ConversationMessage>,
+): Promise<FastifyReply> {
+  const stream = new NdjsonStream(request, reply);
+  const send = (event: unknown) => void stream.write(event);
+  try {
+    const final = await write({
+      message: (message: ConversationMessage) => send({ type: 'message', message }),
+      text: (text: string) => send({ type: 'text', text }),
+      notice: (text: string) => send({ type: 'notice', text }),
+    });
+    send({ type: 'done', message: final });
+    stream.end();
+  } catch (err) {
+    stream.fail(err);
+  }
+  return reply;
 }
 
 export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
@@ -227,14 +270,18 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       if (body.defaultModel !== null) await ctx.models.get(body.defaultModel);
       user = await chat.users.setDefaultModel(user.id, body.defaultModel);
     }
+    if (body.theme !== undefined) user = await chat.users.setPreferences(user.id, { theme: body.theme });
     return { user: publicUser(user) };
   });
 
   // ---- users (admins)
 
-  app.get('/api/ui/users', { config: { uiAccess: 'admin' } }, async () => ({
-    users: (await chat.users.list()).map(publicUser),
-  }));
+  app.get('/api/ui/users', { config: { uiAccess: 'admin' } }, async () => {
+    const seen = await chat.sessions.lastSeen();
+    return {
+      users: (await chat.users.list()).map((u) => ({ ...publicUser(u), lastSeenAt: seen.get(u.id) ?? null })),
+    };
+  });
 
   app.post('/api/ui/users', { config: { uiAccess: 'admin' } }, async (request, reply) => {
     const body = parseRequest(newUser, request.body);
@@ -283,6 +330,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         quantization: entry.details.quantization_level,
         contextLength: typeof contextLength === 'number' ? contextLength : null,
         defaultNumCtx: ctx.config.inference.numCtx,
+        parameters: entry.parameters,
+        capabilities: caps ?? [],
       });
     }
     return { models };
@@ -341,36 +390,56 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
    * The reply goes on when the connection closes (follow it again with
    * .../messages/:messageId/stream); only a stop ends it early.
    */
-  app.post<{ Params: IdParams }>('/api/ui/conversations/:id/replies', async (request, reply) => {
-    const body = parseRequest(replyBody, request.body);
-    const session = auth.session(request);
-    // Writes after the client left are dropped by the stream; the reply goes on.
-    const stream = new NdjsonStream(request, reply);
-    const send = (event: unknown) => void stream.write(event);
-    try {
-      const final = await chat.replies.reply(
-        session.user,
-        {
-          conversationId: request.params.id,
-          parentId: body.parentId,
-          ...(body.content !== undefined ? { content: body.content } : {}),
-          ...(body.attachments ? { attachments: body.attachments } : {}),
-          ...(body.model ? { model: body.model } : {}),
-        },
-        {
-          message: (message: ConversationMessage) => send({ type: 'message', message }),
-          text: (text: string) => send({ type: 'text', text }),
-          notice: (text: string) => send({ type: 'notice', text }),
-        },
-      );
-      send({ type: 'done', message: final });
-      stream.end();
-      return reply;
-    } catch (err) {
-      stream.fail(err);
-      return reply;
+  /** An image given to one of the user's messages, from Atlas files (another person's is 404). */
+  app.get<{ Params: { name: string } }>('/api/ui/images/:name', async (request, reply) => {
+    const { name } = request.params;
+    const key = imageKey(auth.session(request).user.id, name);
+    if (!IMAGE_NAME.test(name) || !(await ctx.atlas.files.stat(key))) {
+      throw new HearthError('NOT_FOUND', `no image ${JSON.stringify(name)} in your chats`);
     }
+    // Content-addressed: the same name is always the same bytes.
+    reply.header('cache-control', 'private, max-age=31536000, immutable');
+    return reply.type(imageMediaType(name)).send(await ctx.atlas.files.read(key));
   });
+
+  // Files come base64 in the JSON body: up to 20 of 10 MiB each.
+  const replyLimit = Math.max(ctx.config.server.bodyLimit, 20 * Math.ceil(MAX_ATTACHMENT_BYTES / 3) * 4 + 1_100_000);
+  app.post<{ Params: IdParams }>(
+    '/api/ui/conversations/:id/replies',
+    { bodyLimit: replyLimit },
+    async (request, reply) => {
+      const body = parseRequest(replyBody, request.body);
+      const session = auth.session(request);
+      return streamReply(request, reply, (events) =>
+        chat.replies.reply(
+          session.user,
+          {
+            conversationId: request.params.id,
+            parentId: body.parentId,
+            ...(body.content !== undefined ? { content: body.content } : {}),
+            ...(body.attachments ? { attachments: body.attachments } : {}),
+            ...(body.model ? { model: body.model } : {}),
+          },
+          events,
+        ),
+      );
+    },
+  );
+
+  /**
+   * Continues a reply that ended early (stopped, interrupted, failed, cut at its length): the new
+   * text is appended to the saved one, in the same message. NDJSON as for .../replies: the reopened
+   * message, `text` (the new text only), then `done`. Like a reply, it goes on when the connection closes.
+   */
+  app.post<{ Params: MessageParams }>(
+    '/api/ui/conversations/:id/messages/:messageId/continue',
+    async (request, reply) => {
+      const session = auth.session(request);
+      return streamReply(request, reply, (events) =>
+        chat.replies.continueReply(session.user, request.params.id, request.params.messageId, events),
+      );
+    },
+  );
 
   /**
    * Follows a reply from character `from` of its text (where the text the

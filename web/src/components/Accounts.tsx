@@ -1,7 +1,16 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { api, type ModelInfo, type Role, type User } from '../api';
-import { Dialog } from './Dialog';
+import { api, type ModelInfo, type Role, type Theme, type User } from '../api';
+import { ConfirmDialog, Dialog, PasswordDialog } from './Dialog';
 import type { Toast } from './Toasts';
+
+/** A date (and time, when it is today) in the reader's locale. */
+export function shortDate(iso: string): string {
+  const at = new Date(iso);
+  const today = new Date().toDateString() === at.toDateString();
+  return today
+    ? at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+    : at.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+}
 
 /** Admins: accounts, roles, password resets. */
 export function UsersDialog(props: { me: User; onClose: () => void }) {
@@ -10,6 +19,9 @@ export function UsersDialog(props: { me: User; onClose: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<Role>('user');
+  // The person whose password is being reset, or who is about to be deleted.
+  const [resetting, setResetting] = useState<User | null>(null);
+  const [deleting, setDeleting] = useState<User | null>(null);
 
   const load = useCallback(() => {
     api
@@ -50,14 +62,16 @@ export function UsersDialog(props: { me: User; onClose: () => void }) {
           <tr>
             <th scope="col">User</th>
             <th scope="col">Role</th>
+            <th scope="col">Created</th>
+            <th scope="col">Last seen</th>
             <th scope="col">Actions</th>
           </tr>
         </thead>
         <tbody>
           {users.map((u) => (
             <tr key={u.id}>
-              <td>{u.username}</td>
-              <td>
+              <td data-label="User">{u.username}</td>
+              <td data-label="Role">
                 <select
                   aria-label={`Role of ${u.username}`}
                   value={u.role}
@@ -67,24 +81,18 @@ export function UsersDialog(props: { me: User; onClose: () => void }) {
                   <option value="admin">admin</option>
                 </select>
               </td>
+              <td data-label="Created">
+                <time dateTime={u.createdAt}>{shortDate(u.createdAt)}</time>
+              </td>
+              <td data-label="Last seen">
+                {u.lastSeenAt ? <time dateTime={u.lastSeenAt}>{shortDate(u.lastSeenAt)}</time> : 'never'}
+              </td>
               <td className="row-buttons">
-                <button
-                  type="button"
-                  onClick={() => {
-                    const next = window.prompt(`New password for ${u.username} (at least 8 characters)`);
-                    if (next) void act(() => api.updateUser(u.id, { password: next }));
-                  }}
-                >
+                <button type="button" onClick={() => setResetting(u)}>
                   Reset password
                 </button>
                 {u.id !== props.me.id && (
-                  <button
-                    type="button"
-                    onClick={() => {
-                      if (window.confirm(`Delete ${u.username} and all their chats?`))
-                        void act(() => api.deleteUser(u.id));
-                    }}
-                  >
+                  <button type="button" onClick={() => setDeleting(u)}>
                     Delete
                   </button>
                 )}
@@ -93,6 +101,25 @@ export function UsersDialog(props: { me: User; onClose: () => void }) {
           ))}
         </tbody>
       </table>
+      {resetting && (
+        <PasswordDialog
+          title={`New password for ${resetting.username}`}
+          onClose={() => setResetting(null)}
+          onSubmit={async (password) => {
+            await api.updateUser(resetting.id, { password });
+            load();
+          }}
+        />
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title={`Delete ${deleting.username}?`}
+          message={`${deleting.username}'s account, chats and presets are deleted for good. This cannot be undone.`}
+          confirm={`Delete ${deleting.username}`}
+          onClose={() => setDeleting(null)}
+          onConfirm={() => void act(() => api.deleteUser(deleting.id))}
+        />
+      )}
       <form className="add-user" onSubmit={add}>
         <h3>Add a user</h3>
         <label>
@@ -170,6 +197,23 @@ export function AccountDialog(props: {
               {m.name}
             </option>
           ))}
+        </select>
+      </label>
+      <label>
+        Theme
+        <select
+          value={props.user.theme}
+          onChange={async (e) => {
+            try {
+              props.onUser(await api.updateMe({ theme: e.target.value as Theme }));
+            } catch (err) {
+              setError((err as Error).message);
+            }
+          }}
+        >
+          <option value="system">System (as the device is set)</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
         </select>
       </label>
       <form onSubmit={changePassword} className="password-form">

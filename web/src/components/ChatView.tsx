@@ -62,10 +62,17 @@ export function ChatView(props: ChatViewProps) {
   const [showSettings, setShowSettings] = useState(false);
   const [showAll, setShowAll] = useState(false);
   const streamingRef = useRef<Streaming | null>(null);
+  // A comparison: the extra replies being written, and the message whose replies are shown side by side.
+  const compareRuns = useRef<Streaming[]>([]);
+  const [comparing, setComparing] = useState<{ userId: string; models: string[] } | null>(null);
+  const [compareModels, setCompareModels] = useState<string[]>([]);
+  const [showCompare, setShowCompare] = useState(false);
   const pendingText = useRef(new Map<string, string>());
   const frame = useRef(0);
   const bottom = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
+  // The reader scrolled up: a button takes them back down.
+  const [atBottom, setAtBottom] = useState(true);
   // The chat this view created itself (on its first message): already loaded, not to be fetched.
   const created = useRef<string | null>(null);
 
@@ -110,9 +117,14 @@ export function ChatView(props: ChatViewProps) {
   useEffect(() => () => streamingRef.current?.controller.abort(), []);
 
   const model = conversation?.model ?? setup.model ?? user.defaultModel ?? models[0]?.name ?? null;
-  const settings: ChatSetup = conversation
-    ? { model: conversation.model, systemPrompt: conversation.systemPrompt, params: conversation.params }
-    : setup;
+  // The same object until the chat's settings change: the settings panel resets its fields when it changes.
+  const settings: ChatSetup = useMemo(
+    () =>
+      conversation
+        ? { model: conversation.model, systemPrompt: conversation.systemPrompt, params: conversation.params }
+        : setup,
+    [conversation, setup],
+  );
 
   const tree = useMemo(() => buildTree(messages), [messages]);
   const branch = useMemo(() => branchTo(tree, leafId), [tree, leafId]);
@@ -148,41 +160,45 @@ export function ChatView(props: ChatViewProps) {
     );
   }, []);
 
-  const onEvent = useCallback(
-    (event: ReplyEvent) => {
-      if (event.type === 'message' || event.type === 'done') {
-        if (event.type === 'done') {
-          pendingText.current.delete(event.message.id);
-          if (frame.current) cancelAnimationFrame(frame.current);
-          flushText();
+  /**
+   * What to do with the events of one reply being written: its text goes to its own message (a
+   * comparison writes several at once). `leaf`: the page shows each stored message as it comes.
+   */
+  const eventsFor = useCallback(
+    (run: Streaming, leaf = true) =>
+      (event: ReplyEvent) => {
+        if (event.type === 'message' || event.type === 'done') {
+          if (event.type === 'done') {
+            pendingText.current.delete(event.message.id);
+            if (frame.current) cancelAnimationFrame(frame.current);
+            flushText();
+          }
+          upsert(event.message);
+          if (leaf) setLeafId(event.message.id);
+          // The user's message is on Atlas: the chat list can show this chat now.
+          if (event.type === 'message' && event.message.role === 'user') onChanged();
+          if (event.message.role === 'assistant') {
+            run.assistantId = event.message.id;
+            if (streamingRef.current === run) setStreaming({ ...run });
+          }
+        } else if (event.type === 'text') {
+          const id = run.assistantId;
+          if (!id) return;
+          pendingText.current.set(id, (pendingText.current.get(id) ?? '') + event.text);
+          frame.current ||= requestAnimationFrame(flushText);
+        } else if (event.type === 'notice') {
+          toast({ text: event.text });
         }
-        upsert(event.message);
-        setLeafId(event.message.id);
-        // The user's message is on Atlas: the chat list can show this chat now.
-        if (event.type === 'message' && event.message.role === 'user') onChanged();
-        if (event.message.role === 'assistant' && streamingRef.current) {
-          streamingRef.current.assistantId = event.message.id;
-          setStreaming({ ...streamingRef.current });
-        }
-      } else if (event.type === 'text') {
-        const id = streamingRef.current?.assistantId;
-        if (!id) return;
-        pendingText.current.set(id, (pendingText.current.get(id) ?? '') + event.text);
-        frame.current ||= requestAnimationFrame(flushText);
-      } else if (event.type === 'notice') {
-        toast({ text: event.text });
-      }
-    },
+      },
     [flushText, toast, upsert, onChanged],
   );
 
-  /** Follows a reply being written, from where the page's text of it ends. */
-  const attach = async (id: string, message: Message) => {
-    const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: message.id };
+  /** Runs one reply's request (follow, continue) as the reply being written: Stop and the busy state follow it. */
+  const track = async (run: Streaming, request: (onEvent: (event: ReplyEvent) => void) => Promise<void>) => {
     streamingRef.current = run;
     setStreaming(run);
     try {
-      await api.follow(id, message.id, message.content.length, onEvent, run.controller.signal);
+      await request(eventsFor(run));
     } catch (err) {
       if (err instanceof ApiError && err.status === 0) lost.current = true;
       else if (!run.controller.signal.aborted) toast({ text: (err as Error).message, kind: 'error' });
@@ -195,7 +211,27 @@ export function ChatView(props: ChatViewProps) {
     }
   };
 
+  /** Follows a reply being written, from where the page's text of it ends. */
+  const attach = async (id: string, message: Message) => {
+    const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: message.id };
+    await track(run, (onEvent) => api.follow(id, message.id, message.content.length, onEvent, run.controller.signal));
+  };
+
   attachRef.current = attach;
+
+  /** The chat's id, made on Atlas with its first message (null: no model to make it with). */
+  const ensureConversation = async (): Promise<string | null> => {
+    if (conversation) return conversation.id;
+    if (!model) {
+      toast({ text: 'No model yet: import one (see the README); the list updates by itself.', kind: 'error' });
+      return null;
+    }
+    const made = await api.createConversation({ model, systemPrompt: setup.systemPrompt, params: setup.params });
+    created.current = made.id;
+    setConversation(made);
+    props.onCreated(made.id);
+    return made.id;
+  };
 
   /** Writes a reply; resolves false when nothing was stored (so the composer can give the text back). */
   const runReply = async (body: {
@@ -204,45 +240,29 @@ export function ChatView(props: ChatViewProps) {
     attachments?: Draft['attachments'];
   }): Promise<boolean> => {
     if (streamingRef.current) return false;
-    if (!model) {
-      toast({ text: 'No model yet: import one (see the README); the list updates by itself.', kind: 'error' });
-      return false;
-    }
-    let id = conversation?.id;
     const firstExchange = messages.length === 0;
+    const run: Streaming = { controller: new AbortController(), conversationId: '', assistantId: null };
     try {
-      if (!id) {
-        const made = await api.createConversation({ model, systemPrompt: setup.systemPrompt, params: setup.params });
-        created.current = made.id;
-        setConversation(made);
-        id = made.id;
-        props.onCreated(made.id);
-      }
-      const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: null };
+      const id = await ensureConversation();
+      if (!id) return false;
+      run.conversationId = id;
       streamingRef.current = run;
       setStreaming(run);
       stickToBottom.current = true;
+      setComparing(null);
       await api.reply(
         id,
-        { ...body, ...(model !== conversation?.model ? { model } : {}) },
-        onEvent,
+        { ...body, ...(model && model !== conversation?.model ? { model } : {}) },
+        eventsFor(run),
         run.controller.signal,
       );
     } catch (err) {
-      const run = streamingRef.current;
-      if (run?.controller.signal.aborted) {
-        // The view went away: the server goes on writing the reply.
-      } else if (err instanceof ApiError && err.status === 0) {
-        // The banner says so; once the server answers again the chat is read again from Atlas.
-        lost.current = true;
-        if (!run?.assistantId) return false;
-      } else {
-        toast({ text: (err as Error).message, kind: 'error' });
-        if (!run?.assistantId) return false;
-      }
+      if (!noteFailure(run, err)) return false;
     } finally {
-      streamingRef.current = null;
-      setStreaming(null);
+      if (streamingRef.current === run) {
+        streamingRef.current = null;
+        setStreaming(null);
+      }
       onChanged();
       // The model names a new chat in the background, a moment after its first reply.
       if (firstExchange) window.setTimeout(onChanged, 5000);
@@ -250,15 +270,110 @@ export function ChatView(props: ChatViewProps) {
     return true;
   };
 
-  // Stop is explicit: the server stops the reply (on whichever node writes it) and the stream ends with it.
-  const stop = useCallback(async () => {
-    const run = streamingRef.current;
-    if (!run?.assistantId) return;
+  /** After a failed request: says so (unless the view went away); false when nothing was stored. */
+  const noteFailure = (run: Streaming, err: unknown): boolean => {
+    if (run.controller.signal.aborted) return true; // the view went away: the server goes on writing
+    if (err instanceof ApiError && err.status === 0) {
+      // The banner says so; once the server answers again the chat is read again from Atlas.
+      lost.current = true;
+    } else {
+      toast({ text: (err as Error).message, kind: 'error' });
+    }
+    return run.assistantId !== null;
+  };
+
+  /**
+   * Compare: one message to 2-4 models at once. The first model answers the new message; the others
+   * answer it again (regenerate with their model) as soon as it is stored, so every reply is a
+   * sibling in the tree, written on the server like any other. The person then picks one to go on with.
+   */
+  const runCompare = async (draft: Draft, models: string[]): Promise<boolean> => {
+    if (streamingRef.current) return false;
+    const primary: Streaming = { controller: new AbortController(), conversationId: '', assistantId: null };
+    const others: Array<Promise<void>> = [];
     try {
-      await api.stop(run.conversationId, run.assistantId);
+      const id = await ensureConversation();
+      if (!id) return false;
+      primary.conversationId = id;
+      streamingRef.current = primary;
+      setStreaming(primary);
+      stickToBottom.current = true;
+      const primaryEvents = eventsFor(primary, false);
+      await api.reply(
+        id,
+        { parentId: last?.id ?? null, content: draft.text, attachments: draft.attachments, model: models[0] },
+        (event) => {
+          primaryEvents(event);
+          if (event.type !== 'message' || event.message.role !== 'user') return;
+          const asked = event.message;
+          setLeafId(asked.id);
+          setComparing({ userId: asked.id, models });
+          for (const other of models.slice(1)) {
+            const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: null };
+            compareRuns.current.push(run);
+            others.push(
+              api
+                .reply(id, { parentId: asked.id, model: other }, eventsFor(run, false), run.controller.signal)
+                .catch((err: unknown) => void noteFailure(run, err)),
+            );
+          }
+        },
+        primary.controller.signal,
+      );
+      await Promise.all(others);
+    } catch (err) {
+      await Promise.all(others);
+      if (!noteFailure(primary, err)) return false;
+    } finally {
+      compareRuns.current = [];
+      if (streamingRef.current === primary) {
+        streamingRef.current = null;
+        setStreaming(null);
+      }
+      onChanged();
+    }
+    return true;
+  };
+
+  /** Goes on with one of the compared replies: it becomes the shown branch, its model the chat's. */
+  const pick = async (reply: Message) => {
+    setComparing(null);
+    setLeafId(reply.id);
+    if (!conversation) return;
+    try {
+      setConversation(
+        await api.updateConversation(conversation.id, {
+          currentLeafId: reply.id,
+          ...(reply.model ? { model: reply.model } : {}),
+        }),
+      );
     } catch (err) {
       toast({ text: (err as Error).message, kind: 'error' });
     }
+  };
+
+  /** Continues a reply that ended early: its text stays and the new text is appended to it. */
+  const runContinue = async (message: Message): Promise<void> => {
+    if (streamingRef.current || !conversation) return;
+    const id = conversation.id;
+    const run: Streaming = { controller: new AbortController(), conversationId: id, assistantId: null };
+    stickToBottom.current = true;
+    await track(run, (onEvent) => api.continueReply(id, message.id, onEvent, run.controller.signal));
+  };
+
+  // Stop is explicit: the server stops the reply (on whichever node writes it) and the stream ends with it.
+  const stop = useCallback(async () => {
+    const runs = [streamingRef.current, ...compareRuns.current];
+    await Promise.all(
+      runs.map(async (run) => {
+        if (!run?.assistantId) return;
+        try {
+          await api.stop(run.conversationId, run.assistantId);
+        } catch (err) {
+          toast({ text: (err as Error).message, kind: 'error' });
+        }
+      }),
+    );
   }, [toast]);
 
   // Esc stops a reply (unless a dialog has it).
@@ -297,6 +412,7 @@ export function ChatView(props: ChatViewProps) {
   };
 
   const last = branch[branch.length - 1];
+  const modelInfo = models.find((m) => m.name === model);
   const title = (conversation && props.title) || conversation?.title || 'New chat';
 
   return (
@@ -351,6 +467,15 @@ export function ChatView(props: ChatViewProps) {
         </button>
         <button
           type="button"
+          aria-expanded={showCompare}
+          aria-controls="compare-picker"
+          onClick={() => setShowCompare((s) => !s)}
+          disabled={models.length < 2}
+        >
+          Compare
+        </button>
+        <button
+          type="button"
           aria-expanded={showSettings}
           aria-controls="chat-settings"
           onClick={() => setShowSettings((s) => !s)}
@@ -385,12 +510,34 @@ export function ChatView(props: ChatViewProps) {
           toast={toast}
         />
       )}
+      {showCompare && (
+        <fieldset id="compare-picker" className="compare-picker">
+          <legend>Compare: your next message goes to each model checked (2 to 4), side by side</legend>
+          {models.map((m) => {
+            const checked = compareModels.includes(m.name);
+            return (
+              <label key={m.name} className="inline">
+                <input
+                  type="checkbox"
+                  checked={checked}
+                  disabled={!checked && compareModels.length >= 4}
+                  onChange={() =>
+                    setCompareModels((all) => (checked ? all.filter((x) => x !== m.name) : [...all, m.name]))
+                  }
+                />{' '}
+                {m.name}
+              </label>
+            );
+          })}
+        </fieldset>
+      )}
       <section
         className="messages"
         aria-label="Messages"
         onScroll={(e) => {
           const el = e.currentTarget;
           stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+          if (stickToBottom.current !== atBottom) setAtBottom(stickToBottom.current);
         }}
       >
         {missing && (
@@ -425,18 +572,69 @@ export function ChatView(props: ChatViewProps) {
               onPrevious={() => showBranch(m, -1)}
               onNext={() => showBranch(m, +1)}
               onRegenerate={() => void runReply({ parentId: m.parentId })}
+              onContinue={() => void runContinue(m)}
               onEdit={(content) => void runReply({ parentId: m.parentId, content })}
               onCopied={() => toast({ text: 'Copied.' })}
             />
           );
         })}
+        {comparing && last?.id === comparing.userId && (
+          <section className="compare" aria-label="Replies side by side">
+            {(tree.children.get(comparing.userId) ?? []).map((m) => (
+              <div key={m.id} className="compare-column">
+                <MessageView
+                  message={m}
+                  siblingIndex={0}
+                  siblingCount={1}
+                  busy={streaming !== null}
+                  streaming={m.status === 'streaming'}
+                  onPrevious={() => undefined}
+                  onNext={() => undefined}
+                  onRegenerate={() => undefined}
+                  onContinue={() => undefined}
+                  onEdit={() => undefined}
+                  onCopied={() => toast({ text: 'Copied.' })}
+                  compact
+                />
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={m.status === 'streaming'}
+                  onClick={() => void pick(m)}
+                >
+                  Continue with {m.model}
+                </button>
+              </div>
+            ))}
+          </section>
+        )}
         <div ref={bottom} />
       </section>
+      {!atBottom && branch.length > 0 && (
+        <button
+          type="button"
+          className="to-bottom"
+          onClick={() => {
+            stickToBottom.current = true;
+            setAtBottom(true);
+            bottom.current?.scrollIntoView({ block: 'end', behavior: 'smooth' });
+          }}
+        >
+          ↓<span className="visually-hidden">Scroll to the latest message</span>
+        </button>
+      )}
       <Composer
+        noImages={
+          modelInfo && !modelInfo.capabilities?.includes('vision')
+            ? `${modelInfo.name} cannot see images (it has no vision capability): pick a vision model, or remove the image.`
+            : null
+        }
         busy={streaming !== null}
         disabled={Boolean(missing)}
         onSend={(draft) =>
-          runReply({ parentId: last?.id ?? null, content: draft.text, attachments: draft.attachments })
+          compareModels.length >= 2 && showCompare
+            ? runCompare(draft, compareModels)
+            : runReply({ parentId: last?.id ?? null, content: draft.text, attachments: draft.attachments })
         }
         onStop={() => void stop()}
         onError={(text) => toast({ text, kind: 'error' })}

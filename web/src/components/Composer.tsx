@@ -1,15 +1,30 @@
 import { type KeyboardEvent, useRef, useState } from 'react';
 import { Icon } from './Icon';
 
+/** A file for a message: text read here, or the bytes (base64) of a PDF or an image, which the server reads. */
+export type DraftFile = { name: string; text: string } | { name: string; data: string; preview?: string };
+
 export interface Draft {
   text: string;
-  attachments: Array<{ name: string; text: string }>;
+  attachments: DraftFile[];
 }
 
-/** Later issues read these; for now they are refused with a clear message. */
-const NOT_TEXT =
-  /\.(pdf|png|jpe?g|gif|webp|bmp|heic|heif|tiff?|svg|ico|zip|gz|tgz|7z|rar|docx?|xlsx?|pptx?|odt|mp3|wav|mp4|mov|gguf|bin)$/i;
-const MAX_FILE_BYTES = 2 * 1024 * 1024;
+/** Files the server reads from their bytes: PDF (its text layer) and images (for vision models). */
+const AS_BYTES = /\.(pdf|png|jpe?g|gif|webp)$/i;
+const IMAGE = /\.(png|jpe?g|gif|webp)$/i;
+/** Neither text nor read by hearth: refused at once, with what is read. */
+const NOT_READ = /\.(bmp|heic|heif|tiff?|svg|ico|zip|gz|tgz|7z|rar|docx?|xlsx?|pptx?|odt|mp3|wav|mp4|mov|gguf|bin)$/i;
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+/** A file's bytes as base64 (what the reply request carries). */
+function base64Of(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(reader.error ?? new Error(`${file.name} could not be read`));
+    reader.readAsDataURL(file);
+  });
+}
 
 /**
  * The message box. Enter sends, Shift+Enter makes a new line, and Enter while an input method is
@@ -22,6 +37,8 @@ export function Composer(props: {
   onSend: (draft: Draft) => Promise<boolean>;
   onStop: () => void;
   onError: (text: string) => void;
+  /** Why the chosen model takes no images (null: it sees them) */
+  noImages: string | null;
 }) {
   const [text, setText] = useState('');
   const [attachments, setAttachments] = useState<Draft['attachments']>([]);
@@ -46,28 +63,37 @@ export function Composer(props: {
     send();
   };
 
-  const attach = async (list: FileList) => {
+  const attach = async (list: FileList | File[]) => {
     for (const file of Array.from(list)) {
-      if (NOT_TEXT.test(file.name) || file.type.startsWith('image/') || file.type === 'application/pdf') {
-        const kind =
-          file.type === 'application/pdf' || /\.pdf$/i.test(file.name)
-            ? 'PDF files are'
-            : file.type.startsWith('image/')
-              ? 'Images are'
-              : 'Binary files are';
-        props.onError(`${file.name}: ${kind} not supported yet. Attach text, Markdown or code files.`);
+      // A pasted screenshot has a generic name: give it one that says what it is.
+      const name = file.name && file.name !== 'image.png' ? file.name : `pasted-${Date.now()}.png`;
+      const image = file.type.startsWith('image/') || IMAGE.test(name);
+      if (NOT_READ.test(name) || (image && !IMAGE.test(name) && !/^image\/(png|jpeg|gif|webp)$/.test(file.type))) {
+        props.onError(
+          `${name}: this kind of file is not read. Attach text, Markdown, code, PDF or images (PNG, JPEG, GIF, WebP).`,
+        );
+        continue;
+      }
+      if (image && props.noImages) {
+        props.onError(`${name}: ${props.noImages}`);
         continue;
       }
       if (file.size > MAX_FILE_BYTES) {
-        props.onError(`${file.name} is larger than 2 MB: attach a smaller text file.`);
+        props.onError(`${name} is larger than 10 MB: attach a smaller file.`);
         continue;
       }
-      const content = await file.text();
-      if (content.includes('\u0000')) {
-        props.onError(`${file.name} is not a text file.`);
-        continue;
+      let added: DraftFile;
+      if (image || AS_BYTES.test(name) || file.type === 'application/pdf') {
+        added = { name, data: await base64Of(file), ...(image ? { preview: URL.createObjectURL(file) } : {}) };
+      } else {
+        const content = await file.text();
+        if (content.includes('\u0000')) {
+          props.onError(`${name} is not a text file.`);
+          continue;
+        }
+        added = { name, text: content };
       }
-      setAttachments((all) => [...all.filter((a) => a.name !== file.name), { name: file.name, text: content }]);
+      setAttachments((all) => [...all.filter((a) => a.name !== name), added]);
     }
   };
 
@@ -78,12 +104,22 @@ export function Composer(props: {
         e.preventDefault();
         send();
       }}
+      // Files dropped on the message box, or pasted into it (a screenshot), are attached.
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes('Files')) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        void attach(e.dataTransfer.files);
+      }}
     >
       {attachments.length > 0 && (
         <ul className="attachments" aria-label="Files to send">
           {attachments.map((a) => (
             <li key={a.name} className="attachment">
-              <Icon name="file" /> {a.name}
+              {'preview' in a && a.preview ? <img src={a.preview} alt="" className="thumb" /> : <Icon name="file" />}{' '}
+              {a.name}
               <button
                 type="button"
                 className="icon"
@@ -97,12 +133,7 @@ export function Composer(props: {
         </ul>
       )}
       <div className="composer-row">
-        <button
-          type="button"
-          className="icon attach"
-          aria-label="Attach text files"
-          onClick={() => files.current?.click()}
-        >
+        <button type="button" className="icon attach" aria-label="Attach files" onClick={() => files.current?.click()}>
           <Icon name="attach" />
         </button>
         <input
@@ -110,7 +141,7 @@ export function Composer(props: {
           type="file"
           multiple
           hidden
-          aria-label="Attach text files"
+          aria-label="Attach files (text, Markdown, code, PDF, images)"
           onChange={(e) => {
             if (e.target.files) void attach(e.target.files);
             e.target.value = '';
@@ -124,6 +155,11 @@ export function Composer(props: {
           value={text}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onKeyDown}
+          onPaste={(e) => {
+            if (e.clipboardData.files.length === 0) return;
+            e.preventDefault();
+            void attach(e.clipboardData.files);
+          }}
           disabled={props.disabled}
         />
         {props.busy ? (

@@ -1,8 +1,10 @@
 import { type MouseEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
-import type { Message, Source } from '../api';
+import type { Attachment, Message, Source } from '../api';
 import { highlightWithin } from '../highlight';
 import { renderMarkdown, splitReasoning } from '../markdown';
 import { renderMathWithin } from '../math';
+import { shortDate } from './Accounts';
+import { Dialog } from './Dialog';
 import { Icon } from './Icon';
 
 interface MessageViewProps {
@@ -16,8 +18,12 @@ interface MessageViewProps {
   onPrevious: () => void;
   onNext: () => void;
   onRegenerate: () => void;
+  /** continues a reply that ended early, appending to its text */
+  onContinue: () => void;
   onEdit: (content: string) => void;
   onCopied: () => void;
+  /** a column of a comparison: no actions under the reply (the column has its own) */
+  compact?: boolean;
 }
 
 async function copy(text: string): Promise<void> {
@@ -28,6 +34,8 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
   const { message: m } = props;
   const [editing, setEditing] = useState(false);
   const [showStats, setShowStats] = useState(false);
+  // The image open in the viewer.
+  const [viewing, setViewing] = useState<Attachment | null>(null);
   const body = useRef<HTMLDivElement>(null);
   // Everyone's messages are Markdown; a reply's leading <think> block is its reasoning, shown folded.
   const parts = useMemo(
@@ -70,6 +78,9 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
     >
       <div className="message-head">
         <span className="who">{who}</span>
+        <time className="when" dateTime={m.createdAt} title={new Date(m.createdAt).toLocaleString()}>
+          {shortDate(m.createdAt)}
+        </time>
         {props.siblingCount > 1 && (
           <nav
             className="siblings"
@@ -101,13 +112,27 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
       </div>
       {m.attachments.length > 0 && (
         <ul className="attachments" aria-label="Attached files">
-          {m.attachments.map((a) => (
-            <li key={a.name} className={a.truncated ? 'attachment cut' : 'attachment'}>
-              <Icon name="file" /> {a.name}
-              {a.truncated && <span className="warn"> (cut to fit the model’s context)</span>}
-            </li>
-          ))}
+          {m.attachments.map((a) =>
+            a.image ? (
+              <li key={a.name} className="attachment image">
+                <button type="button" className="thumb-button" onClick={() => setViewing(a)}>
+                  <img src={`/api/ui/images/${a.image}`} alt={a.name} className="thumb" loading="lazy" />
+                  <span className="visually-hidden">Open {a.name}</span>
+                </button>
+              </li>
+            ) : (
+              <li key={a.name} className={a.truncated ? 'attachment cut' : 'attachment'}>
+                <Icon name="file" /> {a.name}
+                {a.truncated && <span className="warn"> (cut to fit the model’s context)</span>}
+              </li>
+            ),
+          )}
         </ul>
+      )}
+      {viewing?.image && (
+        <Dialog title={viewing.name} onClose={() => setViewing(null)} wide>
+          <img src={`/api/ui/images/${viewing.image}`} alt={viewing.name} className="image-view" />
+        </Dialog>
       )}
       {parts.reasoning !== null && !editing && (
         <details
@@ -153,10 +178,32 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
         />
       )}
       {props.streaming && m.content === '' && <p className="muted typing">Thinking…</p>}
-      {m.status === 'stopped' && <p className="note">Stopped.</p>}
+      {m.status === 'stopped' && (
+        <p className="note">
+          Stopped.
+          {m.content && (
+            <button type="button" disabled={props.busy} onClick={props.onContinue}>
+              Continue
+            </button>
+          )}
+        </p>
+      )}
+      {m.status === 'done' && stats?.doneReason === 'length' && !props.streaming && (
+        <p className="note">
+          Cut at the length limit.
+          <button type="button" disabled={props.busy} onClick={props.onContinue}>
+            Continue
+          </button>
+        </p>
+      )}
       {m.status === 'interrupted' && (
         <p className="note interrupted">
           <strong>Interrupted.</strong> {m.error}{' '}
+          {m.content && (
+            <button type="button" disabled={props.busy} onClick={props.onContinue}>
+              Continue
+            </button>
+          )}
           <button type="button" disabled={props.busy} onClick={props.onRegenerate}>
             Regenerate
           </button>
@@ -165,9 +212,14 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
       {m.status === 'error' && (
         <p className="error" role="alert">
           {m.error ?? 'The reply failed.'}
+          {m.content && (
+            <button type="button" disabled={props.busy} onClick={props.onContinue}>
+              Continue
+            </button>
+          )}
         </p>
       )}
-      {!editing && !props.streaming && (
+      {!editing && !props.streaming && !props.compact && (
         <div className="message-actions">
           <button type="button" onClick={() => void copy(m.content).then(props.onCopied)}>
             Copy

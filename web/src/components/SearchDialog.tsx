@@ -67,13 +67,44 @@ export function SearchDialog(props: { onClose: () => void; onOpen: (id: string) 
               className={i === active ? 'result active' : 'result'}
               onClick={() => props.onOpen(hit.id)}
             >
-              <strong>{hit.title}</strong>
-              {hit.snippet && <span className="snippet">{hit.snippet}</span>}
+              <strong>
+                <Highlighted text={hit.title} query={query} />
+              </strong>
+              {hit.snippet && (
+                <span className="snippet">
+                  <Highlighted text={hit.snippet} query={query} />
+                </span>
+              )}
             </button>
           </li>
         ))}
       </ul>
       {query.trim() && results.length === 0 && !error && <p className="muted">No chat matches.</p>}
     </Dialog>
+  );
+}
+
+/** `text` with the words that match the query (as prefixes, as the search does) marked. */
+export function Highlighted(props: { text: string; query: string }) {
+  const words = props.query
+    .split(/\s+/)
+    .map((w) => w.replace(/[^\p{L}\p{N}]+/gu, ''))
+    .filter(Boolean);
+  if (words.length === 0) return <>{props.text}</>;
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(${words.join('|')})[\\p{L}\\p{N}]*`, 'giu');
+  const parts: Array<string | { mark: string }> = [];
+  let at = 0;
+  for (const match of props.text.matchAll(pattern)) {
+    parts.push(props.text.slice(at, match.index), { mark: match[0] });
+    at = match.index + match[0].length;
+  }
+  parts.push(props.text.slice(at));
+  return (
+    <>
+      {parts.map((p, i) =>
+        // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one string, in order, never reordered
+        typeof p === 'string' ? p : <mark key={i}>{p.mark}</mark>,
+      )}
+    </>
   );
 }

@@ -9,6 +9,7 @@ import { knowledge } from './0008_knowledge.js';
 import { chatLeases } from './0009_chat_leases.js';
 import { modelPulls } from './0010_model_pulls.js';
 import { workflowTickets } from './0011_workflow_tickets.js';
+import { chatPreferences } from './0013_chat_preferences.js';
 
 /**
  * One step of the Atlas schema. The SQL lives in TS modules (not .sql files)
@@ -37,4 +38,5 @@ export const migrations: readonly Migration[] = [
   chatLeases,
   modelPulls,
   workflowTickets,
+  chatPreferences,
 ];
