@@ -24,6 +24,7 @@ export const REQUIRED_FLAGS = [
   '--pooling',
   '--flash-attn',
   '--no-kv-unified',
+  '--context-shift',
 ] as const;
 
 export interface ServerArgsInput {
@@ -66,7 +67,8 @@ export function serverArgs(input: ServerArgsInput): string[] {
     args.push('--embeddings', '--ubatch-size', String(load.numCtx));
     if (input.needsPooling) args.push('--pooling', 'mean');
   } else {
-    args.push('--jinja');
+    // Ollama keeps generating past the context end (it drops the oldest tokens after num_keep); llama-server stops there unless told
+    args.push('--jinja', '--context-shift');
   }
   return args;
 }
