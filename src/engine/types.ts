@@ -89,6 +89,9 @@ interface RequestBase {
   signal?: AbortSignal;
 }
 
+/** Whether (and how hard) a model thinks before it answers, as Ollama's `think`. */
+export type ThinkSetting = boolean | 'low' | 'medium' | 'high';
+
 export interface ChatRequest extends RequestBase {
   kind: 'chat';
   messages: ChatMessage[];
@@ -97,8 +100,12 @@ export interface ChatRequest extends RequestBase {
   toolChoice?: 'auto' | 'none' | 'required' | { name: string };
   format?: OutputFormat;
   sampling: SamplingOptions;
+  /** undefined: the model's template decides; only a model that thinks gets a value here (the planner checks) */
+  think?: ThinkSetting;
   /** streamed text as it is generated (tool-call syntax is not streamed as text) */
   onText?: (text: string) => void;
+  /** streamed reasoning as it is generated (only with think) */
+  onThinking?: (text: string) => void;
 }
 
 export interface CompletionRequest extends RequestBase {
@@ -117,6 +124,8 @@ export type GenerateRequest = ChatRequest | CompletionRequest;
 /** Durations are nanoseconds, as Ollama reports them. */
 export interface GenerateResult {
   text: string;
+  /** the model's reasoning, apart from the answer (a thinking model on the server engine) */
+  thinking?: string;
   toolCalls: ToolCall[];
   /** stop: end of turn or a stop sequence; length: numPredict or context exhausted; toolCalls: stopped to call tools */
   doneReason: 'stop' | 'length' | 'toolCalls';
@@ -168,6 +177,8 @@ export interface ModelCapabilities {
   completion: boolean;
   /** the GGUF's chat template has function-calling syntax node-llama-cpp parses */
   tools: boolean;
+  /** the GGUF's chat template has a thinking section (`<think>`, `enable_thinking`, `reasoning_content`) */
+  thinking: boolean;
   /** fill-in-the-middle tokens present */
   insert: boolean;
   embedding: boolean;

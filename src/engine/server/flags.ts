@@ -25,6 +25,7 @@ export const REQUIRED_FLAGS = [
   '--flash-attn',
   '--no-kv-unified',
   '--context-shift',
+  '--reasoning-format',
 ] as const;
 
 export interface ServerArgsInput {
@@ -69,6 +70,8 @@ export function serverArgs(input: ServerArgsInput): string[] {
   } else {
     // Ollama keeps generating past the context end (it drops the oldest tokens after num_keep); llama-server stops there unless told
     args.push('--jinja', '--context-shift');
+    // a thinking model's reasoning comes apart from its answer (message.reasoning_content); each request asks again
+    args.push('--reasoning-format', 'deepseek');
   }
   return args;
 }

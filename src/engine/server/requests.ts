@@ -78,6 +78,11 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
     ...samplingBody(req.sampling),
     ...formatBody(req.format),
   };
+  if (req.think !== undefined) {
+    // the template's own switch (Qwen 3's enable_thinking); an effort goes to the template as reasoning_effort
+    body['chat_template_kwargs'] = { enable_thinking: req.think !== false };
+    if (typeof req.think === 'string') body['reasoning_effort'] = req.think;
+  }
   const tools = req.toolChoice === 'none' ? [] : (req.tools ?? []);
   if (tools.length > 0 && !req.format) {
     body['tools'] = tools.map((t) => ({
@@ -112,6 +117,7 @@ function completionBody(req: CompletionRequest): { path: string; body: Record<st
 
 interface Partial {
   text: string;
+  thinking: string;
   calls: Map<number, { id: string; name: string; args: string }>;
   finish: string | null;
   timings: Timings;
@@ -132,6 +138,7 @@ export async function generateOnServer(
 ): Promise<Omit<GenerateResult, 'loadDurationNs' | 'totalDurationNs'>> {
   const state: Partial = {
     text: '',
+    thinking: '',
     calls: new Map(),
     finish: null,
     timings: {},
@@ -161,6 +168,7 @@ export async function generateOnServer(
           choices?: Array<{
             delta?: {
               content?: string | null;
+              reasoning_content?: string | null;
               tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
             };
             finish_reason?: string | null;
@@ -173,6 +181,13 @@ export async function generateOnServer(
         }
         const choice = chunk.choices?.[0];
         if (!choice) return;
+        const reasoning = choice.delta?.reasoning_content;
+        if (reasoning) {
+          state.firstTokenAt ??= process.hrtime.bigint();
+          state.thinking += reasoning;
+          req.onThinking?.(reasoning);
+          onTokens?.(1);
+        }
         if (choice.delta?.content) emit(choice.delta.content);
         for (const call of choice.delta?.tool_calls ?? []) {
           const index = call.index ?? 0;
@@ -227,6 +242,7 @@ function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalD
   const promptEvalNs = Math.round((t.prompt_ms ?? 0) * 1e6);
   return {
     text: state.text,
+    ...(state.thinking ? { thinking: state.thinking } : {}),
     toolCalls,
     doneReason: toolCalls.length > 0 ? 'toolCalls' : state.finish === 'length' ? 'length' : 'stop',
     promptTokens: evaluated + (t.cache_n ?? 0),

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
+import type { ThinkSetting } from '../../engine/types.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { withKnowledge } from '../../knowledge/index.js';
-import { chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
@@ -26,11 +26,28 @@ function refuseUnsupported(body: ChatCompletionBody): void {
   if (body.function_call !== undefined && body.function_call !== null) {
     throw invalidParam('function_call', 'function_call (deprecated) is not supported: use tool_choice');
   }
-  if (body.reasoning_effort)
-    throw invalidParam('reasoning_effort', "reasoning_effort is not supported for hearth's models: leave it out");
   if (body.web_search_options !== undefined && body.web_search_options !== null) {
     throw invalidParam('web_search_options', 'web search is not supported: leave web_search_options out');
   }
+}
+
+const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
+
+/**
+ * OpenAI's `reasoning_effort` as Ollama's `think`: none turns thinking off, minimal reads as low, xhigh as high.
+ * Every model accepts it (the planner drops it where the model cannot think), as Ollama does.
+ */
+function thinkOf(effort: string | null | undefined): ThinkSetting | undefined {
+  if (effort === undefined || effort === null) return undefined;
+  if (!EFFORTS.includes(effort)) {
+    throw invalidParam(
+      'reasoning_effort',
+      `reasoning_effort must be one of ${EFFORTS.join(', ')}; got ${JSON.stringify(effort)}`,
+    );
+  }
+  if (effort === 'none') return false;
+  if (effort === 'minimal') return 'low';
+  return effort === 'xhigh' ? 'high' : (effort as 'low' | 'medium' | 'high');
 }
 
 /** The engine names Ollama's `images` field; an OpenAI client sent its images inside `messages`. */
@@ -54,6 +71,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
     const tools = toEngineTools(body);
     const toolChoice = toEngineToolChoice(body, tools);
     const format = toEngineFormat(body.response_format);
+    const think = thinkOf(body.reasoning_effort);
     const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
     // API keys have no user: only shared knowledge bases.
     const { messages: conversation, citations } = await withKnowledge(
@@ -99,13 +117,21 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
           roleSent = true;
         };
         const result = await ctx.engine.generate(
-          chatRequest(prepared, {
+          await ctx.inference.chat(prepared, {
             messages: conversation,
             signal,
             tools,
             toolChoice,
             format,
-            ...(stream ? { onText: (text: string) => text && delta({ content: text }) } : {}),
+            think,
+            thinkUnsupported: 'ignore',
+            ...(stream
+              ? {
+                  onText: (text: string) => text && delta({ content: text }),
+                  // llama.cpp's field and Ollama's, so either kind of client finds it
+                  onThinking: (text: string) => text && delta({ reasoning_content: text, reasoning: text }),
+                }
+              : {}),
           }),
         );
         usage.add(result, index === 0);
@@ -126,6 +152,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
               role: 'assistant',
               // OpenAI answers a pure tool call with null content.
               content: toolCalls.length && result.text === '' ? null : result.text,
+              ...(result.thinking ? { reasoning_content: result.thinking, reasoning: result.thinking } : {}),
               refusal: null,
               ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
             },

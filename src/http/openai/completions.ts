@@ -60,17 +60,14 @@ export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppCon
             echoPending = false;
             stream?.send(chunk([{ text: out, index, logprobs: null, finish_reason: finish }]));
           };
-          const result = await ctx.engine.generate({
-            kind: 'completion',
-            model: prepared.spec,
-            load: prepared.load,
-            keepAliveMs: prepared.keepAliveMs,
-            signal,
-            sampling: prepared.sampling,
-            prompt,
-            ...(suffix !== undefined ? { suffix } : {}),
-            ...(stream ? { onText: (t: string) => (t ? text(t) : undefined) } : {}),
-          });
+          const result = await ctx.engine.generate(
+            ctx.inference.completion(prepared, {
+              prompt,
+              suffix,
+              signal,
+              ...(stream ? { onText: (t: string) => (t ? text(t) : undefined) } : {}),
+            }),
+          );
           usage.add(result, k === 0);
           const finish = finishReason(result, 0);
           if (stream) text('', finish);
