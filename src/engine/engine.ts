@@ -217,6 +217,13 @@ export class Engine {
         { details: { param: 'think' } },
       );
     }
+    if (req.logprobs) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        'logprobs come only from the server engine (llama-server): the in-process engine serves now; run `hearth engine build` and set inference.engine to auto or server, or leave logprobs out',
+        { details: { param: 'logprobs' } },
+      );
+    }
     const grammar = req.format ? await this.grammars.get(req.format) : undefined;
     const prepared: PreparedGeneration =
       req.kind === 'chat' ? prepareChat(req, grammar) : prepareCompletion(req, grammar);

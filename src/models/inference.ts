@@ -10,6 +10,7 @@ import type {
   OutputFormat,
   SamplingOptions,
   ThinkSetting,
+  TokenLogprob,
   ToolDefinition,
 } from '../engine/types.js';
 import { HearthError } from '../errors.js';
@@ -61,7 +62,9 @@ export interface ChatInputs {
    * or `ignore` (OpenAI's `reasoning_effort`, Responses' `reasoning`, Anthropic's `thinking`: every model accepts them).
    */
   thinkUnsupported?: 'refuse' | 'ignore';
-  onText?: ((text: string) => void) | undefined;
+  /** log-probabilities with this many alternatives per token (0-20); undefined: none */
+  logprobs?: number | undefined;
+  onText?: ((text: string, logprobs?: TokenLogprob[]) => void) | undefined;
   onThinking?: ((text: string) => void) | undefined;
 }
 
@@ -71,7 +74,8 @@ export interface CompletionInputs {
   suffix?: string | undefined;
   signal?: AbortSignal | undefined;
   format?: OutputFormat | undefined;
-  onText?: ((text: string) => void) | undefined;
+  logprobs?: number | undefined;
+  onText?: ((text: string, logprobs?: TokenLogprob[]) => void) | undefined;
 }
 
 export interface EmbedInputs {
@@ -164,6 +168,7 @@ export class InferencePlanner {
       ...(inputs.toolChoice ? { toolChoice: inputs.toolChoice } : {}),
       ...(inputs.format ? { format: inputs.format } : {}),
       ...(think !== undefined ? { think } : {}),
+      ...(inputs.logprobs !== undefined ? { logprobs: { top: inputs.logprobs } } : {}),
       ...(inputs.onText ? { onText: inputs.onText } : {}),
       ...(inputs.onThinking ? { onThinking: inputs.onThinking } : {}),
     };
@@ -181,6 +186,7 @@ export class InferencePlanner {
       ...(inputs.suffix !== undefined ? { suffix: inputs.suffix } : {}),
       ...(inputs.signal ? { signal: inputs.signal } : {}),
       ...(inputs.format ? { format: inputs.format } : {}),
+      ...(inputs.logprobs !== undefined ? { logprobs: { top: inputs.logprobs } } : {}),
       ...(inputs.onText ? { onText: inputs.onText } : {}),
     };
   }

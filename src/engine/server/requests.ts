@@ -9,6 +9,7 @@ import type {
   GenerateResult,
   OutputFormat,
   SamplingOptions,
+  TokenLogprob,
   ToolCall,
 } from '../types.js';
 import type { LlamaServerProcess } from './process.js';
@@ -41,6 +42,25 @@ function samplingBody(s: SamplingOptions): Record<string, unknown> {
   if (s.seed !== undefined) body['seed'] = s.seed;
   if (s.numKeep !== undefined) body['n_keep'] = s.numKeep;
   return body;
+}
+
+/** llama-server's per-token probabilities (its OpenAI `logprobs.content` and /completion `completion_probabilities`). */
+interface ServerLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  top_logprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
+}
+
+function toLogprobs(entries: ServerLogprob[] | undefined, top: number): TokenLogprob[] {
+  return (entries ?? []).map((e) => ({
+    token: e.token,
+    logprob: e.logprob,
+    bytes: e.bytes ?? [...Buffer.from(e.token)],
+    top: (e.top_logprobs ?? [])
+      .slice(0, top)
+      .map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? [...Buffer.from(t.token)] })),
+  }));
 }
 
 function formatBody(format: OutputFormat | undefined): Record<string, unknown> {
@@ -83,6 +103,11 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
     body['chat_template_kwargs'] = { enable_thinking: req.think !== false };
     if (typeof req.think === 'string') body['reasoning_effort'] = req.think;
   }
+  if (req.logprobs) {
+    body['logprobs'] = true;
+    // top_logprobs 0 sends none: one alternative at least, cut to `top` on the way back
+    body['top_logprobs'] = Math.max(1, req.logprobs.top);
+  }
   const tools = req.toolChoice === 'none' ? [] : (req.tools ?? []);
   if (tools.length > 0 && !req.format) {
     body['tools'] = tools.map((t) => ({
@@ -108,7 +133,13 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
 }
 
 function completionBody(req: CompletionRequest): { path: string; body: Record<string, unknown> } {
-  const common = { stream: true, ...samplingBody(req.sampling), ...formatBody(req.format) };
+  const common = {
+    stream: true,
+    ...samplingBody(req.sampling),
+    ...formatBody(req.format),
+    // n_probs 0 sends none: one alternative at least, cut to `top` on the way back
+    ...(req.logprobs ? { n_probs: Math.max(1, req.logprobs.top) } : {}),
+  };
   if (req.suffix !== undefined) {
     return { path: '/infill', body: { ...common, input_prefix: req.prompt, input_suffix: req.suffix, prompt: '' } };
   }
@@ -118,6 +149,7 @@ function completionBody(req: CompletionRequest): { path: string; body: Record<st
 interface Partial {
   text: string;
   thinking: string;
+  logprobs: TokenLogprob[] | null;
   calls: Map<number, { id: string; name: string; args: string }>;
   finish: string | null;
   timings: Timings;
@@ -139,17 +171,22 @@ export async function generateOnServer(
   const state: Partial = {
     text: '',
     thinking: '',
+    logprobs: req.logprobs ? [] : null,
     calls: new Map(),
     finish: null,
     timings: {},
     firstTokenAt: null,
     started: process.hrtime.bigint(),
   };
-  const emit = (text: string) => {
+  const top = req.logprobs?.top ?? 0;
+  const emit = (text: string, probs?: ServerLogprob[]) => {
+    const logprobs = state.logprobs && probs ? toLogprobs(probs, top) : undefined;
+    if (logprobs) state.logprobs!.push(...logprobs);
     if (text === '') return;
     state.firstTokenAt ??= process.hrtime.bigint();
     state.text += text;
-    req.onText?.(text);
+    if (logprobs) req.onText?.(text, logprobs);
+    else req.onText?.(text);
   };
   // Sampled tokens, from the server's running count: a token may bring no text (an end-of-generation
   // token, part of a UTF-8 character the server holds back, a tool-call fragment), and the observer's
@@ -172,6 +209,7 @@ export async function generateOnServer(
               tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
             };
             finish_reason?: string | null;
+            logprobs?: { content?: ServerLogprob[] | null } | null;
           }>;
           timings?: Timings;
         };
@@ -186,9 +224,8 @@ export async function generateOnServer(
           state.firstTokenAt ??= process.hrtime.bigint();
           state.thinking += reasoning;
           req.onThinking?.(reasoning);
-          onTokens?.(1);
         }
-        if (choice.delta?.content) emit(choice.delta.content);
+        if (choice.delta?.content) emit(choice.delta.content, choice.logprobs?.content ?? undefined);
         for (const call of choice.delta?.tool_calls ?? []) {
           const index = call.index ?? 0;
           const entry = state.calls.get(index) ?? { id: call.id ?? '', name: '', args: '' };
@@ -216,13 +253,15 @@ export async function generateOnServer(
       onEvent: (data) => {
         const chunk = JSON.parse(data) as {
           content?: string;
+          completion_probabilities?: ServerLogprob[];
           stop?: boolean;
           stop_type?: string;
           tokens_predicted?: number;
           timings?: Timings;
         };
         sampled(chunk.tokens_predicted);
-        if (chunk.content) emit(chunk.content);
+        if (chunk.content || chunk.completion_probabilities?.length)
+          emit(chunk.content ?? '', chunk.completion_probabilities);
         if (chunk.timings) state.timings = chunk.timings;
         if (chunk.stop) state.finish = chunk.stop_type === 'limit' ? 'length' : 'stop';
       },
@@ -243,6 +282,7 @@ function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalD
   return {
     text: state.text,
     ...(state.thinking ? { thinking: state.thinking } : {}),
+    ...(state.logprobs ? { logprobs: state.logprobs } : {}),
     toolCalls,
     doneReason: toolCalls.length > 0 ? 'toolCalls' : state.finish === 'length' ? 'length' : 'stop',
     promptTokens: evaluated + (t.cache_n ?? 0),

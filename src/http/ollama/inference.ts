@@ -1,11 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import type { ChatMessage, GenerateResult, OutputFormat, ThinkSetting, ToolDefinition } from '../../engine/types.js';
+import type {
+  ChatMessage,
+  GenerateResult,
+  OutputFormat,
+  ThinkSetting,
+  TokenLogprob,
+  ToolDefinition,
+} from '../../engine/types.js';
 import { HearthError } from '../../errors.js';
 import { withKnowledge } from '../../knowledge/index.js';
 import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseOptions } from '../../models/options.js';
+import { wireLogprobs } from '../logprobs.js';
 import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { chatSchema, embeddingsSchema, embedSchema, generateSchema, type messageSchema } from './schemas.js';
@@ -25,6 +33,12 @@ function thinkOf(think: unknown): ThinkSetting | undefined {
   if (think === true || think === 'low' || think === 'medium' || think === 'high') return think;
   if (think === false || think === '' || think === 'false') return false;
   return true;
+}
+
+/** Ollama's `logprobs`/`top_logprobs` as the planner's count of alternatives; undefined when not asked. */
+function logprobsOf(body: { logprobs?: boolean | undefined; top_logprobs?: number | undefined }): number | undefined {
+  if (body.logprobs !== true && !body.top_logprobs) return undefined;
+  return body.top_logprobs ?? 0;
 }
 
 function metrics(r: GenerateResult) {
@@ -106,8 +120,16 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
     if (body.images?.length) user.images = body.images;
     return respond(request, reply, body.stream, async (stream) => {
       // A refusal comes before the first line, so it keeps its status code.
+      const logprobs = logprobsOf(body);
       const onText = stream
-        ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
+        ? (text: string, probs?: TokenLogprob[]) =>
+            stream.write({
+              model: body.model,
+              created_at: now(),
+              response: text,
+              done: false,
+              ...(probs ? { logprobs: wireLogprobs(probs) } : {}),
+            })
         : undefined;
       const onThinking = stream
         ? (thinking: string) =>
@@ -115,12 +137,20 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         : undefined;
       const result = await ctx.engine.generate(
         raw
-          ? ctx.inference.completion(prepared, { prompt: body.prompt, suffix: body.suffix, signal, format, onText })
+          ? ctx.inference.completion(prepared, {
+              prompt: body.prompt,
+              suffix: body.suffix,
+              signal,
+              format,
+              logprobs,
+              onText,
+            })
           : await ctx.inference.chat(prepared, {
               messages: ctx.inference.withModelPrelude(prepared.entry, [user], body.system),
               signal,
               format,
               think: thinkOf(body.think),
+              logprobs,
               onText,
               onThinking,
             }),
@@ -130,6 +160,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         created_at: now(),
         response: stream ? '' : result.text,
         ...(!stream && result.thinking ? { thinking: result.thinking } : {}),
+        ...(!stream && result.logprobs ? { logprobs: wireLogprobs(result.logprobs) } : {}),
         done: true,
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...(result.context ? { context: result.context } : {}),
@@ -163,12 +194,13 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
     const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
       const onText = stream
-        ? (text: string) =>
+        ? (text: string, probs?: TokenLogprob[]) =>
             stream.write({
               model: body.model,
               created_at: now(),
               message: { role: 'assistant', content: text },
               done: false,
+              ...(probs ? { logprobs: wireLogprobs(probs) } : {}),
             })
         : undefined;
       const onThinking = stream
@@ -187,6 +219,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
           tools,
           format: outputFormat(body.format),
           think: thinkOf(body.think),
+          logprobs: logprobsOf(body),
           onText,
           onThinking,
         }),
@@ -212,6 +245,7 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
           ...(!stream && result.thinking ? { thinking: result.thinking } : {}),
           ...(!stream && toolCalls.length ? { tool_calls: toolCalls } : {}),
         },
+        ...(!stream && result.logprobs ? { logprobs: wireLogprobs(result.logprobs) } : {}),
         done: true,
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...metrics(result),

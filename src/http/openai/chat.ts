@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
-import type { ThinkSetting } from '../../engine/types.js';
+import type { ThinkSetting, TokenLogprob } from '../../engine/types.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { withKnowledge } from '../../knowledge/index.js';
+import { wireLogprobs } from '../logprobs.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { toEngineFormat, toEngineMessages, toEngineToolChoice, toEngineTools } from './messages.js';
@@ -12,9 +13,11 @@ import { type ChatCompletionBody, chatCompletionSchema } from './schemas.js';
 
 /** Fields OpenAI honours that would change the response; hearth refuses them rather than ignore them. */
 function refuseUnsupported(body: ChatCompletionBody): void {
-  if (body.logprobs === true)
-    throw invalidParam('logprobs', 'logprobs are not supported: leave logprobs out or set it to false');
-  if (body.top_logprobs) throw invalidParam('top_logprobs', 'top_logprobs is not supported: leave it out');
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null) {
+    if (body.logprobs !== true) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true');
+    if (body.top_logprobs < 0 || body.top_logprobs > 20)
+      throw invalidParam('top_logprobs', `top_logprobs must be between 0 and 20, got ${body.top_logprobs}`);
+  }
   if (body.modalities?.some((m) => m !== 'text')) {
     throw invalidParam('modalities', 'hearth generates text only: set modalities to ["text"] or leave it out');
   }
@@ -108,10 +111,15 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
       // n > 1 runs the conversation n times, one after another, on the same scheduler.
       for (let index = 0; index < n; index++) {
         let roleSent = false;
-        const delta = (d: Record<string, unknown>, finish: string | null = null) => {
+        const delta = (d: Record<string, unknown>, finish: string | null = null, probs?: TokenLogprob[]) => {
           stream?.send(
             chunk([
-              { index, delta: roleSent ? d : { role: 'assistant', ...d }, logprobs: null, finish_reason: finish },
+              {
+                index,
+                delta: roleSent ? d : { role: 'assistant', ...d },
+                logprobs: probs ? { content: wireLogprobs(probs), refusal: null } : null,
+                finish_reason: finish,
+              },
             ]),
           );
           roleSent = true;
@@ -125,9 +133,10 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
             format,
             think,
             thinkUnsupported: 'ignore',
+            logprobs: body.logprobs === true ? (body.top_logprobs ?? 0) : undefined,
             ...(stream
               ? {
-                  onText: (text: string) => text && delta({ content: text }),
+                  onText: (text: string, probs?: TokenLogprob[]) => text && delta({ content: text }, null, probs),
                   // llama.cpp's field and Ollama's, so either kind of client finds it
                   onThinking: (text: string) => text && delta({ reasoning_content: text, reasoning: text }),
                 }
@@ -156,7 +165,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
               refusal: null,
               ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
             },
-            logprobs: null,
+            logprobs: result.logprobs ? { content: wireLogprobs(result.logprobs), refusal: null } : null,
             finish_reason: finish,
           });
         }

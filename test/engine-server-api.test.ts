@@ -1,4 +1,4 @@
-// Thinking on the server engine, through the official clients: a generated model whose template has a Qwen 3
+// Thinking and logprobs on the server engine, through the official clients. Thinking: a generated model whose template has a Qwen 3
 // style <think> section (the generation prompt opens it, so even random weights "think"), llama-server
 // extracting the reasoning. Ollama's `think`, OpenAI's `reasoning_effort`, the Responses API's `reasoning` and
 // Anthropic's `thinking`; a model that cannot think; /api/show's capabilities.
@@ -145,5 +145,87 @@ describe('thinking on the server engine', () => {
     expect(message.status, message.text).toBe(200);
     expect(message.json.content[0].type).toBe('thinking');
     expect(message.json.content[0].thinking.length).toBeGreaterThan(0);
+  });
+});
+
+describe('logprobs on the server engine', () => {
+  const check = (entries: any[], top: number) => {
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) {
+      expect(typeof e.token).toBe('string');
+      expect(e.logprob).toBeLessThanOrEqual(0);
+      expect(Array.isArray(e.bytes)).toBe(true);
+      expect(e.top_logprobs).toHaveLength(top);
+      const alternatives = e.top_logprobs.map((t: any) => t.logprob);
+      expect(alternatives).toEqual([...alternatives].sort((a, b) => b - a));
+    }
+  };
+
+  it('Ollama logprobs and top_logprobs on /api/generate and /api/chat', async () => {
+    const gen = await post('/api/generate', {
+      model: 'chat',
+      prompt: 'hi',
+      logprobs: true,
+      top_logprobs: 3,
+      stream: false,
+      options,
+    });
+    expect(gen.status, gen.text).toBe(200);
+    check(gen.json.logprobs, 3);
+    expect(gen.json.logprobs.map((e: any) => e.token).join('')).toBe(gen.json.response);
+
+    const chat = await post('/api/chat', {
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hi' }],
+      logprobs: true,
+      top_logprobs: 2,
+      options,
+    });
+    expect(chat.status, chat.text).toBe(200);
+    const lines = chat.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const streamed = lines.flatMap((l) => l.logprobs ?? []);
+    check(streamed, 2);
+
+    const bad = await post('/api/generate', { model: 'chat', prompt: 'hi', top_logprobs: 50, stream: false });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/top_logprobs/);
+  });
+
+  it('OpenAI logprobs/top_logprobs on /v1/chat/completions and logprobs on /v1/completions', async () => {
+    const res = await openai.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hi' }],
+      logprobs: true,
+      top_logprobs: 2,
+      max_tokens: 8,
+      seed: 1,
+    });
+    check(res.choices[0]!.logprobs!.content!, 2);
+
+    const stream = await openai.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hi' }],
+      logprobs: true,
+      max_tokens: 8,
+      seed: 1,
+      stream: true,
+    });
+    const entries: any[] = [];
+    for await (const chunk of stream) entries.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    check(entries, 0);
+
+    const completion = await openai.completions.create({ model: 'chat', prompt: 'hi', logprobs: 2, max_tokens: 8 });
+    const lp = completion.choices[0]!.logprobs!;
+    expect(lp.tokens!.length).toBeGreaterThan(0);
+    expect(lp.token_logprobs).toHaveLength(lp.tokens!.length);
+    expect(Object.keys(lp.top_logprobs![0]!).length).toBeLessThanOrEqual(2);
+    expect(lp.text_offset![0]).toBe(0);
+
+    await expect(
+      openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 }),
+    ).rejects.toMatchObject({ status: 400, param: 'top_logprobs' });
   });
 });
