@@ -183,6 +183,21 @@ describe('the server engine', () => {
     expect(metrics).toMatch(/hearth_engine_server_restarts_total\{model="chat:latest"\} 1/);
   });
 
+  it('keeps generating past the context end, as Ollama does (the context shifts)', async () => {
+    // a small context (llama-server pads a slot to 256 tokens) and 400 tokens to generate; the grammar allows no end
+    // before 1000 numbers, so only num_predict stops it (without the shift it stopped at about 250)
+    const res = await post('/api/generate', {
+      model: 'chat',
+      prompt: 'Count.',
+      stream: false,
+      format: { type: 'array', items: { type: 'integer' }, minItems: 1000 },
+      options: { num_ctx: 64, num_predict: 400, seed: 4, temperature: 0 },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.done_reason).toBe('length');
+    expect(res.json.eval_count).toBe(400);
+  });
+
   it('kills the process on keep_alive 0 (the memory comes back)', async () => {
     const warm = await post('/api/generate', {
       model: 'chat',

@@ -281,6 +281,25 @@ describe('generate', () => {
     const think = await call('/api/generate', { model: 'chat', prompt: 'hi', think: true, stream: false });
     expect(think.status).toBe(400);
     expect(think.json.error).toMatch(/does not support thinking/);
+    const thinkOff = await call('/api/generate', {
+      model: 'chat',
+      prompt: 'hi',
+      think: false,
+      stream: false,
+      options: { num_predict: 1 },
+    });
+    expect(thinkOff.status, thinkOff.text).toBe(200);
+  });
+
+  it('refuses tools on /api/chat for a model whose template has none, as Ollama does', async () => {
+    const res = await call('/api/chat', {
+      model: 'chat',
+      messages: [{ role: 'user', content: 'weather?' }],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }],
+      stream: false,
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatch(/^model "chat:latest" does not support tools/);
   });
 });
 

@@ -231,7 +231,12 @@ describe("errors in OpenAI's shape", () => {
     ],
     ['/v1/chat/completions', 'max_tokens 0', { model: 'chat', messages: hello, max_tokens: 0 }, 'max_tokens'],
     ['/v1/chat/completions', 'n 0', { model: 'chat', messages: hello, n: 0 }, 'n'],
-    ['/v1/chat/completions', 'logprobs', { model: 'chat', messages: hello, logprobs: true }, 'logprobs'],
+    [
+      '/v1/chat/completions',
+      'top_logprobs without logprobs',
+      { model: 'chat', messages: hello, top_logprobs: 2 },
+      'top_logprobs',
+    ],
     ['/v1/chat/completions', 'logit_bias', { model: 'chat', messages: hello, logit_bias: { '42': 10 } }, 'logit_bias'],
     [
       '/v1/chat/completions',
@@ -291,7 +296,7 @@ describe("errors in OpenAI's shape", () => {
     ],
     ['/v1/completions', 'a token-array prompt', { model: 'chat', prompt: [1, 2, 3] }, 'prompt'],
     ['/v1/completions', 'no prompt', { model: 'chat' }, 'prompt'],
-    ['/v1/completions', 'logprobs', { model: 'chat', prompt: 'x', logprobs: 2 }, 'logprobs'],
+    ['/v1/completions', 'logprobs above 5', { model: 'chat', prompt: 'x', logprobs: 9 }, 'logprobs'],
     [
       '/v1/completions',
       'suffix on a model without infill tokens',

@@ -413,6 +413,8 @@ export class ChatReplies {
     let firstTokenAt: number | undefined;
     // Reasoning models write `<think>…</think>` first: how long that took is shown with it.
     let reasoningMs: number | undefined;
+    // reasoning the engine hands apart (the server engine), stored as the <think> section the UI folds
+    const reasoning: { section: 'none' | 'open' | 'closed' } = { section: 'none' };
     const leaseMs = this.#opts.leaseMs ?? 15_000;
     // A continued reply starts from its saved text; the engine writes what follows it.
     const prefix = assistant.content;
@@ -457,27 +459,36 @@ export class ChatReplies {
           : [{ role: 'system', content: knowledge.system }, ...messages];
     }
     try {
-      const result = await engine.generate({
-        kind: 'chat',
-        model: prepared.spec,
-        load: prepared.load,
-        keepAliveMs: prepared.keepAliveMs,
-        sampling: prepared.sampling,
-        signal: controller.signal,
-        messages,
-        onText: (raw) => {
-          firstTokenAt ??= performance.now();
-          const chunk = storableText(raw);
-          text += chunk;
-          if (reasoningMs === undefined && text.trimStart().startsWith('<think>')) {
-            if (text.slice(-(chunk.length + 8)).includes('</think>'))
-              reasoningMs = Math.round(performance.now() - (firstTokenAt ?? started));
-          }
-          events.text(chunk);
-          if (SENTENCE_END.test(chunk)) flush();
-        },
-      });
-      text = prefix + (storableText(result.text) || text.slice(prefix.length));
+      const result = await engine.generate(
+        await inference.chat(prepared, {
+          signal: controller.signal,
+          messages,
+          onText: (raw) => {
+            firstTokenAt ??= performance.now();
+            const chunk = (reasoning.section === 'open' ? '</think>\n\n' : '') + storableText(raw);
+            if (reasoning.section === 'open') reasoning.section = 'closed';
+            text += chunk;
+            if (reasoningMs === undefined && text.trimStart().startsWith('<think>')) {
+              if (text.slice(-(chunk.length + 8)).includes('</think>'))
+                reasoningMs = Math.round(performance.now() - (firstTokenAt ?? started));
+            }
+            events.text(chunk);
+            if (SENTENCE_END.test(chunk)) flush();
+          },
+          onThinking: (raw) => {
+            firstTokenAt ??= performance.now();
+            const chunk = (reasoning.section === 'none' ? '<think>' : '') + storableText(raw);
+            if (reasoning.section === 'none') reasoning.section = 'open';
+            text += chunk;
+            events.text(chunk);
+          },
+        }),
+      );
+      if (reasoning.section === 'open') {
+        text += '</think>';
+        events.text('</think>');
+      }
+      if (reasoning.section === 'none') text = prefix + (storableText(result.text) || text.slice(prefix.length));
       stats = {
         promptTokens: result.promptTokens,
         evalTokens: result.evalTokens,

@@ -58,18 +58,15 @@ export class TitleWriter {
   async #generate(conversationId: string, model: string, question: string, answer: string): Promise<void> {
     const { inference, engine, conversations } = this.#opts;
     const prepared = await inference.prepare(model, { temperature: 0.2, num_predict: 24 }, undefined);
-    const result = await engine.generate({
-      kind: 'chat',
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      sampling: prepared.sampling,
-      signal: this.#closing.signal,
-      messages: [
-        { role: 'system', content: TITLE_PROMPT },
-        { role: 'user', content: `User: ${question.slice(0, 2000)}\n\nAssistant: ${answer.slice(0, 2000)}` },
-      ],
-    });
+    const result = await engine.generate(
+      await inference.chat(prepared, {
+        signal: this.#closing.signal,
+        messages: [
+          { role: 'system', content: TITLE_PROMPT },
+          { role: 'user', content: `User: ${question.slice(0, 2000)}\n\nAssistant: ${answer.slice(0, 2000)}` },
+        ],
+      }),
+    );
     const title = titleFromReply(result.text);
     if (title) await conversations.setGeneratedTitle(conversationId, title, 'generated');
   }

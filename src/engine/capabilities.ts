@@ -40,6 +40,7 @@ export function capabilitiesOf(info: GgufFileInfo, llama: Llama): ModelCapabilit
     completion: generatesText(info),
     tools: !embedding && hasToolCalling(info, llama),
     insert: !embedding && hasInfillTokens(info),
+    thinking: !embedding && hasThinking(info),
     embedding,
     vision: false,
   };
@@ -90,6 +91,12 @@ function hasToolCalling(info: GgufFileInfo, llama: Llama): boolean {
   } catch {
     return false;
   }
+}
+
+/** A chat template that renders or switches a reasoning section (Qwen 3, DeepSeek R1, gpt-oss style). */
+function hasThinking(info: GgufFileInfo): boolean {
+  const template = info.metadata.tokenizer?.chat_template;
+  return typeof template === 'string' && /<think>|enable_thinking|reasoning_content/.test(template);
 }
 
 function hasInfillTokens(info: GgufFileInfo): boolean {

@@ -213,6 +213,20 @@ export class Engine {
         this.withRequestSignal(req.signal, (signal) => server.generate(req, load, signal, observedServer)),
       );
     }
+    if (req.kind === 'chat' && req.think !== undefined && req.think !== false) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        `model "${req.model.name}" thinks only on the server engine (llama-server): the in-process engine serves now; run \`hearth engine build\` and set inference.engine to auto or server, or send think: false`,
+        { details: { param: 'think' } },
+      );
+    }
+    if (req.logprobs) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        'logprobs come only from the server engine (llama-server): the in-process engine serves now; run `hearth engine build` and set inference.engine to auto or server, or leave logprobs out',
+        { details: { param: 'logprobs' } },
+      );
+    }
     const grammar = req.format ? await this.grammars.get(req.format) : undefined;
     const prepared: PreparedGeneration =
       req.kind === 'chat' ? prepareChat(req, grammar) : prepareCompletion(req, grammar);

@@ -307,6 +307,7 @@ describe('capabilities', () => {
     expect(await engine.capabilities(models.chat)).toEqual({
       completion: true,
       tools: false,
+      thinking: false,
       insert: false,
       embedding: false,
       vision: false,

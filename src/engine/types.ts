@@ -91,6 +91,24 @@ interface RequestBase {
   signal?: AbortSignal;
 }
 
+/** One generated token's log-probability, and the most likely alternatives at that position. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of the token (a token may hold part of a character) */
+  bytes: number[];
+  /** the `top` most likely tokens at this position, most likely first (empty when top is 0) */
+  top: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+
+/** Log-probabilities of the generated tokens: `top` alternatives per position (0-20). Server engine only. */
+export interface LogprobsRequest {
+  top: number;
+}
+
+/** Whether (and how hard) a model thinks before it answers, as Ollama's `think`. */
+export type ThinkSetting = boolean | 'low' | 'medium' | 'high';
+
 export interface ChatRequest extends RequestBase {
   kind: 'chat';
   messages: ChatMessage[];
@@ -99,8 +117,14 @@ export interface ChatRequest extends RequestBase {
   toolChoice?: 'auto' | 'none' | 'required' | { name: string };
   format?: OutputFormat;
   sampling: SamplingOptions;
-  /** streamed text as it is generated (tool-call syntax is not streamed as text) */
-  onText?: (text: string) => void;
+  /** undefined: the model's template decides; only a model that thinks gets a value here (the planner checks) */
+  think?: ThinkSetting;
+  /** log-probabilities of the generated tokens (server engine) */
+  logprobs?: LogprobsRequest;
+  /** streamed text as it is generated (tool-call syntax is not streamed as text), with its tokens' logprobs when asked */
+  onText?: (text: string, logprobs?: TokenLogprob[]) => void;
+  /** streamed reasoning as it is generated (only with think) */
+  onThinking?: (text: string) => void;
 }
 
 export interface CompletionRequest extends RequestBase {
@@ -111,7 +135,9 @@ export interface CompletionRequest extends RequestBase {
   suffix?: string;
   format?: OutputFormat;
   sampling: SamplingOptions;
-  onText?: (text: string) => void;
+  /** log-probabilities of the generated tokens (server engine) */
+  logprobs?: LogprobsRequest;
+  onText?: (text: string, logprobs?: TokenLogprob[]) => void;
 }
 
 export type GenerateRequest = ChatRequest | CompletionRequest;
@@ -119,6 +145,10 @@ export type GenerateRequest = ChatRequest | CompletionRequest;
 /** Durations are nanoseconds, as Ollama reports them. */
 export interface GenerateResult {
   text: string;
+  /** the model's reasoning, apart from the answer (a thinking model on the server engine) */
+  thinking?: string;
+  /** per generated answer token, when the request asked for logprobs */
+  logprobs?: TokenLogprob[];
   toolCalls: ToolCall[];
   /** stop: end of turn or a stop sequence; length: numPredict or context exhausted; toolCalls: stopped to call tools */
   doneReason: 'stop' | 'length' | 'toolCalls';
@@ -186,6 +216,8 @@ export interface ModelCapabilities {
   completion: boolean;
   /** the GGUF's chat template has function-calling syntax node-llama-cpp parses */
   tools: boolean;
+  /** the GGUF's chat template has a thinking section (`<think>`, `enable_thinking`, `reasoning_content`) */
+  thinking: boolean;
   /** fill-in-the-middle tokens present */
   insert: boolean;
   embedding: boolean;

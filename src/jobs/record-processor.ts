@@ -13,7 +13,10 @@ import { fieldValue, MissingFieldError, renderTemplate } from './template.js';
 /** What the job system uses of the engine: generation and embeddings, nothing else. */
 export type JobEngine = Pick<Engine, 'generate' | 'embed' | 'markGpuUnhealthy'>;
 /** What it uses of the inference planner: the one path from a model name and options to engine options. */
-export type JobInference = Pick<InferencePlanner, 'prepare' | 'withModelPrelude' | 'capabilities'>;
+export type JobInference = Pick<
+  InferencePlanner,
+  'prepare' | 'withModelPrelude' | 'capabilities' | 'chat' | 'embedding'
+>;
 
 /** One output line of a shard file. */
 export interface OutputRow {
@@ -96,16 +99,13 @@ export class RecordProcessor {
   ): Promise<RecordOutcome> {
     const p = this.prepared;
     this.faults.beforeEngineCall(this.engine);
-    const result = await this.engine.generate({
-      kind: 'chat',
-      model: p.spec,
-      load: p.load,
-      keepAliveMs: p.keepAliveMs,
-      sampling: p.sampling,
-      signal,
-      messages: this.inference.withModelPrelude(p.entry, messages, this.spec.system),
-      ...(this.spec.schema ? { format: { schema: this.spec.schema } } : {}),
-    });
+    const result = await this.engine.generate(
+      await this.inference.chat(p, {
+        signal,
+        messages: this.inference.withModelPrelude(p.entry, messages, this.spec.system),
+        format: this.spec.schema ? { schema: this.spec.schema } : undefined,
+      }),
+    );
     let value: unknown = result.text;
     if (this.spec.schema) {
       try {
@@ -145,14 +145,7 @@ export class RecordProcessor {
       return { error: { key, line: null, message: `the record has no text field "${field}"` } };
     const p = this.prepared;
     this.faults.beforeEngineCall(this.engine);
-    const result = await this.engine.embed({
-      model: p.spec,
-      load: p.load,
-      keepAliveMs: p.keepAliveMs,
-      signal,
-      inputs: [text],
-      truncate: true,
-    });
+    const result = await this.engine.embed(this.inference.embedding(p, { inputs: [text], signal, truncate: true }));
     return {
       ok: { key, result: result.embeddings[0] ?? [], meta: this.meta(result.promptTokens, 0, started) },
       tokens: result.promptTokens,

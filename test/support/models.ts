@@ -9,6 +9,8 @@ export interface TestModels {
   tools: string;
   /** A tiny embedding model (mean pooling), for `createEmbeddingContext`. */
   embed: string;
+  /** A chat model whose template thinks (Qwen 3 style `<think>`), for llama-server's reasoning extraction. */
+  thinking: string;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface TestModels {
 export async function makeTestModels(dir: string): Promise<TestModels> {
   // 2048 context: node-llama-cpp's function-calling system prompt alone is several hundred tokens.
   const common = { contextLength: 2048, seed: 1 } as const;
-  const [chat, tools, embed] = await Promise.all([
+  const [chat, tools, embed, thinking] = await Promise.all([
     generateModel({ ...common, path: join(dir, 'chat.gguf'), chatTemplate: 'chatml', name: 'hearth-test-chat' }),
     generateModel({ ...common, path: join(dir, 'tools.gguf'), chatTemplate: 'qwen-tools', name: 'hearth-test-tools' }),
     generateModel({
@@ -28,6 +30,12 @@ export async function makeTestModels(dir: string): Promise<TestModels> {
       embedding: true,
       name: 'hearth-test-embed',
     }),
+    generateModel({
+      ...common,
+      path: join(dir, 'thinking.gguf'),
+      chatTemplate: 'qwen-thinking',
+      name: 'hearth-test-thinking',
+    }),
   ]);
-  return { chat: chat.path, tools: tools.path, embed: embed.path };
+  return { chat: chat.path, tools: tools.path, embed: embed.path, thinking: thinking.path };
 }

@@ -26,6 +26,8 @@ export const REQUIRED_FLAGS = [
   '--no-kv-unified',
   '--mmproj',
   '--rerank',
+  '--context-shift',
+  '--reasoning-format',
 ] as const;
 
 export interface ServerArgsInput {
@@ -73,7 +75,10 @@ export function serverArgs(input: ServerArgsInput): string[] {
     // a query and a document in one batch, scored by the GGUF's classifier head
     args.push('--rerank', '--ubatch-size', String(load.numCtx));
   } else {
-    args.push('--jinja');
+    // Ollama keeps generating past the context end (it drops the oldest tokens after num_keep); llama-server stops there unless told
+    args.push('--jinja', '--context-shift');
+    // a thinking model's reasoning comes apart from its answer (message.reasoning_content); each request asks again
+    args.push('--reasoning-format', 'deepseek');
     if (input.projectorPath) args.push('--mmproj', input.projectorPath);
   }
   return args;

@@ -11,6 +11,7 @@ import type {
   RerankRequest,
   RerankResult,
   SamplingOptions,
+  TokenLogprob,
   ToolCall,
 } from '../types.js';
 import type { LlamaServerProcess } from './process.js';
@@ -43,6 +44,25 @@ function samplingBody(s: SamplingOptions): Record<string, unknown> {
   if (s.seed !== undefined) body['seed'] = s.seed;
   if (s.numKeep !== undefined) body['n_keep'] = s.numKeep;
   return body;
+}
+
+/** llama-server's per-token probabilities (its OpenAI `logprobs.content` and /completion `completion_probabilities`). */
+interface ServerLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  top_logprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
+}
+
+function toLogprobs(entries: ServerLogprob[] | undefined, top: number): TokenLogprob[] {
+  return (entries ?? []).map((e) => ({
+    token: e.token,
+    logprob: e.logprob,
+    bytes: e.bytes ?? [...Buffer.from(e.token)],
+    top: (e.top_logprobs ?? [])
+      .slice(0, top)
+      .map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? [...Buffer.from(t.token)] })),
+  }));
 }
 
 function formatBody(format: OutputFormat | undefined): Record<string, unknown> {
@@ -99,6 +119,16 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
     ...samplingBody(req.sampling),
     ...formatBody(req.format),
   };
+  if (req.think !== undefined) {
+    // the template's own switch (Qwen 3's enable_thinking); an effort goes to the template as reasoning_effort
+    body['chat_template_kwargs'] = { enable_thinking: req.think !== false };
+    if (typeof req.think === 'string') body['reasoning_effort'] = req.think;
+  }
+  if (req.logprobs) {
+    body['logprobs'] = true;
+    // top_logprobs 0 sends none: one alternative at least, cut to `top` on the way back
+    body['top_logprobs'] = Math.max(1, req.logprobs.top);
+  }
   const tools = req.toolChoice === 'none' ? [] : (req.tools ?? []);
   if (tools.length > 0 && !req.format) {
     body['tools'] = tools.map((t) => ({
@@ -124,7 +154,13 @@ function chatBody(req: ChatRequest): Record<string, unknown> {
 }
 
 function completionBody(req: CompletionRequest): { path: string; body: Record<string, unknown> } {
-  const common = { stream: true, ...samplingBody(req.sampling), ...formatBody(req.format) };
+  const common = {
+    stream: true,
+    ...samplingBody(req.sampling),
+    ...formatBody(req.format),
+    // n_probs 0 sends none: one alternative at least, cut to `top` on the way back
+    ...(req.logprobs ? { n_probs: Math.max(1, req.logprobs.top) } : {}),
+  };
   if (req.suffix !== undefined) {
     return { path: '/infill', body: { ...common, input_prefix: req.prompt, input_suffix: req.suffix, prompt: '' } };
   }
@@ -133,6 +169,8 @@ function completionBody(req: CompletionRequest): { path: string; body: Record<st
 
 interface Partial {
   text: string;
+  thinking: string;
+  logprobs: TokenLogprob[] | null;
   calls: Map<number, { id: string; name: string; args: string }>;
   finish: string | null;
   timings: Timings;
@@ -153,17 +191,23 @@ export async function generateOnServer(
 ): Promise<Omit<GenerateResult, 'loadDurationNs' | 'totalDurationNs'>> {
   const state: Partial = {
     text: '',
+    thinking: '',
+    logprobs: req.logprobs ? [] : null,
     calls: new Map(),
     finish: null,
     timings: {},
     firstTokenAt: null,
     started: process.hrtime.bigint(),
   };
-  const emit = (text: string) => {
+  const top = req.logprobs?.top ?? 0;
+  const emit = (text: string, probs?: ServerLogprob[]) => {
+    const logprobs = state.logprobs && probs ? toLogprobs(probs, top) : undefined;
+    if (logprobs) state.logprobs!.push(...logprobs);
     if (text === '') return;
     state.firstTokenAt ??= process.hrtime.bigint();
     state.text += text;
-    req.onText?.(text);
+    if (logprobs) req.onText?.(text, logprobs);
+    else req.onText?.(text);
   };
   // Sampled tokens, from the server's running count: a token may bring no text (an end-of-generation
   // token, part of a UTF-8 character the server holds back, a tool-call fragment), and the observer's
@@ -182,9 +226,11 @@ export async function generateOnServer(
           choices?: Array<{
             delta?: {
               content?: string | null;
+              reasoning_content?: string | null;
               tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
             };
             finish_reason?: string | null;
+            logprobs?: { content?: ServerLogprob[] | null } | null;
           }>;
           timings?: Timings;
         };
@@ -194,7 +240,13 @@ export async function generateOnServer(
         }
         const choice = chunk.choices?.[0];
         if (!choice) return;
-        if (choice.delta?.content) emit(choice.delta.content);
+        const reasoning = choice.delta?.reasoning_content;
+        if (reasoning) {
+          state.firstTokenAt ??= process.hrtime.bigint();
+          state.thinking += reasoning;
+          req.onThinking?.(reasoning);
+        }
+        if (choice.delta?.content) emit(choice.delta.content, choice.logprobs?.content ?? undefined);
         for (const call of choice.delta?.tool_calls ?? []) {
           const index = call.index ?? 0;
           const entry = state.calls.get(index) ?? { id: call.id ?? '', name: '', args: '' };
@@ -222,13 +274,15 @@ export async function generateOnServer(
       onEvent: (data) => {
         const chunk = JSON.parse(data) as {
           content?: string;
+          completion_probabilities?: ServerLogprob[];
           stop?: boolean;
           stop_type?: string;
           tokens_predicted?: number;
           timings?: Timings;
         };
         sampled(chunk.tokens_predicted);
-        if (chunk.content) emit(chunk.content);
+        if (chunk.content || chunk.completion_probabilities?.length)
+          emit(chunk.content ?? '', chunk.completion_probabilities);
         if (chunk.timings) state.timings = chunk.timings;
         if (chunk.stop) state.finish = chunk.stop_type === 'limit' ? 'length' : 'stop';
       },
@@ -248,6 +302,8 @@ function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalD
   const promptEvalNs = Math.round((t.prompt_ms ?? 0) * 1e6);
   return {
     text: state.text,
+    ...(state.thinking ? { thinking: state.thinking } : {}),
+    ...(state.logprobs ? { logprobs: state.logprobs } : {}),
     toolCalls,
     doneReason: toolCalls.length > 0 ? 'toolCalls' : state.finish === 'length' ? 'length' : 'stop',
     promptTokens: evaluated + (t.cache_n ?? 0),

@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
-import type { ChatMessage, ChatRequest, ToolDefinition } from '../../engine/types.js';
+import type { ChatMessage, ChatRequest, ThinkSetting, ToolDefinition } from '../../engine/types.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import type { PreparedRequest } from '../../models/inference.js';
 import type { ModelOptions } from '../../models/options.js';
-import { type ChatRequestParts, chatRequest } from '../chat-request.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { MessageBuilder, type MessageEvent } from './output.js';
@@ -22,7 +21,7 @@ import {
  * `thinking` as Ollama's `think`: only when asked (Ollama's issue #15287 is
  * that it thinks unasked); `output_config.effort` sets the level.
  */
-function thinkOf(body: MessageCreateBody): ChatRequestParts['think'] {
+function thinkOf(body: MessageCreateBody): ThinkSetting | undefined {
   const type = body.thinking?.type;
   if (type === undefined) return undefined;
   if (type === 'disabled') return false;
@@ -80,7 +79,7 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
     const prompt = await preparePrompt(ctx, body, samplingOptions(body));
     return respond(request, reply, body, async (builder, signal) => {
       const result = await ctx.engine.generate(
-        chatRequest(prompt.prepared, {
+        await ctx.inference.chat(prompt.prepared, {
           messages: prompt.messages,
           signal,
           tools: prompt.tools,
@@ -88,7 +87,10 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
           // Grammar-constrained, so the text parses against the schema.
           format: body.output_config?.format ? { schema: body.output_config.format.schema } : undefined,
           think: thinkOf(body),
-          ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
+          thinkUnsupported: 'ignore',
+          ...(body.stream
+            ? { onText: (text: string) => builder.text(text), onThinking: (text: string) => builder.thinking(text) }
+            : {}),
         }),
       );
       const calls = body.tool_choice?.disable_parallel_tool_use ? result.toolCalls.slice(0, 1) : result.toolCalls;
@@ -101,7 +103,7 @@ export async function anthropicRoutes(app: FastifyInstance, opts: { ctx: AppCont
     // The engine counts the prompt as it reads it (chat template and tool definitions included), so one token is generated.
     const prompt = await preparePrompt(ctx, body, { num_predict: 1 });
     const result = await ctx.engine.generate(
-      chatRequest(prompt.prepared, {
+      await ctx.inference.chat(prompt.prepared, {
         messages: prompt.messages,
         signal: clientGone(reply),
         tools: prompt.tools,

@@ -8,6 +8,7 @@ export interface MessageEvent {
 }
 
 type ContentBlock =
+  | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'text'; text: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
@@ -40,6 +41,8 @@ export class MessageBuilder {
   readonly #message: MessageObject;
   readonly #emit: ((event: MessageEvent) => void) | null;
   #textIndex: number | null = null;
+  #thinkingIndex: number | null = null;
+  #thinkingClosed = false;
   #started = false;
 
   constructor(model: string, emit: ((event: MessageEvent) => void) | null) {
@@ -65,10 +68,35 @@ export class MessageBuilder {
     this.#send({ type: 'ping' });
   }
 
+  /** The model's reasoning as it arrives (a thinking model): a thinking block before the text. */
+  thinking(delta: string): void {
+    if (delta === '' || this.#thinkingClosed) return;
+    this.#start();
+    if (this.#thinkingIndex === null) {
+      this.#thinkingIndex = this.#message.content.length;
+      this.#message.content.push({ type: 'thinking', thinking: '', signature: '' });
+      this.#send({
+        type: 'content_block_start',
+        index: this.#thinkingIndex,
+        content_block: { type: 'thinking', thinking: '', signature: '' },
+      });
+    }
+    const index = this.#thinkingIndex;
+    (this.#message.content[index] as { thinking: string }).thinking += delta;
+    this.#send({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: delta } });
+  }
+
+  #closeThinking(): void {
+    if (this.#thinkingIndex === null || this.#thinkingClosed) return;
+    this.#thinkingClosed = true;
+    this.#send({ type: 'content_block_stop', index: this.#thinkingIndex });
+  }
+
   /** Generated text as it arrives: opens the text block on the first piece. */
   text(delta: string): void {
     if (delta === '') return;
     this.#start();
+    this.#closeThinking();
     const index = this.#openText();
     (this.#message.content[index] as { text: string }).text += delta;
     this.#send({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: delta } });
@@ -77,6 +105,11 @@ export class MessageBuilder {
   finish(result: GenerateResult, toolCalls: ToolCall[]): MessageObject {
     this.#start();
     const m = this.#message;
+    if (this.#thinkingIndex === null && result.thinking) {
+      if (this.#emit) this.thinking(result.thinking);
+      else m.content.push({ type: 'thinking', thinking: result.thinking, signature: '' });
+    }
+    this.#closeThinking();
     if (this.#textIndex === null && result.text !== '') {
       if (this.#emit) this.text(result.text);
       else m.content.push({ type: 'text', text: result.text });

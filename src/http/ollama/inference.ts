@@ -1,11 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import type { ChatMessage, GenerateResult, OutputFormat, ToolDefinition } from '../../engine/types.js';
+import type {
+  ChatMessage,
+  GenerateResult,
+  OutputFormat,
+  ThinkSetting,
+  TokenLogprob,
+  ToolDefinition,
+} from '../../engine/types.js';
 import { HearthError } from '../../errors.js';
 import { withKnowledge } from '../../knowledge/index.js';
 import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseOptions } from '../../models/options.js';
+import { wireLogprobs } from '../logprobs.js';
 import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { chatSchema, embeddingsSchema, embedSchema, generateSchema, type messageSchema } from './schemas.js';
@@ -19,10 +27,18 @@ function outputFormat(format: unknown): OutputFormat | undefined {
   return { schema: format as Record<string, unknown> };
 }
 
-function refuseThinking(model: string, think: unknown): void {
-  if (think === true || (typeof think === 'string' && think !== '' && think !== 'false')) {
-    throw new HearthError('ENGINE_CAPABILITY', `"${model}" does not support thinking`, { details: { param: 'think' } });
-  }
+/** Ollama's `think`: true/false or an effort; the string "false"/"" reads as off. */
+function thinkOf(think: unknown): ThinkSetting | undefined {
+  if (think === undefined || think === null) return undefined;
+  if (think === true || think === 'low' || think === 'medium' || think === 'high') return think;
+  if (think === false || think === '' || think === 'false') return false;
+  return true;
+}
+
+/** Ollama's `logprobs`/`top_logprobs` as the planner's count of alternatives; undefined when not asked. */
+function logprobsOf(body: { logprobs?: boolean | undefined; top_logprobs?: number | undefined }): number | undefined {
+  if (body.logprobs !== true && !body.top_logprobs) return undefined;
+  return body.top_logprobs ?? 0;
 }
 
 function metrics(r: GenerateResult) {
@@ -77,7 +93,6 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
 
   app.post('/api/generate', async (request: FastifyRequest, reply: FastifyReply) => {
     const body = parseRequest(generateSchema, request.body);
-    refuseThinking(body.model, body.think);
     const keepAliveMs = parseKeepAlive(body.keep_alive);
     if (body.template) {
       throw new HearthError(
@@ -93,50 +108,59 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       return { model: body.model, created_at: now(), response: '', done: true, ...r };
     }
     const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
-    if (body.images?.length && (body.raw || body.suffix !== undefined)) {
-      throw new HearthError(
-        'BAD_REQUEST',
-        'images go through the chat template: leave raw and suffix out to send images',
-        {
-          details: { param: 'images' },
-        },
-      );
-    }
     const signal = clientGone(reply);
+    const format = outputFormat(body.format);
+    const raw = body.raw || body.suffix !== undefined;
+    if (raw && body.images?.length) {
+      throw new HearthError('BAD_REQUEST', 'images need the chat template: leave raw and suffix out to send images', {
+        details: { param: 'images' },
+      });
+    }
+    const user: ChatMessage = { role: 'user', content: body.prompt };
+    if (body.images?.length) user.images = body.images;
     return respond(request, reply, body.stream, async (stream) => {
+      // A refusal comes before the first line, so it keeps its status code.
+      const logprobs = logprobsOf(body);
       const onText = stream
-        ? (text: string) => stream.write({ model: body.model, created_at: now(), response: text, done: false })
-        : undefined;
-      const base = {
-        model: prepared.spec,
-        load: prepared.load,
-        keepAliveMs: prepared.keepAliveMs,
-        signal,
-        sampling: prepared.sampling,
-        format: outputFormat(body.format),
-        onText,
-      };
-      const result =
-        body.raw || body.suffix !== undefined
-          ? await ctx.engine.generate({
-              ...base,
-              kind: 'completion',
-              prompt: body.prompt,
-              ...(body.suffix !== undefined ? { suffix: body.suffix } : {}),
+        ? (text: string, probs?: TokenLogprob[]) =>
+            stream.write({
+              model: body.model,
+              created_at: now(),
+              response: text,
+              done: false,
+              ...(probs ? { logprobs: wireLogprobs(probs) } : {}),
             })
-          : await ctx.engine.generate({
-              ...base,
-              kind: 'chat',
-              messages: ctx.inference.withModelPrelude(
-                prepared.entry,
-                [{ role: 'user', content: body.prompt, ...(body.images?.length ? { images: body.images } : {}) }],
-                body.system,
-              ),
-            });
+        : undefined;
+      const onThinking = stream
+        ? (thinking: string) =>
+            stream.write({ model: body.model, created_at: now(), response: '', thinking, done: false })
+        : undefined;
+      const result = await ctx.engine.generate(
+        raw
+          ? ctx.inference.completion(prepared, {
+              prompt: body.prompt,
+              suffix: body.suffix,
+              signal,
+              format,
+              logprobs,
+              onText,
+            })
+          : await ctx.inference.chat(prepared, {
+              messages: ctx.inference.withModelPrelude(prepared.entry, [user], body.system),
+              signal,
+              format,
+              think: thinkOf(body.think),
+              logprobs,
+              onText,
+              onThinking,
+            }),
+      );
       return {
         model: body.model,
         created_at: now(),
         response: stream ? '' : result.text,
+        ...(!stream && result.thinking ? { thinking: result.thinking } : {}),
+        ...(!stream && result.logprobs ? { logprobs: wireLogprobs(result.logprobs) } : {}),
         done: true,
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...(result.context ? { context: result.context } : {}),
@@ -147,7 +171,6 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
 
   app.post('/api/chat', async (request, reply) => {
     const body = parseRequest(chatSchema, request.body);
-    refuseThinking(body.model, body.think);
     const keepAliveMs = parseKeepAlive(body.keep_alive);
     if (body.messages.length === 0) {
       const r = await loadOrUnload(ctx, body.model, keepAliveMs, body.options);
@@ -171,26 +194,36 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
     const signal = clientGone(reply);
     return respond(request, reply, body.stream, async (stream) => {
       const onText = stream
-        ? (text: string) =>
+        ? (text: string, probs?: TokenLogprob[]) =>
             stream.write({
               model: body.model,
               created_at: now(),
               message: { role: 'assistant', content: text },
               done: false,
+              ...(probs ? { logprobs: wireLogprobs(probs) } : {}),
             })
         : undefined;
-      const result = await ctx.engine.generate({
-        kind: 'chat',
-        model: prepared.spec,
-        load: prepared.load,
-        keepAliveMs: prepared.keepAliveMs,
-        signal,
-        sampling: prepared.sampling,
-        messages,
-        ...(tools ? { tools } : {}),
-        format: outputFormat(body.format),
-        onText,
-      });
+      const onThinking = stream
+        ? (thinking: string) =>
+            stream.write({
+              model: body.model,
+              created_at: now(),
+              message: { role: 'assistant', content: '', thinking },
+              done: false,
+            })
+        : undefined;
+      const result = await ctx.engine.generate(
+        await ctx.inference.chat(prepared, {
+          messages,
+          signal,
+          tools,
+          format: outputFormat(body.format),
+          think: thinkOf(body.think),
+          logprobs: logprobsOf(body),
+          onText,
+          onThinking,
+        }),
+      );
       const toolCalls = result.toolCalls.map((c, index) => ({
         id: c.id,
         function: { index, name: c.name, arguments: c.arguments },
@@ -209,8 +242,10 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
         message: {
           role: 'assistant',
           content: stream ? '' : result.text,
+          ...(!stream && result.thinking ? { thinking: result.thinking } : {}),
           ...(!stream && toolCalls.length ? { tool_calls: toolCalls } : {}),
         },
+        ...(!stream && result.logprobs ? { logprobs: wireLogprobs(result.logprobs) } : {}),
         done: true,
         done_reason: result.doneReason === 'length' ? 'length' : 'stop',
         ...metrics(result),
@@ -224,15 +259,14 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     const keepAliveMs = parseKeepAlive(body.keep_alive);
     const prepared = await ctx.inference.prepare(body.model, parseOptions(body.options), keepAliveMs);
-    const result = await ctx.engine.embed({
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(reply),
-      inputs,
-      truncate: body.truncate,
-      ...(body.dimensions !== undefined ? { dimensions: body.dimensions } : {}),
-    });
+    const result = await ctx.engine.embed(
+      ctx.inference.embedding(prepared, {
+        inputs,
+        signal: clientGone(reply),
+        truncate: body.truncate,
+        dimensions: body.dimensions,
+      }),
+    );
     return {
       model: body.model,
       embeddings: result.embeddings,
@@ -251,14 +285,9 @@ export async function ollamaInferenceRoutes(app: FastifyInstance, opts: { ctx: A
       parseKeepAlive(body.keep_alive),
     );
     if (body.prompt === '') return { embedding: [] };
-    const result = await ctx.engine.embed({
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(reply),
-      inputs: [body.prompt],
-      truncate: true,
-    });
+    const result = await ctx.engine.embed(
+      ctx.inference.embedding(prepared, { inputs: [body.prompt], signal: clientGone(reply), truncate: true }),
+    );
     return { embedding: result.embeddings[0] ?? [] };
   });
 }

@@ -47,6 +47,8 @@ export const generateSchema = z.object({
   options,
   keep_alive: keepAlive,
   think: z.union([z.boolean(), z.string()]).optional(),
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.number().int().min(0).max(20).optional(),
 });
 
 export const chatSchema = z.object({
@@ -58,6 +60,8 @@ export const chatSchema = z.object({
   stream: z.boolean().optional().default(true),
   keep_alive: keepAlive,
   think: z.union([z.boolean(), z.string()]).optional(),
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.number().int().min(0).max(20).optional(),
   /** hearth extension: knowledge bases (names) whose retrieved chunks go into the prompt (docs/knowledge.md) */
   knowledge: z.array(z.string().min(1)).max(10).optional(),
 });

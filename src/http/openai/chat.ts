@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
+import type { ThinkSetting, TokenLogprob } from '../../engine/types.js';
 import { HearthError, isHearthError } from '../../errors.js';
 import { withKnowledge } from '../../knowledge/index.js';
-import { chatRequest } from '../chat-request.js';
+import { wireLogprobs } from '../logprobs.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { inlineImageUrls } from './image-urls.js';
@@ -13,9 +14,11 @@ import { type ChatCompletionBody, chatCompletionSchema } from './schemas.js';
 
 /** Fields OpenAI honours that would change the response; hearth refuses them rather than ignore them. */
 function refuseUnsupported(body: ChatCompletionBody): void {
-  if (body.logprobs === true)
-    throw invalidParam('logprobs', 'logprobs are not supported: leave logprobs out or set it to false');
-  if (body.top_logprobs) throw invalidParam('top_logprobs', 'top_logprobs is not supported: leave it out');
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null) {
+    if (body.logprobs !== true) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true');
+    if (body.top_logprobs < 0 || body.top_logprobs > 20)
+      throw invalidParam('top_logprobs', `top_logprobs must be between 0 and 20, got ${body.top_logprobs}`);
+  }
   if (body.modalities?.some((m) => m !== 'text')) {
     throw invalidParam('modalities', 'hearth generates text only: set modalities to ["text"] or leave it out');
   }
@@ -27,11 +30,28 @@ function refuseUnsupported(body: ChatCompletionBody): void {
   if (body.function_call !== undefined && body.function_call !== null) {
     throw invalidParam('function_call', 'function_call (deprecated) is not supported: use tool_choice');
   }
-  if (body.reasoning_effort)
-    throw invalidParam('reasoning_effort', "reasoning_effort is not supported for hearth's models: leave it out");
   if (body.web_search_options !== undefined && body.web_search_options !== null) {
     throw invalidParam('web_search_options', 'web search is not supported: leave web_search_options out');
   }
+}
+
+const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
+
+/**
+ * OpenAI's `reasoning_effort` as Ollama's `think`: none turns thinking off, minimal reads as low, xhigh as high.
+ * Every model accepts it (the planner drops it where the model cannot think), as Ollama does.
+ */
+function thinkOf(effort: string | null | undefined): ThinkSetting | undefined {
+  if (effort === undefined || effort === null) return undefined;
+  if (!EFFORTS.includes(effort)) {
+    throw invalidParam(
+      'reasoning_effort',
+      `reasoning_effort must be one of ${EFFORTS.join(', ')}; got ${JSON.stringify(effort)}`,
+    );
+  }
+  if (effort === 'none') return false;
+  if (effort === 'minimal') return 'low';
+  return effort === 'xhigh' ? 'high' : (effort as 'low' | 'medium' | 'high');
 }
 
 /** The engine names Ollama's `images` field; an OpenAI client sent its images inside `messages`. */
@@ -56,6 +76,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
     const tools = toEngineTools(body);
     const toolChoice = toEngineToolChoice(body, tools);
     const format = toEngineFormat(body.response_format);
+    const think = thinkOf(body.reasoning_effort);
     const prepared = await prepareModel(ctx, body.model, openaiOptions(body));
     // API keys have no user: only shared knowledge bases.
     const { messages: conversation, citations } = await withKnowledge(
@@ -92,22 +113,36 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
       // n > 1 runs the conversation n times, one after another, on the same scheduler.
       for (let index = 0; index < n; index++) {
         let roleSent = false;
-        const delta = (d: Record<string, unknown>, finish: string | null = null) => {
+        const delta = (d: Record<string, unknown>, finish: string | null = null, probs?: TokenLogprob[]) => {
           stream?.send(
             chunk([
-              { index, delta: roleSent ? d : { role: 'assistant', ...d }, logprobs: null, finish_reason: finish },
+              {
+                index,
+                delta: roleSent ? d : { role: 'assistant', ...d },
+                logprobs: probs ? { content: wireLogprobs(probs), refusal: null } : null,
+                finish_reason: finish,
+              },
             ]),
           );
           roleSent = true;
         };
         const result = await ctx.engine.generate(
-          chatRequest(prepared, {
+          await ctx.inference.chat(prepared, {
             messages: conversation,
             signal,
             tools,
             toolChoice,
             format,
-            ...(stream ? { onText: (text: string) => text && delta({ content: text }) } : {}),
+            think,
+            thinkUnsupported: 'ignore',
+            logprobs: body.logprobs === true ? (body.top_logprobs ?? 0) : undefined,
+            ...(stream
+              ? {
+                  onText: (text: string, probs?: TokenLogprob[]) => text && delta({ content: text }, null, probs),
+                  // llama.cpp's field and Ollama's, so either kind of client finds it
+                  onThinking: (text: string) => text && delta({ reasoning_content: text, reasoning: text }),
+                }
+              : {}),
           }),
         );
         usage.add(result, index === 0);
@@ -128,10 +163,11 @@ export async function chatCompletionRoutes(app: FastifyInstance, opts: { ctx: Ap
               role: 'assistant',
               // OpenAI answers a pure tool call with null content.
               content: toolCalls.length && result.text === '' ? null : result.text,
+              ...(result.thinking ? { reasoning_content: result.thinking, reasoning: result.thinking } : {}),
               refusal: null,
               ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
             },
-            logprobs: null,
+            logprobs: result.logprobs ? { content: wireLogprobs(result.logprobs), refusal: null } : null,
             finish_reason: finish,
           });
         }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
+import type { TokenLogprob } from '../../engine/types.js';
 import { clientGone, SseStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { invalidParam, openaiOptions, prepareModel } from './options.js';
@@ -15,6 +16,22 @@ function promptsOf(body: CompletionBody): string[] {
   throw invalidParam('prompt', 'token-array prompts are not supported: send the prompt as text');
 }
 
+/** The legacy completions shape of logprobs: parallel arrays, alternatives as {token: logprob}, offsets into the text. */
+function legacyLogprobs(entries: TokenLogprob[], offset: number) {
+  const text_offset: number[] = [];
+  let at = offset;
+  for (const e of entries) {
+    text_offset.push(at);
+    at += e.token.length;
+  }
+  return {
+    tokens: entries.map((e) => e.token),
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    text_offset,
+  };
+}
+
 /** POST /v1/completions: raw text completion (no chat template), fill-in-the-middle with `suffix`. */
 export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
@@ -22,8 +39,9 @@ export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppCon
   app.post('/v1/completions', async (request, reply) => {
     const body = parseRequest(completionSchema, request.body);
     const prompts = promptsOf(body);
-    if (body.logprobs !== undefined && body.logprobs !== null) {
-      throw invalidParam('logprobs', 'logprobs are not supported: leave logprobs out');
+    const logprobs = body.logprobs ?? undefined;
+    if (logprobs !== undefined && (logprobs < 0 || logprobs > 5)) {
+      throw invalidParam('logprobs', `logprobs must be between 0 and 5, got ${logprobs}`);
     }
     const n = body.n ?? 1;
     if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n) {
@@ -55,22 +73,25 @@ export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppCon
           const index = p * n + k;
           // The echoed prompt rides on the first chunk, so an engine refusal still gets its status code.
           let echoPending = body.echo === true;
-          const text = (t: string, finish: string | null = null) => {
+          let streamed = echoPending ? prompt.length : 0;
+          const text = (t: string, finish: string | null = null, probs?: TokenLogprob[]) => {
             const out = echoPending ? prompt + t : t;
+            const lp = probs ? legacyLogprobs(probs, streamed) : null;
+            streamed += t.length;
             echoPending = false;
-            stream?.send(chunk([{ text: out, index, logprobs: null, finish_reason: finish }]));
+            stream?.send(chunk([{ text: out, index, logprobs: lp, finish_reason: finish }]));
           };
-          const result = await ctx.engine.generate({
-            kind: 'completion',
-            model: prepared.spec,
-            load: prepared.load,
-            keepAliveMs: prepared.keepAliveMs,
-            signal,
-            sampling: prepared.sampling,
-            prompt,
-            ...(suffix !== undefined ? { suffix } : {}),
-            ...(stream ? { onText: (t: string) => (t ? text(t) : undefined) } : {}),
-          });
+          const result = await ctx.engine.generate(
+            ctx.inference.completion(prepared, {
+              prompt,
+              suffix,
+              signal,
+              logprobs,
+              ...(stream
+                ? { onText: (t: string, probs?: TokenLogprob[]) => (t ? text(t, null, probs) : undefined) }
+                : {}),
+            }),
+          );
           usage.add(result, k === 0);
           const finish = finishReason(result, 0);
           if (stream) text('', finish);
@@ -78,7 +99,7 @@ export async function completionRoutes(app: FastifyInstance, opts: { ctx: AppCon
             choices.push({
               text: body.echo ? prompt + result.text : result.text,
               index,
-              logprobs: null,
+              logprobs: result.logprobs ? legacyLogprobs(result.logprobs, body.echo ? prompt.length : 0) : null,
               finish_reason: finish,
             });
           }

@@ -26,16 +26,15 @@ export async function embeddingRoutes(app: FastifyInstance, opts: { ctx: AppCont
     else if (input.every((i) => typeof i === 'string')) inputs = input as string[];
     else throw invalidParam('input', 'token-array inputs are not supported: send the input as text');
     const prepared = await prepareModel(ctx, body.model, {});
-    const result = await ctx.engine.embed({
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      signal: clientGone(reply),
-      inputs,
-      // OpenAI refuses an input longer than the model's context rather than cutting it silently.
-      truncate: false,
-      ...(body.dimensions ? { dimensions: body.dimensions } : {}),
-    });
+    const result = await ctx.engine.embed(
+      ctx.inference.embedding(prepared, {
+        inputs,
+        signal: clientGone(reply),
+        // OpenAI refuses an input longer than the model's context rather than cutting it silently.
+        truncate: false,
+        dimensions: body.dimensions || undefined,
+      }),
+    );
     const base64 = body.encoding_format === 'base64';
     return {
       object: 'list',

@@ -22,7 +22,7 @@ function format(schema: string): OutputFormat | undefined {
   }
 }
 
-/** Every LLM node goes the one way: InferencePlanner.prepare, then the engine. */
+/** Every LLM node goes the one way: InferencePlanner.prepare and .chat, then the engine. */
 async function chat(ctx: NodeRunContext, inputs: Record<string, unknown>, messages: ChatMessage[]) {
   const options = parseOptions({
     ...((inputs['options'] as object | undefined) ?? {}),
@@ -34,18 +34,15 @@ async function chat(ctx: NodeRunContext, inputs: Record<string, unknown>, messag
   const fmt = format(inputs['json_schema'] as string);
   let produced = 0;
   const max = inputs['max_tokens'] as number;
-  const result = await ctx.engine.generate({
-    kind: 'chat',
-    model: prepared.spec,
-    load: prepared.load,
-    keepAliveMs: prepared.keepAliveMs,
-    sampling: prepared.sampling,
-    signal: ctx.signal,
-    messages: ctx.inference.withModelPrelude(prepared.entry, messages, (inputs['system'] as string) || undefined),
-    ...(fmt ? { format: fmt } : {}),
-    // Text chunks are progress points; progress() throws once the prompt is interrupted, ending generation.
-    onText: () => ctx.progress(Math.min(++produced, max), max),
-  });
+  const result = await ctx.engine.generate(
+    await ctx.inference.chat(prepared, {
+      signal: ctx.signal,
+      messages: ctx.inference.withModelPrelude(prepared.entry, messages, (inputs['system'] as string) || undefined),
+      format: fmt,
+      // Text chunks are progress points; progress() throws once the prompt is interrupted, ending generation.
+      onText: () => ctx.progress(Math.min(++produced, max), max),
+    }),
+  );
   let json: unknown = null;
   if (fmt) {
     try {
@@ -108,14 +105,9 @@ export const llmNodes: NodeDefinition[] = [
     outputs: [{ type: 'EMBEDDING', name: 'EMBEDDING' }],
     run: async ({ model, text }, ctx) => {
       const prepared = await ctx.inference.prepare(model as string, {}, undefined);
-      const result = await ctx.engine.embed({
-        model: prepared.spec,
-        load: prepared.load,
-        keepAliveMs: prepared.keepAliveMs,
-        signal: ctx.signal,
-        inputs: [text as string],
-        truncate: true,
-      });
+      const result = await ctx.engine.embed(
+        ctx.inference.embedding(prepared, { inputs: [text as string], signal: ctx.signal, truncate: true }),
+      );
       return { outputs: [result.embeddings[0] ?? []] };
     },
   },

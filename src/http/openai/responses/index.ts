@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.js';
+import type { ThinkSetting } from '../../../engine/types.js';
 import { HearthError } from '../../../errors.js';
 import type { ResponseCaller } from '../../../responses/store.js';
-import { type ChatRequestParts, chatRequest } from '../../chat-request.js';
 import { errorBody, toHearthError } from '../../errors.js';
 import { clientGone, SseStream } from '../../stream.js';
 import { parseRequest } from '../../validate.js';
@@ -33,7 +33,7 @@ function notFound(id: string, param?: string): HearthError {
 }
 
 /** `reasoning.effort` as Ollama's `think`: none/minimal turn thinking off, the others set its level. */
-function thinkOf(body: ResponseCreateBody): ChatRequestParts['think'] {
+function thinkOf(body: ResponseCreateBody): ThinkSetting | undefined {
   const effort = body.reasoning?.effort;
   if (!effort) return undefined;
   if (effort === 'none' || effort === 'minimal') return false;
@@ -116,14 +116,17 @@ export async function responsesRoutes(app: FastifyInstance, opts: { ctx: AppCont
     });
     return generate(request, reply, body, response, async (builder, signal) => {
       const result = await ctx.engine.generate(
-        chatRequest(prepared, {
+        await ctx.inference.chat(prepared, {
           messages: conversation,
           signal,
           tools,
           toolChoice,
           format,
           think: thinkOf(body),
-          ...(body.stream ? { onText: (text: string) => builder.text(text) } : {}),
+          thinkUnsupported: 'ignore',
+          ...(body.stream
+            ? { onText: (text: string) => builder.text(text), onThinking: (text: string) => builder.thinking(text) }
+            : {}),
         }),
       );
       let calls = body.parallel_tool_calls === false ? result.toolCalls.slice(0, 1) : result.toolCalls;

@@ -24,7 +24,14 @@ export interface FunctionCallOutput {
   status: 'in_progress' | 'completed';
 }
 
-export type OutputItem = MessageOutput | FunctionCallOutput;
+export interface ReasoningOutput {
+  type: 'reasoning';
+  id: string;
+  summary: Array<{ type: 'summary_text'; text: string }>;
+  content: Array<{ type: 'reasoning_text'; text: string }>;
+}
+
+export type OutputItem = ReasoningOutput | MessageOutput | FunctionCallOutput;
 
 /** A response object as OpenAI's API returns it; `output` and `usage` are filled in by {@link ResponseBuilder}. */
 export interface ResponseObject {
@@ -59,6 +66,8 @@ export class ResponseBuilder {
   readonly #emit: ((event: ResponseEvent) => void) | null;
   #message: MessageOutput | null = null;
   #text = '';
+  #thinking = '';
+  #reasoningDone = false;
   #started = false;
 
   constructor(response: ResponseObject, emit: ((event: ResponseEvent) => void) | null) {
@@ -82,10 +91,33 @@ export class ResponseBuilder {
     this.#send({ type: 'response.in_progress', response: this.#snapshot() });
   }
 
+  /** The model's reasoning as it arrives: one reasoning item, sent whole before the message. */
+  thinking(delta: string): void {
+    if (!this.#reasoningDone) this.#thinking += delta;
+  }
+
+  /** The reasoning item (Ollama's shape: the text as summary and as reasoning_text), before any other output. */
+  #reasoning(): void {
+    if (this.#reasoningDone) return;
+    this.#reasoningDone = true;
+    if (this.#thinking === '') return;
+    const item: ReasoningOutput = {
+      type: 'reasoning',
+      id: itemId('rs'),
+      summary: [{ type: 'summary_text', text: this.#thinking }],
+      content: [{ type: 'reasoning_text', text: this.#thinking }],
+    };
+    this.#response.output.push(item);
+    const output_index = this.#indexOf(item);
+    this.#send({ type: 'response.output_item.added', output_index, item: clone(item) });
+    this.#send({ type: 'response.output_item.done', output_index, item: clone(item) });
+  }
+
   /** Generated text as it arrives: opens the message item on the first piece. */
   text(delta: string): void {
     if (delta === '') return;
     this.#start();
+    this.#reasoning();
     const message = this.#openMessage();
     this.#text += delta;
     this.#send({
@@ -105,6 +137,8 @@ export class ResponseBuilder {
    */
   finish(result: GenerateResult, toolCalls: ToolCall[]): ResponseObject {
     this.#start();
+    if (!this.#reasoningDone && this.#thinking === '' && result.thinking) this.#thinking = result.thinking;
+    this.#reasoning();
     // A response always carries a message unless the model only called tools.
     if (this.#message === null && (result.text !== '' || toolCalls.length === 0)) {
       this.#openMessage();
