@@ -48,6 +48,7 @@ interface ChatSetup {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  knowledge?: string[];
 }
 
 export function ChatView(props: ChatViewProps) {
@@ -111,7 +112,12 @@ export function ChatView(props: ChatViewProps) {
 
   const model = conversation?.model ?? setup.model ?? user.defaultModel ?? models[0]?.name ?? null;
   const settings: ChatSetup = conversation
-    ? { model: conversation.model, systemPrompt: conversation.systemPrompt, params: conversation.params }
+    ? {
+        model: conversation.model,
+        systemPrompt: conversation.systemPrompt,
+        params: conversation.params,
+        knowledge: conversation.knowledge ?? [],
+      }
     : setup;
 
   const tree = useMemo(() => buildTree(messages), [messages]);
@@ -212,7 +218,12 @@ export function ChatView(props: ChatViewProps) {
     const firstExchange = messages.length === 0;
     try {
       if (!id) {
-        const made = await api.createConversation({ model, systemPrompt: setup.systemPrompt, params: setup.params });
+        const made = await api.createConversation({
+          model,
+          systemPrompt: setup.systemPrompt,
+          params: setup.params,
+          knowledge: setup.knowledge ?? [],
+        });
         created.current = made.id;
         setConversation(made);
         id = made.id;

@@ -8,6 +8,7 @@ import { responses } from './0007_responses.js';
 import { knowledge } from './0008_knowledge.js';
 import { chatLeases } from './0009_chat_leases.js';
 import { modelPulls } from './0010_model_pulls.js';
+import { knowledgePresets } from './0012_knowledge_presets.js';
 
 /**
  * One step of the Atlas schema. The SQL lives in TS modules (not .sql files)
@@ -35,4 +36,5 @@ export const migrations: readonly Migration[] = [
   knowledge,
   chatLeases,
   modelPulls,
+  knowledgePresets,
 ];
