@@ -306,11 +306,11 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
 
     it("answers from a preset's bases in a chat the preset is applied to, without #tags", async () => {
       const alice = new UiClient(base);
-      await alice.get('/api/ui/session'); // its CSRF token
-      expect((await alice.post('/api/ui/setup', { username: 'alice', password: 'correct horse' })).status).toBe(201);
+      await hearth.ctx.chat.users.create({ username: 'alice', password: 'correct horse' });
+      expect((await alice.login('alice', 'correct horse')).status).toBe(200);
       const unknown = await alice.post('/api/ui/presets', { name: 'Lost', knowledge: ['nope'] });
       expect(unknown.status).toBe(404);
-      expect(unknown.json.error.message).toMatch(/knowledge base "nope" not found/);
+      expect(unknown.json.error).toMatch(/knowledge base "nope" not found/);
       const preset = await alice.post('/api/ui/presets', {
         name: 'House manuals',
         model: 'chat',
