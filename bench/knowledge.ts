@@ -2,7 +2,8 @@
 // and ingestion throughput.
 //
 //   npx tsx bench/knowledge.ts [--sizes 10000,100000] [--dims 768] [--queries 30]
-//                              [--rebuild-pg 100000] [--rebuild-pglite 20000] [--ingest-docs 40]
+//                              [--rebuild-pg 100000] [--rebuild-pglite 20000] [--ingest-docs 16]
+//                              [--ingest-threads 1,2]
 //
 // 1. search: a VectorIndex of N clustered unit vectors (768 dimensions, like nomic-embed-text), queried
 //    near stored vectors: p50/p95 of an exact int8 scan, an indexed search (sign-bit Hamming pass, int8
@@ -13,10 +14,11 @@
 // 3. hybrid: KnowledgeService.query over the PostgreSQL base (full-text + vector + fusion), the query's
 //    embedding excluded (a fixed vector stands in for the engine: that call is what is excluded).
 // 4. ingest: documents through the real path (upload, a `knowledge` job, extraction, chunking, the engine
-//    embedding every chunk with the tests' generated embedding model, commit) on PGlite; chunks/s.
+//    embedding the chunks in batches with the tests' generated embedding model on the llama-server engine
+//    the tests build, commit) on PGlite; chunks/s, once per llama.cpp thread count.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -28,6 +30,7 @@ import { KnowledgeService, VectorIndex } from '../src/knowledge/index.js';
 import { percentile } from '../src/loadgen/stats.js';
 import { silentLogger } from '../src/log.js';
 import { generateModel } from '../test/fixtures/gguf/model.js';
+import { testEngineDir } from '../test/support/engine.js';
 import { startPostgres } from '../test/support/postgres.js';
 
 const { values: args } = parseArgs({
@@ -37,7 +40,9 @@ const { values: args } = parseArgs({
     queries: { type: 'string', default: '30' },
     'rebuild-pg': { type: 'string', default: '100000' },
     'rebuild-pglite': { type: 'string', default: '20000' },
-    'ingest-docs': { type: 'string', default: '40' },
+    'ingest-docs': { type: 'string', default: '16' },
+    /** llama.cpp threads for the ingestion runs (one run each) */
+    'ingest-threads': { type: 'string', default: '1,2' },
     /** which parts to run: search, pg (rebuild + hybrid on PostgreSQL), pglite, ingest */
     parts: { type: 'string', default: 'search,pg,pglite,ingest' },
   },
@@ -133,7 +138,7 @@ async function searchBench(): Promise<void> {
     }
     console.log(
       `search n=${n} dims=${DIMS} (index built in ${(buildMs / 1000).toFixed(1)} s): exact int8 ${ms(exact)}; ` +
-        `indexed ${ms(indexed)}; float32 JS scan ${ms(f32)}; recall@10 indexed/exact ${(recall / QUERIES).toFixed(3)}`,
+        `indexed ${ms(indexed)}; float32 JS scan ${ms(f32)}; recall@10 indexed/exact ${(recall / QUERIES).toFixed(3)}; load average ${loadavg()[0]!.toFixed(1)}`,
     );
   }
 }
@@ -152,11 +157,13 @@ async function fill(db: AtlasDb, n: number): Promise<string> {
   const vectors = clustered(Math.min(n, 20_000), 3);
   for (let doc = 0; doc * 1000 < n; doc++) {
     const id = `${base}-${doc}`;
+    const count = Math.min(1000, n - doc * 1000);
+    // The document's chunk count matters: a base whose documents count no chunks skips the vector side.
     await db.query(
-      `insert into knowledge_documents (id, base_id, name, file_key, sha256, size, media_type, state) values ($1, $2, $3, $3, $1, 1, 'text/plain', 'ready')`,
-      [id, base, `doc-${doc}.txt`],
+      `insert into knowledge_documents (id, base_id, name, file_key, sha256, size, media_type, state, chunks) values ($1, $2, $3, $3, $1, 1, 'text/plain', 'ready', $4)`,
+      [id, base, `doc-${doc}.txt`, count],
     );
-    const rows = Array.from({ length: Math.min(1000, n - doc * 1000) }, (_, i) => {
+    const rows = Array.from({ length: count }, (_, i) => {
       const v = vectors[(doc * 1000 + i) % vectors.length]!;
       return {
         position: i,
@@ -190,7 +197,7 @@ async function rebuildBench(db: AtlasDb, n: number, label: string): Promise<stri
     }
     const sorted = rates.sort((a, b) => a - b);
     console.log(
-      `rebuild ${label} n=${n}: ${Math.round(sorted[1]!)} chunks/s (runs: ${sorted.map((r) => Math.round(r)).join(', ')}); filling took ${fillS.toFixed(0)} s`,
+      `rebuild ${label} n=${n}: ${Math.round(sorted[1]!)} chunks/s (runs: ${sorted.map((r) => Math.round(r)).join(', ')}); filling took ${fillS.toFixed(0)} s; load average ${loadavg()[0]!.toFixed(1)}`,
     );
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -216,6 +223,12 @@ async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> 
     await knowledge.query({ userId: null }, [row!.name], 'warm up the index'); // builds the index once
     for (const mode of ['indexed', 'exact'] as const) {
       const times: number[] = [];
+      const vectorTimes: number[] = [];
+      const [{ generation } = { generation: 0 }] = await db.query<{ generation: number }>(
+        'select generation from knowledge_bases where id = $1',
+        [base],
+      );
+      const index = await knowledge.index.get(base, Number(generation));
       // Mid-frequency words (ranks 200 to 2000 of the vocabulary).
       const words = Array.from(
         { length: 8 },
@@ -225,15 +238,20 @@ async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> 
         const t = performance.now();
         await knowledge.query({ userId: null }, [row!.name], words[i % words.length]!, { limit: 5, mode });
         times.push(performance.now() - t);
+        const v = performance.now();
+        index.search(vector, 40, mode);
+        vectorTimes.push(performance.now() - v);
       }
-      console.log(`hybrid query n=${n} (PostgreSQL, ${mode} vectors, embedding excluded): ${ms(times)}`);
+      console.log(
+        `hybrid query n=${n} (PostgreSQL, ${mode} vectors, embedding excluded): ${ms(times)}; its vector side alone: ${ms(vectorTimes)}; load average ${loadavg()[0]!.toFixed(1)}`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function ingestBench(docs: number): Promise<void> {
+async function ingestBench(docs: number, threads: number): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'hearth-bench-ingest-'));
   try {
     await mkdir(join(root, 'atlas'), { recursive: true });
@@ -247,7 +265,16 @@ async function ingestBench(docs: number): Promise<void> {
     });
     const { config } = configFromObject({
       atlas: { files: join(root, 'atlas'), database: 'embedded' },
-      node: { cacheDir: join(root, 'cache'), threads: 2, id: 'bench', jobs: { concurrency: 2 } },
+      // The tests' llama-server build (without engineDir, `auto` would serve in-process while it builds
+      // llama-server in the background: a compile on the same cores as the measurement).
+      node: {
+        cacheDir: join(root, 'cache'),
+        threads,
+        id: 'bench',
+        jobs: { concurrency: 2 },
+        engineDir: testEngineDir(),
+      },
+      inference: { engine: 'server' },
       jobs: { pollInterval: '100ms' },
       log: { level: 'warn' },
     });
@@ -274,7 +301,7 @@ async function ingestBench(docs: number): Promise<void> {
       const seconds = (performance.now() - started) / 1000;
       const [row] = await ctx.atlas.db.query<{ n: number }>('select count(*)::int as n from knowledge_chunks');
       console.log(
-        `ingest ${docs} documents (PGlite, generated embedding model, 2 threads): ${row!.n} chunks in ${seconds.toFixed(1)} s = ${(row!.n / seconds).toFixed(0)} chunks/s`,
+        `ingest ${docs} documents (PGlite, generated embedding model, llama-server, ${threads} thread(s)): ${row!.n} chunks in ${seconds.toFixed(1)} s = ${(row!.n / seconds).toFixed(1)} chunks/s; load average ${loadavg()[0]!.toFixed(1)}`,
       );
     } finally {
       await closeContext(ctx);
@@ -289,7 +316,11 @@ async function main(): Promise<void> {
   if (parts.has('search')) await searchBench();
   if (parts.has('pg')) await pgBench();
   if (parts.has('pglite')) await pgliteBench();
-  if (parts.has('ingest')) await ingestBench(Number(args['ingest-docs']));
+  if (parts.has('ingest')) {
+    for (const threads of args['ingest-threads'].split(',').map(Number)) {
+      await ingestBench(Number(args['ingest-docs']), threads);
+    }
+  }
 }
 
 async function pgBench(): Promise<void> {

@@ -142,8 +142,8 @@ export async function openContext(
       sessionTtlMs: config.ui.sessionTtl,
       generateTitles: config.ui.generateTitles,
       files,
-      retrieve: (user, question) =>
-        knowledgeForMessage(knowledge, { userId: user.id, admin: user.role === 'admin' }, question),
+      retrieve: (user, question, attached) =>
+        knowledgeForMessage(knowledge, { userId: user.id, admin: user.role === 'admin' }, question, attached),
     });
     closers.push(() => chat.close());
     // Workers start here (every `hearth serve` runs them); closing hands their work back to the queue.

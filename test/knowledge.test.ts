@@ -18,6 +18,7 @@ import { call, createModel, finished, putFile, waitForJob } from './support/jobs
 import { makeTestModels } from './support/models.js';
 import { imageOnlyPdf, textPdf } from './support/pdf.js';
 import { createTestDatabase, sharedPostgresUrl } from './support/postgres.js';
+import { UiClient } from './support/ui-client.js';
 
 const GUIDE = `# Hearth guide
 
@@ -186,7 +187,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       ]);
     });
 
-    it('answers a chat with numbered citations from the attached bases (OpenAI and Ollama shapes)', async () => {
+    it('answers a chat with numbered citations from the attached bases (OpenAI and Ollama shapes, streamed or not)', async () => {
       const openai = await call(base, '/v1/chat/completions', {
         model: 'chat',
         messages: [{ role: 'user', content: 'Where is the quokka marmalade ledger?' }],
@@ -207,6 +208,45 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       });
       expect(ollama.status).toBe(200);
       expect(ollama.json.hearth.citations[0]).toMatchObject({ n: 1, base: 'house', document: 'heating.md' });
+
+      // Streamed: the OpenAI stream's first chunk (no choices) and /api/chat's last line carry the citations.
+      const sse = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'chat',
+          messages: [{ role: 'user', content: 'Where is the quokka marmalade ledger?' }],
+          max_tokens: 4,
+          stream: true,
+          knowledge: ['manuals'],
+        }),
+      });
+      expect(sse.status).toBe(200);
+      const events = (await sse.text())
+        .split('\n')
+        .filter((l) => l.startsWith('data: ') && l !== 'data: [DONE]')
+        .map((l) => JSON.parse(l.slice(6)));
+      expect(events[0]).toMatchObject({ object: 'chat.completion.chunk', choices: [] });
+      expect(events[0].hearth.citations).toEqual(citations);
+      expect(events.slice(1).every((e: any) => e.hearth === undefined && e.choices.length === 1)).toBe(true);
+
+      const ndjson = await fetch(`${base}/api/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'chat',
+          messages: [{ role: 'user', content: 'thermostat hall' }],
+          options: { num_predict: 4 },
+          knowledge: ['house'],
+        }),
+      });
+      const lines = (await ndjson.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.at(-1)).toMatchObject({ done: true });
+      expect(lines.at(-1).hearth.citations).toEqual(ollama.json.hearth.citations);
+      expect(lines.slice(0, -1).every((l: any) => l.hearth === undefined && l.done === false)).toBe(true);
 
       const unknown = await call(base, '/v1/chat/completions', {
         model: 'chat',
@@ -263,6 +303,40 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       expect(gone.code).toBe(1);
       expect(gone.stderr).toMatch(/hearth: knowledge base "cli-kb" not found/);
     }, 300_000);
+
+    it("answers from a preset's bases in a chat the preset is applied to, without #tags", async () => {
+      const alice = new UiClient(base);
+      await hearth.ctx.chat.users.create({ username: 'alice', password: 'correct horse' });
+      expect((await alice.login('alice', 'correct horse')).status).toBe(200);
+      const unknown = await alice.post('/api/ui/presets', { name: 'Lost', knowledge: ['nope'] });
+      expect(unknown.status).toBe(404);
+      expect(unknown.json.error).toMatch(/knowledge base "nope" not found/);
+      const preset = await alice.post('/api/ui/presets', {
+        name: 'House manuals',
+        model: 'chat',
+        knowledge: ['manuals'],
+      });
+      expect(preset.status, preset.text).toBe(201);
+      expect(preset.json.preset.knowledge).toEqual(['manuals']);
+      // Applying the preset (what the chat settings do): its model, prompt, parameters and bases.
+      const created = await alice.post('/api/ui/conversations', { model: 'chat', params: { num_predict: 4 } });
+      const id = created.json.conversation.id;
+      expect(created.json.conversation.knowledge).toEqual([]);
+      const applied = await alice.patch(`/api/ui/conversations/${id}`, {
+        model: preset.json.preset.model,
+        knowledge: preset.json.preset.knowledge,
+      });
+      expect(applied.json.conversation.knowledge).toEqual(['manuals']);
+      const answer = await alice.reply(id, { parentId: null, content: 'Where is the quokka marmalade ledger?' });
+      const reply = answer.events.at(-1).message;
+      expect(reply.status).toBe('done');
+      expect(reply.stats.sources[0]).toMatchObject({ n: 1, base: 'manuals', document: 'guide.md' });
+      expect(reply.stats.sources[0].text).toContain('quokka marmalade ledger');
+      // Stored on Atlas: a reload shows the same bases and sources.
+      const reloaded = await alice.get(`/api/ui/conversations/${id}`);
+      expect(reloaded.json.conversation.knowledge).toEqual(['manuals']);
+      expect(reloaded.json.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+    });
 
     it('deletes a document with its chunks, and a base with everything it uploaded', async () => {
       const docs = (await call(base, '/api/knowledge/manuals/documents')).json.documents;

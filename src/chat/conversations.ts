@@ -65,6 +65,8 @@ export interface Conversation {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases (names) every reply answers from, besides the `#name` tags of its message */
+  knowledge: string[];
   /** the last message of the branch shown */
   currentLeafId: string | null;
   pinned: boolean;
@@ -107,6 +109,7 @@ export interface NewConversation {
   model?: string | null;
   systemPrompt?: string | null;
   params?: ChatParams;
+  knowledge?: string[];
 }
 
 /** The fields a PATCH may change. */
@@ -116,6 +119,7 @@ export interface ConversationPatch {
   model?: string | null;
   systemPrompt?: string | null;
   params?: ChatParams;
+  knowledge?: string[];
   /** show another branch: must be a message of this conversation */
   currentLeafId?: string;
 }
@@ -151,7 +155,7 @@ export const DEFAULT_TITLE = 'New chat';
 const TITLE_MAX = 200;
 
 const CONVERSATION_COLUMNS =
-  'c.id, c.title, c.title_source, c.model, c.system_prompt, c.params, c.current_leaf_id, c.pinned, c.created_at, c.updated_at';
+  'c.id, c.title, c.title_source, c.model, c.system_prompt, c.params, c.knowledge, c.current_leaf_id, c.pinned, c.created_at, c.updated_at';
 const MESSAGE_COLUMNS =
   'm.id, m.parent_id, m.role, m.content, m.attachments, m.model, m.status, m.error, m.stats, m.created_at, m.updated_at';
 
@@ -162,6 +166,7 @@ interface ConversationRow {
   model: string | null;
   system_prompt: string | null;
   params: ChatParams;
+  knowledge: string[] | null;
   current_leaf_id: string | null;
   pinned: boolean;
   created_at: Date;
@@ -190,6 +195,7 @@ function toConversation(row: ConversationRow): Conversation {
     model: row.model,
     systemPrompt: row.system_prompt,
     params: row.params ?? {},
+    knowledge: row.knowledge ?? [],
     currentLeafId: row.current_leaf_id,
     pinned: row.pinned,
     createdAt: row.created_at,
@@ -299,8 +305,8 @@ export class ConversationStore {
   async create(userId: string, init: NewConversation = {}): Promise<Conversation> {
     const title = init.title ? cleanTitle(init.title) : '';
     const [row] = await this.#db.query<ConversationRow>(
-      `insert into conversations as c (id, user_id, title, title_source, model, system_prompt, params)
-       values ($1, $2, $3, $4, $5, $6, $7::jsonb) returning ${CONVERSATION_COLUMNS}`,
+      `insert into conversations as c (id, user_id, title, title_source, model, system_prompt, params, knowledge)
+       values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[]) returning ${CONVERSATION_COLUMNS}`,
       [
         randomUUID(),
         userId,
@@ -309,6 +315,7 @@ export class ConversationStore {
         init.model ?? null,
         init.systemPrompt ?? null,
         JSON.stringify(init.params ?? {}),
+        init.knowledge ?? [],
       ],
     );
     return toConversation(row!);
@@ -345,6 +352,7 @@ export class ConversationStore {
          model = case when $5 then $6 else c.model end,
          system_prompt = case when $7 then $8 else c.system_prompt end,
          params = coalesce($9::jsonb, c.params),
+         knowledge = coalesce($11::text[], c.knowledge),
          current_leaf_id = case when $10::text is null then c.current_leaf_id
            when exists (select 1 from chat_messages m where m.id = $10 and m.conversation_id = c.id) then $10
            else c.current_leaf_id end
@@ -361,6 +369,7 @@ export class ConversationStore {
         patch.systemPrompt ?? null,
         patch.params === undefined ? null : JSON.stringify(patch.params),
         patch.currentLeafId ?? null,
+        patch.knowledge ?? null,
       ],
     );
     if (!row) throw notFound(id);

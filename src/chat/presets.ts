@@ -14,6 +14,8 @@ export interface Preset {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases (names) a chat started from it answers from */
+  knowledge: string[];
   /** everybody sees it (only admins share) */
   shared: boolean;
   /** the user may change or delete it (their own; any shared one for an admin) */
@@ -27,6 +29,7 @@ export interface PresetInput {
   model?: string | null;
   systemPrompt?: string | null;
   params?: ChatParams;
+  knowledge?: string[];
   shared?: boolean;
 }
 
@@ -37,11 +40,12 @@ interface PresetRow {
   model: string | null;
   system_prompt: string | null;
   params: ChatParams;
+  knowledge: string[] | null;
   shared: boolean;
   created_at: Date;
 }
 
-const COLUMNS = 'id, owner_id, name, model, system_prompt, params, shared, created_at';
+const COLUMNS = 'id, owner_id, name, model, system_prompt, params, knowledge, shared, created_at';
 
 function toPreset(row: PresetRow, viewer: User): Preset {
   return {
@@ -50,6 +54,7 @@ function toPreset(row: PresetRow, viewer: User): Preset {
     model: row.model,
     systemPrompt: row.system_prompt,
     params: row.params ?? {},
+    knowledge: row.knowledge ?? [],
     shared: row.shared,
     editable: row.owner_id === viewer.id || (row.shared && viewer.role === 'admin'),
     createdAt: row.created_at,
@@ -79,8 +84,8 @@ export class PresetStore {
     }
     await this.#checkUnique(user, name, null);
     const [row] = await this.#db.query<PresetRow>(
-      `insert into chat_presets (id, owner_id, name, model, system_prompt, params, shared)
-       values ($1, $2, $3, $4, $5, $6::jsonb, $7) returning ${COLUMNS}`,
+      `insert into chat_presets (id, owner_id, name, model, system_prompt, params, shared, knowledge)
+       values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::text[]) returning ${COLUMNS}`,
       [
         randomUUID(),
         user.id,
@@ -89,6 +94,7 @@ export class PresetStore {
         input.systemPrompt ?? null,
         JSON.stringify(input.params ?? {}),
         input.shared ?? false,
+        input.knowledge ?? [],
       ],
     );
     return toPreset(row!, user);
@@ -106,6 +112,7 @@ export class PresetStore {
          system_prompt = case when $6 then $7 else system_prompt end,
          params = coalesce($8::jsonb, params),
          shared = coalesce($9, shared),
+         knowledge = coalesce($11::text[], knowledge),
          updated_at = now()
        where id = $1 and (owner_id = $2 or (shared and $10))
        returning ${COLUMNS}`,
@@ -120,6 +127,7 @@ export class PresetStore {
         input.params === undefined ? null : JSON.stringify(input.params),
         input.shared ?? null,
         user.role === 'admin',
+        input.knowledge ?? null,
       ],
     );
     if (!row) throw notFound(id);

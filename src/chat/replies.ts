@@ -82,7 +82,12 @@ export interface ChatRepliesOptions {
    * Knowledge for a question (the `#name` bases it mentions, src/knowledge): the system text with the
    * retrieved passages, and the passages, stored with the reply. Null: no base mentioned, or nothing found.
    */
-  retrieve?: (user: User, question: string) => Promise<{ system: string; sources: ChatSource[] } | null>;
+  retrieve?: (
+    user: User,
+    question: string,
+    /** the bases the conversation has attached (from a preset), searched besides the message's tags */
+    attached: readonly string[],
+  ) => Promise<{ system: string; sources: ChatSource[] } | null>;
   /** Atlas files, where images given to messages are stored (without it, images are refused) */
   files?: FileStore;
 }
@@ -185,7 +190,7 @@ export class ChatReplies {
       await conversations.update(user.id, conversation.id, { model: req.model });
 
     const history = await conversations.path(conversation.id, userMessage.id);
-    const knowledge = (await this.#opts.retrieve?.(user, userMessage.content)) ?? null;
+    const knowledge = (await this.#opts.retrieve?.(user, userMessage.content, conversation.knowledge)) ?? null;
     const assistant = await conversations.addMessage(conversation.id, {
       parentId: userMessage.id,
       role: 'assistant',

@@ -37,15 +37,17 @@ export function knowledgeTags(text: string): string[] {
 }
 
 /**
- * Knowledge for a chat-UI reply: the bases the message tags with `#name` that the user sees (other
- * tags are just text), searched with the message. Null when none is tagged or nothing is found.
+ * Knowledge for a chat-UI reply: the bases the message tags with `#name` and those the conversation has
+ * attached (from a preset), as far as the user sees them (other tags are just text; an attached base
+ * deleted since is skipped), searched with the message. Null when there is none or nothing is found.
  */
 export async function knowledgeForMessage(
   knowledge: KnowledgeService,
   viewer: Viewer,
   text: string,
+  attached: readonly string[] = [],
 ): Promise<{ system: string; sources: Citation[] } | null> {
-  const tags = knowledgeTags(text);
+  const tags = [...new Set([...attached, ...knowledgeTags(text)])];
   if (tags.length === 0) return null;
   const visible = new Set((await knowledge.list(viewer)).map((b) => b.name));
   const bases = tags.filter((t) => visible.has(t));

@@ -100,6 +100,8 @@ export interface Conversation {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases every reply answers from (applied from a preset) */
+  knowledge?: string[];
   currentLeafId: string | null;
   pinned: boolean;
   createdAt: string;
@@ -140,6 +142,8 @@ export interface Preset {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases a chat started from it answers from */
+  knowledge?: string[];
   shared: boolean;
   editable: boolean;
 }
@@ -261,6 +265,7 @@ export const api = {
     model?: string | null;
     systemPrompt?: string | null;
     params?: ChatParams;
+    knowledge?: string[];
     title?: string;
   }) => request<{ conversation: Conversation }>('POST', '/api/ui/conversations', init).then((r) => r.conversation),
   conversation: (id: string) =>

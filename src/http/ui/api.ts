@@ -20,6 +20,7 @@ import {
 import { LOOPBACK_ZONE } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
+import { KNOWLEDGE_FIELD_MAX } from '../../knowledge/index.js';
 import { parseOptions } from '../../models/options.js';
 import {
   FailedAuthLimiter,
@@ -40,12 +41,15 @@ import { uiWorkflowRoutes } from './workflows.js';
 const credentials = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
 const paramsField = z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.string())]));
 const nullableText = (max: number) => z.string().max(max).nullable();
+/** knowledge bases (names) a conversation or preset answers from (docs/knowledge.md) */
+const knowledgeField = z.array(z.string().min(1).max(64)).max(KNOWLEDGE_FIELD_MAX);
 
 const conversationInit = z.object({
   title: z.string().max(200).optional(),
   model: nullableText(200).optional(),
   systemPrompt: nullableText(100_000).optional(),
   params: paramsField.optional(),
+  knowledge: knowledgeField.optional(),
 });
 const conversationPatch = conversationInit.extend({
   pinned: z.boolean().optional(),
@@ -79,6 +83,7 @@ const presetBody = z.object({
   model: nullableText(200).optional(),
   systemPrompt: nullableText(100_000).optional(),
   params: paramsField.optional(),
+  knowledge: knowledgeField.optional(),
   shared: z.boolean().optional(),
 });
 const listQuery = z.object({
@@ -348,8 +353,14 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     return { conversations: page.items, next: page.next };
   });
 
+  /** Attached knowledge bases must be ones the user sees (KNOWLEDGE_NOT_FOUND names the first that is not). */
+  const checkKnowledge = async (user: User, names: readonly string[] | undefined) => {
+    for (const name of names ?? []) await ctx.knowledge.get({ userId: user.id, admin: user.role === 'admin' }, name);
+  };
+
   app.post('/api/ui/conversations', async (request, reply) => {
     const body = parseRequest(conversationInit, request.body ?? {});
+    await checkKnowledge(auth.session(request).user, body.knowledge);
     const conversation = await chat.conversations.create(auth.session(request).user.id, {
       ...body,
       params: checkParams(body.params) ?? {},
@@ -367,6 +378,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.patch<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
     const body = parseRequest(conversationPatch, request.body);
     const params = checkParams(body.params);
+    await checkKnowledge(auth.session(request).user, body.knowledge);
     const conversation = await chat.conversations.update(auth.session(request).user.id, request.params.id, {
       ...body,
       ...(params ? { params } : {}),
@@ -526,6 +538,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
 
   app.post('/api/ui/presets', async (request, reply) => {
     const body = parseRequest(presetBody, request.body);
+    await checkKnowledge(auth.session(request).user, body.knowledge);
     const preset = await chat.presets.create(auth.session(request).user, {
       ...body,
       params: checkParams(body.params) ?? {},
@@ -536,6 +549,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.patch<{ Params: IdParams }>('/api/ui/presets/:id', async (request) => {
     const body = parseRequest(presetBody.partial(), request.body);
     const params = checkParams(body.params);
+    await checkKnowledge(auth.session(request).user, body.knowledge);
     const preset = await chat.presets.update(auth.session(request).user, request.params.id, {
       ...body,
       ...(params ? { params } : {}),

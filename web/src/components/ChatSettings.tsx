@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'react';
-import { api, type ChatParams, type ModelInfo, type Preset, type User } from '../api';
+import { api, type ChatParams, type KnowledgeBase, type ModelInfo, type Preset, request, type User } from '../api';
 import type { Toast } from './Toasts';
 
 interface Settings {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases every reply answers from */
+  knowledge?: string[];
 }
 
 interface Field {
@@ -159,6 +161,14 @@ export function ChatSettings(props: {
   const [problems, setProblems] = useState<Record<string, string>>({});
   const [presetName, setPresetName] = useState('');
   const [share, setShare] = useState(false);
+  const [bases, setBases] = useState<KnowledgeBase[]>([]);
+  const [presetBases, setPresetBases] = useState<string[]>([]);
+  useEffect(() => {
+    request<{ bases: KnowledgeBase[] }>('GET', '/api/ui/knowledge')
+      .then((r) => setBases(r.bases))
+      .catch(() => setBases([]));
+  }, []);
+  useEffect(() => setPresetBases(settings.knowledge ?? []), [settings.knowledge]);
   const info = props.models.find((m) => m.name === props.model);
 
   useEffect(() => {
@@ -207,6 +217,7 @@ export function ChatSettings(props: {
       ...(preset.model ? { model: preset.model } : {}),
       systemPrompt: preset.systemPrompt,
       params: preset.params,
+      knowledge: preset.knowledge ?? [],
     });
     props.toast({ text: `Preset “${preset.name}” applied.` });
   };
@@ -219,6 +230,7 @@ export function ChatSettings(props: {
         model: props.model,
         systemPrompt: settings.systemPrompt,
         params: settings.params,
+        knowledge: presetBases,
         shared: share,
       });
       setPresetName('');
@@ -298,6 +310,21 @@ export function ChatSettings(props: {
           value={presetName}
           onChange={(e) => setPresetName(e.target.value)}
         />
+        {bases.length > 0 && (
+          <select
+            multiple
+            aria-label="Knowledge bases of the new preset"
+            title="Knowledge bases a chat started from the preset answers from"
+            value={presetBases}
+            onChange={(e) => setPresetBases([...e.target.selectedOptions].map((o) => o.value))}
+          >
+            {bases.map((b) => (
+              <option key={b.id} value={b.name}>
+                #{b.name}
+              </option>
+            ))}
+          </select>
+        )}
         {props.user.role === 'admin' && (
           <label className="inline">
             <input type="checkbox" checked={share} onChange={(e) => setShare(e.target.checked)} /> share with everyone

@@ -48,6 +48,7 @@ interface ChatSetup {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  knowledge?: string[];
 }
 
 export function ChatView(props: ChatViewProps) {
@@ -121,7 +122,12 @@ export function ChatView(props: ChatViewProps) {
   const settings: ChatSetup = useMemo(
     () =>
       conversation
-        ? { model: conversation.model, systemPrompt: conversation.systemPrompt, params: conversation.params }
+        ? {
+            model: conversation.model,
+            systemPrompt: conversation.systemPrompt,
+            params: conversation.params,
+            knowledge: conversation.knowledge ?? [],
+          }
         : setup,
     [conversation, setup],
   );
@@ -226,7 +232,12 @@ export function ChatView(props: ChatViewProps) {
       toast({ text: 'No model yet: import one (see the README); the list updates by itself.', kind: 'error' });
       return null;
     }
-    const made = await api.createConversation({ model, systemPrompt: setup.systemPrompt, params: setup.params });
+    const made = await api.createConversation({
+      model,
+      systemPrompt: setup.systemPrompt,
+      params: setup.params,
+      knowledge: setup.knowledge ?? [],
+    });
     created.current = made.id;
     setConversation(made);
     props.onCreated(made.id);

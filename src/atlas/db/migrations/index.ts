@@ -9,6 +9,7 @@ import { knowledge } from './0008_knowledge.js';
 import { chatLeases } from './0009_chat_leases.js';
 import { modelPulls } from './0010_model_pulls.js';
 import { workflowTickets } from './0011_workflow_tickets.js';
+import { knowledgePresets } from './0012_knowledge_presets.js';
 import { chatPreferences } from './0013_chat_preferences.js';
 
 /**
@@ -38,5 +39,6 @@ export const migrations: readonly Migration[] = [
   chatLeases,
   modelPulls,
   workflowTickets,
+  knowledgePresets,
   chatPreferences,
 ];
