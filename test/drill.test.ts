@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { jsonForAtlas } from '../src/atlas/db/json.js';
 import { generateModel } from './fixtures/gguf/index.js';
 import { type HearthDirs, hearthDirs, startHearthProcess } from './support/hearth.js';
 import { createTestDatabase } from './support/postgres.js';
@@ -108,8 +109,9 @@ describe.each(backends)('rebuild drill on $name', ({ database }) => {
       });
       expect(gen.done).toBe(true);
       expect(gen.eval_count).toBeGreaterThan(0);
-      // The stored response is there, as it was answered, and a new response continues it.
-      expect(await json(`${second.url}/v1/responses/${stored.id}`)).toEqual(stored);
+      // The stored response is there, as it was answered, and a new response continues it. (Random
+      // weights can write a NUL, which jsonb cannot hold: Atlas keeps U+FFFD in its place, as documented.)
+      expect(await json(`${second.url}/v1/responses/${stored.id}`)).toEqual(JSON.parse(jsonForAtlas(stored)));
       const next = await json(`${second.url}/v1/responses`, {
         method: 'POST',
         body: JSON.stringify({
