@@ -264,10 +264,10 @@ export function searchQuery(text: string): string | null {
 }
 
 export class ConversationStore {
-  readonly #db: Pick<AtlasDb, 'query'>;
+  private readonly db: Pick<AtlasDb, 'query'>;
 
   constructor(opts: { db: Pick<AtlasDb, 'query'> }) {
-    this.#db = opts.db;
+    this.db = opts.db;
   }
 
   /**
@@ -281,7 +281,7 @@ export class ConversationStore {
   ): Promise<{ items: ConversationSummary[]; next: string | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
     await this.expireLeases();
-    const rows = await this.#db.query<ConversationRow & { streaming: boolean }>(
+    const rows = await this.db.query<ConversationRow & { streaming: boolean }>(
       `select c.id, c.title, c.pinned, c.model, c.updated_at, ${STREAMING_COLUMN} from conversations c
        where c.user_id = $1 and c.deleted_at is null
          and ($2::text is null or (c.pinned, c.updated_at, c.id) <
@@ -295,7 +295,7 @@ export class ConversationStore {
   }
 
   async count(userId: string): Promise<number> {
-    const [row] = await this.#db.query<{ n: string }>(
+    const [row] = await this.db.query<{ n: string }>(
       'select count(*) as n from conversations where user_id = $1 and deleted_at is null',
       [userId],
     );
@@ -304,7 +304,7 @@ export class ConversationStore {
 
   async create(userId: string, init: NewConversation = {}): Promise<Conversation> {
     const title = init.title ? cleanTitle(init.title) : '';
-    const [row] = await this.#db.query<ConversationRow>(
+    const [row] = await this.db.query<ConversationRow>(
       `insert into conversations as c (id, user_id, title, title_source, model, system_prompt, params, knowledge)
        values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[]) returning ${CONVERSATION_COLUMNS}`,
       [
@@ -322,7 +322,7 @@ export class ConversationStore {
   }
 
   async get(userId: string, id: string): Promise<Conversation> {
-    const [row] = await this.#db.query<ConversationRow>(
+    const [row] = await this.db.query<ConversationRow>(
       `select ${CONVERSATION_COLUMNS} from conversations c where c.id = $1 and c.user_id = $2 and c.deleted_at is null`,
       [id, userId],
     );
@@ -333,7 +333,7 @@ export class ConversationStore {
   /** Every message of a conversation (all branches), oldest first: one indexed range read. */
   async messages(userId: string, id: string): Promise<ConversationMessage[]> {
     await this.expireLeases(id);
-    const rows = await this.#db.query<MessageRow>(
+    const rows = await this.db.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
        where m.conversation_id = $1 and c.user_id = $2 order by m.seq`,
       [id, userId],
@@ -344,7 +344,7 @@ export class ConversationStore {
   async update(userId: string, id: string, patch: ConversationPatch): Promise<Conversation> {
     const title = patch.title === undefined ? null : cleanTitle(patch.title);
     if (title === '') throw new HearthError('BAD_REQUEST', 'a title cannot be empty', { details: { param: 'title' } });
-    const [row] = await this.#db.query<ConversationRow>(
+    const [row] = await this.db.query<ConversationRow>(
       `update conversations c set
          title = coalesce($3, c.title),
          title_source = case when $3::text is null then c.title_source else 'user' end,
@@ -387,7 +387,7 @@ export class ConversationStore {
 
   /** Moves a conversation to the bin; {@link restore} brings it back until it is purged. */
   async delete(userId: string, id: string): Promise<void> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       'update conversations set deleted_at = now() where id = $1 and user_id = $2 and deleted_at is null returning id',
       [id, userId],
     );
@@ -395,7 +395,7 @@ export class ConversationStore {
   }
 
   async restore(userId: string, id: string): Promise<Conversation> {
-    const [row] = await this.#db.query<ConversationRow>(
+    const [row] = await this.db.query<ConversationRow>(
       `update conversations c set deleted_at = null where c.id = $1 and c.user_id = $2 returning ${CONVERSATION_COLUMNS}`,
       [id, userId],
     );
@@ -405,7 +405,7 @@ export class ConversationStore {
 
   /** Deletes for good what has been in the bin longer than `olderThanMs`. */
   async purgeDeleted(olderThanMs: number): Promise<number> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `delete from conversations where deleted_at is not null and deleted_at < now() - ($1::bigint * interval '1 millisecond') returning id`,
       [olderThanMs],
     );
@@ -414,7 +414,7 @@ export class ConversationStore {
 
   /** One message, if it belongs to the user's (not deleted) conversation. */
   async message(userId: string, conversationId: string, messageId: string): Promise<ConversationMessage> {
-    const [row] = await this.#db.query<MessageRow>(
+    const [row] = await this.db.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from chat_messages m join conversations c on c.id = m.conversation_id
        where m.id = $1 and m.conversation_id = $2 and c.user_id = $3 and c.deleted_at is null`,
       [messageId, conversationId, userId],
@@ -430,7 +430,7 @@ export class ConversationStore {
 
   /** The branch from the first message down to `leafId`, oldest first (what the model is shown). */
   async path(conversationId: string, leafId: string): Promise<ConversationMessage[]> {
-    const rows = await this.#db.query<MessageRow & { seq: string }>(
+    const rows = await this.db.query<MessageRow & { seq: string }>(
       `with recursive path as (
          select * from chat_messages where id = $1 and conversation_id = $2
          union all
@@ -448,7 +448,7 @@ export class ConversationStore {
    * same conversation.
    */
   async addMessage(conversationId: string, message: NewMessage): Promise<ConversationMessage> {
-    const [row] = await this.#db.query<MessageRow>(
+    const [row] = await this.db.query<MessageRow>(
       `with added as (
          insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id, lease_until)
          select $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, now() + $10::integer * interval '1 millisecond'
@@ -493,7 +493,7 @@ export class ConversationStore {
     messageId: string,
     update: { content: string; status?: MessageStatus; stats?: MessageStats; error?: string | null; leaseMs?: number },
   ): Promise<{ stopRequested: boolean }> {
-    const [row] = await this.#db.query<{ stop_requested: boolean }>(
+    const [row] = await this.db.query<{ stop_requested: boolean }>(
       `update chat_messages set content = $2, status = coalesce($3, status), stats = coalesce($4::jsonb, stats),
          error = coalesce($5, error), updated_at = now(),
          node_id = case when coalesce($3, status) = 'streaming' then node_id else null end,
@@ -518,7 +518,7 @@ export class ConversationStore {
    * being written (by anyone).
    */
   async reopenReply(messageId: string, nodeId: string, leaseMs: number): Promise<ConversationMessage | null> {
-    const [row] = await this.#db.query<MessageRow>(
+    const [row] = await this.db.query<MessageRow>(
       `with reopened as (
          update chat_messages set status = 'streaming', node_id = $2, error = null, stop_requested = false,
            lease_until = now() + $3::integer * interval '1 millisecond', updated_at = now()
@@ -541,7 +541,7 @@ export class ConversationStore {
    */
   async replyState(messageId: string): Promise<ConversationMessage | null> {
     await this.expireLeases(undefined, messageId);
-    const [row] = await this.#db.query<MessageRow>(`select ${MESSAGE_COLUMNS} from chat_messages m where m.id = $1`, [
+    const [row] = await this.db.query<MessageRow>(`select ${MESSAGE_COLUMNS} from chat_messages m where m.id = $1`, [
       messageId,
     ]);
     return row ? toMessage(row) : null;
@@ -553,7 +553,7 @@ export class ConversationStore {
    * message, or everywhere. Returns how many.
    */
   async expireLeases(conversationId?: string, messageId?: string): Promise<number> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
          error = $3
        where status = 'streaming' and lease_until < now()
@@ -566,7 +566,7 @@ export class ConversationStore {
 
   /** Asks whichever node writes a streaming reply to stop it (it checks at its next write). */
   async requestStop(userId: string, conversationId: string, messageId: string): Promise<boolean> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `update chat_messages m set stop_requested = true
        from conversations c
        where m.id = $1 and m.conversation_id = $2 and c.id = m.conversation_id and c.user_id = $3 and m.status = 'streaming'
@@ -578,7 +578,7 @@ export class ConversationStore {
 
   /** At start-up: replies this node was writing when it died keep their text and say so. */
   async markInterrupted(nodeId: string): Promise<number> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
          error = 'the node restarted while writing this reply; the text written until then is kept'
        where status = 'streaming' and node_id = $1 returning id`,
@@ -589,7 +589,7 @@ export class ConversationStore {
 
   /** Sets the title unless a person has set one since (background titles never overwrite theirs). */
   async setGeneratedTitle(conversationId: string, title: string, source: 'default' | 'generated'): Promise<boolean> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `update conversations set title = $2, title_source = $3 where id = $1 and title_source = 'default' returning id`,
       [conversationId, cleanTitle(title), source],
     );
@@ -600,7 +600,7 @@ export class ConversationStore {
   async search(userId: string, text: string, limit = 20): Promise<SearchHit[]> {
     const query = searchQuery(text);
     if (!query) return [];
-    const rows = await this.#db.query<ConversationRow & { snippet: string | null }>(
+    const rows = await this.db.query<ConversationRow & { snippet: string | null }>(
       `with q as (select to_tsquery('simple', $2) as q)
        select c.id, c.title, c.pinned, c.model, c.updated_at,
          (select m.content from chat_messages m
@@ -618,7 +618,7 @@ export class ConversationStore {
 
   /** Conversation ids of a user, newest first (for export). */
   async ids(userId: string): Promise<string[]> {
-    const rows = await this.#db.query<{ id: string }>(
+    const rows = await this.db.query<{ id: string }>(
       'select id from conversations where user_id = $1 and deleted_at is null order by created_at, id',
       [userId],
     );
@@ -646,7 +646,7 @@ export class ConversationStore {
       created_at: m.createdAt.toISOString(),
     }));
     const leaf = tree.currentLeafId ? (ids.get(tree.currentLeafId) ?? null) : (rows.at(-1)?.id ?? null);
-    const [row] = await this.#db.query<ConversationRow>(
+    const [row] = await this.db.query<ConversationRow>(
       `with c as (
          insert into conversations (id, user_id, title, title_source, model, system_prompt, params, current_leaf_id, pinned, created_at, updated_at)
          values ($1, $2, $3, 'imported', $4, $5, $6::jsonb, $7, $8, $9, $10)

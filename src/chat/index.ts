@@ -76,13 +76,13 @@ export class ChatService {
   readonly presets: PresetStore;
   readonly titles: TitleWriter;
   readonly replies: ChatReplies;
-  readonly #log: Logger;
-  readonly #timer: NodeJS.Timeout | undefined;
-  readonly #binRetentionMs: number;
+  private readonly log: Logger;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly binRetentionMs: number;
 
   private constructor(opts: ChatServiceOptions) {
-    this.#log = opts.log;
-    this.#binRetentionMs = opts.binRetentionMs ?? 7 * 24 * 3_600_000;
+    this.log = opts.log;
+    this.binRetentionMs = opts.binRetentionMs ?? 7 * 24 * 3_600_000;
     this.users = new UserStore({ db: opts.db });
     this.sessions = new SessionStore({ db: opts.db, ttlMs: opts.sessionTtlMs });
     this.conversations = new ConversationStore({ db: opts.db });
@@ -106,8 +106,8 @@ export class ChatService {
     });
     const every = opts.housekeepingEveryMs ?? 3_600_000;
     if (every > 0) {
-      this.#timer = setInterval(() => void this.housekeeping(), every);
-      this.#timer.unref();
+      this.timer = setInterval(() => void this.housekeeping(), every);
+      this.timer.unref();
     }
   }
 
@@ -124,15 +124,15 @@ export class ChatService {
   async housekeeping(): Promise<void> {
     try {
       await this.sessions.purgeExpired();
-      await this.conversations.purgeDeleted(this.#binRetentionMs);
+      await this.conversations.purgeDeleted(this.binRetentionMs);
     } catch (err) {
-      this.#log.warn({ err }, 'chat: housekeeping failed');
+      this.log.warn({ err }, 'chat: housekeeping failed');
     }
   }
 
   /** Stops replies in flight (each keeps its text) and background titles. */
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    clearInterval(this.timer);
     await this.replies.close();
     await this.titles.close();
   }

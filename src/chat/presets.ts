@@ -62,15 +62,15 @@ function toPreset(row: PresetRow, viewer: User): Preset {
 }
 
 export class PresetStore {
-  readonly #db: Pick<AtlasDb, 'query'>;
+  private readonly db: Pick<AtlasDb, 'query'>;
 
   constructor(opts: { db: Pick<AtlasDb, 'query'> }) {
-    this.#db = opts.db;
+    this.db = opts.db;
   }
 
   /** The user's own presets and every shared one, by name. */
   async list(user: User): Promise<Preset[]> {
-    const rows = await this.#db.query<PresetRow>(
+    const rows = await this.db.query<PresetRow>(
       `select ${COLUMNS} from chat_presets where owner_id = $1 or shared order by lower(name), id`,
       [user.id],
     );
@@ -82,8 +82,8 @@ export class PresetStore {
     if (input.shared && user.role !== 'admin') {
       throw new HearthError('AUTH_FORBIDDEN', 'only an admin can share a preset with everybody');
     }
-    await this.#checkUnique(user, name, null);
-    const [row] = await this.#db.query<PresetRow>(
+    await this.checkUnique(user, name, null);
+    const [row] = await this.db.query<PresetRow>(
       `insert into chat_presets (id, owner_id, name, model, system_prompt, params, shared, knowledge)
        values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::text[]) returning ${COLUMNS}`,
       [
@@ -104,8 +104,8 @@ export class PresetStore {
     if (input.shared && user.role !== 'admin') {
       throw new HearthError('AUTH_FORBIDDEN', 'only an admin can share a preset with everybody');
     }
-    if (input.name !== undefined) await this.#checkUnique(user, checkName(input.name), id);
-    const [row] = await this.#db.query<PresetRow>(
+    if (input.name !== undefined) await this.checkUnique(user, checkName(input.name), id);
+    const [row] = await this.db.query<PresetRow>(
       `update chat_presets set
          name = coalesce($3, name),
          model = case when $4 then $5 else model end,
@@ -135,8 +135,8 @@ export class PresetStore {
   }
 
   /** A name is unique (ignoring case) among the presets a person sees: their own and the shared ones. */
-  async #checkUnique(user: User, name: string, id: string | null): Promise<void> {
-    const [taken] = await this.#db.query<{ name: string }>(
+  private async checkUnique(user: User, name: string, id: string | null): Promise<void> {
+    const [taken] = await this.db.query<{ name: string }>(
       `select name from chat_presets
        where lower(name) = lower($1) and id <> coalesce($2, '') and (owner_id = $3 or shared) limit 1`,
       [name, id, user.id],
@@ -147,7 +147,7 @@ export class PresetStore {
   }
 
   async delete(user: User, id: string): Promise<void> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       'delete from chat_presets where id = $1 and (owner_id = $2 or (shared and $3)) returning id',
       [id, user.id, user.role === 'admin'],
     );

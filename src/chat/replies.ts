@@ -113,16 +113,16 @@ interface Running {
 const SENTENCE_END = /[.!?。！？:;]["')\]]*\s*$|\n/;
 
 export class ChatReplies {
-  readonly #opts: ChatRepliesOptions;
-  readonly #running = new Map<string, Running>();
+  private readonly opts: ChatRepliesOptions;
+  private readonly running = new Map<string, Running>();
 
   constructor(opts: ChatRepliesOptions) {
-    this.#opts = opts;
+    this.opts = opts;
   }
 
   /** Replies being written on this node. */
   get inFlight(): number {
-    return this.#running.size;
+    return this.running.size;
   }
 
   /**
@@ -132,7 +132,7 @@ export class ChatReplies {
    * returned.
    */
   async reply(user: User, req: ReplyRequest, events: ReplyEvents): Promise<ConversationMessage> {
-    const { conversations, inference, titles } = this.#opts;
+    const { conversations, inference, titles } = this.opts;
     const conversation = await conversations.get(user.id, req.conversationId);
     const model = req.model || conversation.model || user.defaultModel;
     if (!model) {
@@ -149,11 +149,11 @@ export class ChatReplies {
     const read = await readAttachments(req.attachments ?? []);
     if (read.images.length > 0) {
       checkVision(prepared.entry.name, await inference.capabilities(prepared.entry), read.images);
-      if (!this.#opts.files) throw new HearthError('UNSUPPORTED', 'this server keeps no files for chat images');
+      if (!this.opts.files) throw new HearthError('UNSUPPORTED', 'this server keeps no files for chat images');
     }
     const attachments = [
       ...fitAttachments(read.texts, prepared.load.numCtx, events),
-      ...(this.#opts.files ? await storeImages(this.#opts.files, user.id, read.images) : []),
+      ...(this.opts.files ? await storeImages(this.opts.files, user.id, read.images) : []),
     ];
 
     // Titles come from the first exchange only, not from later edits of it.
@@ -190,18 +190,18 @@ export class ChatReplies {
       await conversations.update(user.id, conversation.id, { model: req.model });
 
     const history = await conversations.path(conversation.id, userMessage.id);
-    const knowledge = (await this.#opts.retrieve?.(user, userMessage.content, conversation.knowledge)) ?? null;
+    const knowledge = (await this.opts.retrieve?.(user, userMessage.content, conversation.knowledge)) ?? null;
     const assistant = await conversations.addMessage(conversation.id, {
       parentId: userMessage.id,
       role: 'assistant',
       content: '',
       model: prepared.entry.name,
       status: 'streaming',
-      nodeId: this.#opts.nodeId,
-      leaseMs: this.#opts.leaseMs ?? 15_000,
+      nodeId: this.opts.nodeId,
+      leaseMs: this.opts.leaseMs ?? 15_000,
     });
     events.message(assistant);
-    const final = await this.#run(user, conversation, assistant, history, prepared, events, knowledge);
+    const final = await this.run(user, conversation, assistant, history, prepared, events, knowledge);
     if (firstExchange && final.content.trim()) {
       titles.generateLater(conversation.id, prepared.entry.name, userMessage.content, final.content);
     }
@@ -220,7 +220,7 @@ export class ChatReplies {
     messageId: string,
     events: ReplyEvents,
   ): Promise<ConversationMessage> {
-    const { conversations, inference } = this.#opts;
+    const { conversations, inference } = this.opts;
     const conversation = await conversations.get(user.id, conversationId);
     const saved = await conversations.message(user.id, conversationId, messageId);
     if (saved.role !== 'assistant') {
@@ -246,18 +246,18 @@ export class ChatReplies {
     }
     const prepared = await inference.prepare(model, parseOptions(conversation.params, 'params'), undefined);
     const history = await conversations.path(conversation.id, saved.id);
-    const reopened = await conversations.reopenReply(saved.id, this.#opts.nodeId, this.#opts.leaseMs ?? 15_000);
+    const reopened = await conversations.reopenReply(saved.id, this.opts.nodeId, this.opts.leaseMs ?? 15_000);
     if (!reopened) {
       throw new HearthError('BAD_REQUEST', 'this reply is being written already: follow it instead', {
         details: { param: 'messageId' },
       });
     }
     events.message(reopened);
-    return this.#run(user, conversation, reopened, history, prepared, events, null);
+    return this.run(user, conversation, reopened, history, prepared, events, null);
   }
 
   /** Generates into `assistant` (a streaming row), in the open for followers and stop, until it ends. */
-  async #run(
+  private async run(
     user: User,
     conversation: Conversation,
     assistant: ConversationMessage,
@@ -282,7 +282,7 @@ export class ChatReplies {
         events.text(chunk);
       },
     };
-    running.done = this.#generate(
+    running.done = this.generate(
       user.id,
       conversation,
       assistant,
@@ -292,9 +292,9 @@ export class ChatReplies {
       toFollowers,
       knowledge,
     ).finally(() => {
-      this.#running.delete(assistant.id);
+      this.running.delete(assistant.id);
     });
-    this.#running.set(assistant.id, running);
+    this.running.set(assistant.id, running);
     return running.done;
   }
 
@@ -303,15 +303,15 @@ export class ChatReplies {
    * message), otherwise by flagging the row for the node that does (null).
    */
   async stop(userId: string, conversationId: string, messageId: string): Promise<ConversationMessage | null> {
-    const running = this.#running.get(messageId);
+    const running = this.running.get(messageId);
     if (running && running.userId === userId) {
       running.controller.abort(new Error('stopped'));
       return running.done;
     }
-    const flagged = await this.#opts.conversations.requestStop(userId, conversationId, messageId);
+    const flagged = await this.opts.conversations.requestStop(userId, conversationId, messageId);
     if (!flagged) {
       // Not streaming (any more): answer with the message as it stands, or MESSAGE_NOT_FOUND.
-      return this.#opts.conversations.message(userId, conversationId, messageId);
+      return this.opts.conversations.message(userId, conversationId, messageId);
     }
     return null;
   }
@@ -331,13 +331,13 @@ export class ChatReplies {
     events: FollowEvents,
     signal?: AbortSignal,
   ): Promise<ConversationMessage | null> {
-    const { conversations } = this.#opts;
+    const { conversations } = this.opts;
     // Owner check first: another person's reply is MESSAGE_NOT_FOUND.
     const message = await conversations.message(userId, conversationId, messageId);
     if (message.role !== 'assistant') {
       throw new HearthError('BAD_REQUEST', 'only a reply can be followed', { details: { param: 'messageId' } });
     }
-    const running = this.#running.get(messageId);
+    const running = this.running.get(messageId);
     if (running) {
       if (running.text.length > from) events.text(running.text.slice(from));
       const follower = (chunk: string) => events.text(chunk);
@@ -354,7 +354,7 @@ export class ChatReplies {
     }
     let offset = from;
     let state: ConversationMessage | null = message;
-    const every = this.#opts.followEveryMs ?? 250;
+    const every = this.opts.followEveryMs ?? 250;
     for (;;) {
       if (!state) throw new HearthError('MESSAGE_NOT_FOUND', `message ${JSON.stringify(messageId)} is gone`);
       if (state.content.length > offset) {
@@ -371,18 +371,18 @@ export class ChatReplies {
 
   /** Replies being written on this node, by message id (for tests and the node screen). */
   get runningIds(): string[] {
-    return [...this.#running.keys()];
+    return [...this.running.keys()];
   }
 
   /** Ends every reply in flight as interrupted (hearth is shutting down); each keeps its text. */
   async close(): Promise<void> {
-    const running = [...this.#running.values()];
+    const running = [...this.running.values()];
     for (const r of running) r.controller.abort(new HearthError('SHUTTING_DOWN', 'hearth is shutting down'));
     await Promise.allSettled(running.map((r) => r.done));
   }
 
   /** The branch as the engine sees it: text files go in front of the user's words, images as `images`. */
-  async #engineMessages(userId: string, history: ConversationMessage[]): Promise<ChatMessage[]> {
+  private async engineMessages(userId: string, history: ConversationMessage[]): Promise<ChatMessage[]> {
     const out: ChatMessage[] = [];
     for (const m of history) {
       if (m.role === 'assistant' && m.content === '' && m.status !== 'done') continue;
@@ -391,7 +391,7 @@ export class ChatReplies {
         continue;
       }
       const images = m.attachments.flatMap((a) => (a.image ? [a.image] : []));
-      const files = this.#opts.files;
+      const files = this.opts.files;
       out.push({
         role: 'user',
         content: withAttachments(m.content, m.attachments),
@@ -403,7 +403,7 @@ export class ChatReplies {
     return out;
   }
 
-  async #generate(
+  private async generate(
     userId: string,
     conversation: Conversation,
     assistant: ConversationMessage,
@@ -413,14 +413,14 @@ export class ChatReplies {
     events: ReplyEvents,
     knowledge: { system: string; sources: ChatSource[] } | null,
   ): Promise<ConversationMessage> {
-    const { conversations, inference, engine, log } = this.#opts;
+    const { conversations, inference, engine, log } = this.opts;
     const started = performance.now();
     let firstTokenAt: number | undefined;
     // Reasoning models write `<think>…</think>` first: how long that took is shown with it.
     let reasoningMs: number | undefined;
     // reasoning the engine hands apart (the server engine), stored as the <think> section the UI folds
     const reasoning: { section: 'none' | 'open' | 'closed' } = { section: 'none' };
-    const leaseMs = this.#opts.leaseMs ?? 15_000;
+    const leaseMs = this.opts.leaseMs ?? 15_000;
     // A continued reply starts from its saved text; the engine writes what follows it.
     const prefix = assistant.content;
     let text = prefix;
@@ -446,13 +446,13 @@ export class ChatReplies {
           writing = null;
         });
     };
-    const timer = setInterval(flush, this.#opts.flushEveryMs ?? 250);
+    const timer = setInterval(flush, this.opts.flushEveryMs ?? 250);
     let status: MessageStatus = 'done';
     let error: string | null = null;
     let stats: MessageStats = {};
     let messages = inference.withModelPrelude(
       prepared.entry,
-      await this.#engineMessages(userId, history),
+      await this.engineMessages(userId, history),
       conversation.systemPrompt ?? undefined,
     );
     if (knowledge) {

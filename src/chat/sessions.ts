@@ -40,28 +40,28 @@ interface SessionRow {
 }
 
 export class SessionStore {
-  readonly #db: Pick<AtlasDb, 'query'>;
-  readonly #ttlMs: number;
-  readonly #slideEveryMs: number;
+  private readonly db: Pick<AtlasDb, 'query'>;
+  private readonly _ttlMs: number;
+  private readonly slideEveryMs: number;
 
   constructor(opts: SessionStoreOptions) {
-    this.#db = opts.db;
-    this.#ttlMs = Math.max(60_000, opts.ttlMs);
-    this.#slideEveryMs = opts.slideEveryMs ?? Math.min(60_000, this.#ttlMs / 10);
+    this.db = opts.db;
+    this._ttlMs = Math.max(60_000, opts.ttlMs);
+    this.slideEveryMs = opts.slideEveryMs ?? Math.min(60_000, this._ttlMs / 10);
   }
 
   get ttlMs(): number {
-    return this.#ttlMs;
+    return this._ttlMs;
   }
 
   /** Starts a session; the returned token goes into the cookie and exists nowhere else. */
   async create(user: User): Promise<{ token: string; session: Session }> {
     const token = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(24).toString('base64url');
-    const [row] = await this.#db.query<{ expires_at: Date }>(
+    const [row] = await this.db.query<{ expires_at: Date }>(
       `insert into user_sessions (id, user_id, csrf_token, expires_at)
        values ($1, $2, $3, now() + ($4::bigint * interval '1 millisecond')) returning expires_at`,
-      [tokenId(token), user.id, csrfToken, this.#ttlMs],
+      [tokenId(token), user.id, csrfToken, this._ttlMs],
     );
     return { token, session: { id: tokenId(token), user, csrfToken, expiresAt: row!.expires_at } };
   }
@@ -70,7 +70,7 @@ export class SessionStore {
   async resolve(token: string): Promise<Session | null> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return null;
     const id = tokenId(token);
-    const [row] = await this.#db.query<SessionRow>(
+    const [row] = await this.db.query<SessionRow>(
       `select s.id, s.csrf_token, s.expires_at, s.last_seen_at, u.id as user_id, u.username, u.role, u.default_model, u.preferences,
               u.created_at as user_created_at
        from user_sessions s join users u on u.id = s.user_id
@@ -79,11 +79,11 @@ export class SessionStore {
     );
     if (!row) return null;
     let expiresAt = row.expires_at;
-    if (Date.now() - row.last_seen_at.getTime() > this.#slideEveryMs) {
-      const [slid] = await this.#db.query<{ expires_at: Date }>(
+    if (Date.now() - row.last_seen_at.getTime() > this.slideEveryMs) {
+      const [slid] = await this.db.query<{ expires_at: Date }>(
         `update user_sessions set last_seen_at = now(), expires_at = now() + ($2::bigint * interval '1 millisecond')
          where id = $1 returning expires_at`,
-        [id, this.#ttlMs],
+        [id, this._ttlMs],
       );
       if (slid) expiresAt = slid.expires_at;
     }
@@ -103,12 +103,12 @@ export class SessionStore {
   }
 
   async revoke(sessionId: string): Promise<void> {
-    await this.#db.query('delete from user_sessions where id = $1', [sessionId]);
+    await this.db.query('delete from user_sessions where id = $1', [sessionId]);
   }
 
   /** Signs a user out everywhere (after a password change, a demotion, or deletion), except `keep`. */
   async revokeUser(userId: string, keep?: string): Promise<number> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       "delete from user_sessions where user_id = $1 and id <> coalesce($2, '') returning id",
       [userId, keep ?? null],
     );
@@ -117,7 +117,7 @@ export class SessionStore {
 
   /** When each account last used one of its sessions (accounts with none are left out). */
   async lastSeen(): Promise<Map<string, Date>> {
-    const rows = await this.#db.query<{ user_id: string; seen: Date }>(
+    const rows = await this.db.query<{ user_id: string; seen: Date }>(
       'select user_id, max(last_seen_at) as seen from user_sessions group by user_id',
     );
     return new Map(rows.map((r) => [r.user_id, r.seen]));
@@ -125,7 +125,7 @@ export class SessionStore {
 
   /** Removes expired rows (they are refused anyway; this keeps the table small). */
   async purgeExpired(): Promise<number> {
-    const rows = await this.#db.query('delete from user_sessions where expires_at <= now() returning id');
+    const rows = await this.db.query('delete from user_sessions where expires_at <= now() returning id');
     return rows.length;
   }
 }

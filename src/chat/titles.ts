@@ -22,45 +22,45 @@ const TITLE_PROMPT =
   'Write a title of at most six words for the conversation below. Answer with the title only: no quotes, no punctuation at the end.';
 
 export class TitleWriter {
-  readonly #opts: TitleWriterOptions;
-  readonly #running = new Set<Promise<void>>();
-  readonly #closing = new AbortController();
+  private readonly opts: TitleWriterOptions;
+  private readonly running = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
 
   constructor(opts: TitleWriterOptions) {
-    this.#opts = opts;
+    this.opts = opts;
   }
 
   /** The immediate title: the first words of the first message. */
   async fromFirstMessage(conversationId: string, text: string): Promise<void> {
     const title = cleanTitle(text, 60);
-    if (title) await this.#opts.conversations.setGeneratedTitle(conversationId, title, 'default');
+    if (title) await this.opts.conversations.setGeneratedTitle(conversationId, title, 'default');
   }
 
   /** Starts naming a conversation in the background; failures are logged, never shown. */
   generateLater(conversationId: string, model: string, question: string, answer: string): void {
-    if (!this.#opts.generate || this.#closing.signal.aborted) return;
-    const run = this.#generate(conversationId, model, question, answer)
-      .catch((err: unknown) => this.#opts.log.debug({ err, conversationId }, 'chat: no generated title'))
-      .finally(() => this.#running.delete(run));
-    this.#running.add(run);
+    if (!this.opts.generate || this.closing.signal.aborted) return;
+    const run = this.generate(conversationId, model, question, answer)
+      .catch((err: unknown) => this.opts.log.debug({ err, conversationId }, 'chat: no generated title'))
+      .finally(() => this.running.delete(run));
+    this.running.add(run);
   }
 
   /** Titles being generated right now (tests wait on them). */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.#running]);
+    await Promise.allSettled([...this.running]);
   }
 
   async close(): Promise<void> {
-    this.#closing.abort();
+    this.closing.abort();
     await this.settled();
   }
 
-  async #generate(conversationId: string, model: string, question: string, answer: string): Promise<void> {
-    const { inference, engine, conversations } = this.#opts;
+  private async generate(conversationId: string, model: string, question: string, answer: string): Promise<void> {
+    const { inference, engine, conversations } = this.opts;
     const prepared = await inference.prepare(model, { temperature: 0.2, num_predict: 24 }, undefined);
     const result = await engine.generate(
       await inference.chat(prepared, {
-        signal: this.#closing.signal,
+        signal: this.closing.signal,
         messages: [
           { role: 'system', content: TITLE_PROMPT },
           { role: 'user', content: `User: ${question.slice(0, 2000)}\n\nAssistant: ${answer.slice(0, 2000)}` },

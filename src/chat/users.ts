@@ -86,14 +86,14 @@ function checkRole(role: string): UserRole {
 }
 
 export class UserStore {
-  readonly #db: Pick<AtlasDb, 'query'>;
+  private readonly db: Pick<AtlasDb, 'query'>;
 
   constructor(opts: { db: Pick<AtlasDb, 'query'> }) {
-    this.#db = opts.db;
+    this.db = opts.db;
   }
 
   async count(): Promise<number> {
-    const [row] = await this.#db.query<{ n: string }>('select count(*) as n from users');
+    const [row] = await this.db.query<{ n: string }>('select count(*) as n from users');
     return Number(row?.n ?? 0);
   }
 
@@ -103,7 +103,7 @@ export class UserStore {
     const role = checkRole(input.role ?? 'user');
     checkNewPassword(input.password);
     const hash = await hashPassword(input.password);
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `insert into users (id, username, password_hash, role) values ($1, $2, $3, $4)
        on conflict do nothing returning ${COLUMNS}`,
       [randomUUID(), username, hash, role],
@@ -121,7 +121,7 @@ export class UserStore {
     const username = checkUsername(input.username);
     checkNewPassword(input.password);
     const hash = await hashPassword(input.password);
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `with guard as (
          insert into settings (key, value) values ('ui.setup', to_jsonb(now()))
          on conflict (key) do nothing returning key
@@ -138,19 +138,19 @@ export class UserStore {
   }
 
   async list(): Promise<User[]> {
-    const rows = await this.#db.query<UserRow>(`select ${COLUMNS} from users order by lower(username)`);
+    const rows = await this.db.query<UserRow>(`select ${COLUMNS} from users order by lower(username)`);
     return rows.map(toUser);
   }
 
   async get(id: string): Promise<User> {
-    const [row] = await this.#db.query<UserRow>(`select ${COLUMNS} from users where id = $1`, [id]);
+    const [row] = await this.db.query<UserRow>(`select ${COLUMNS} from users where id = $1`, [id]);
     if (!row) throw new HearthError('USER_NOT_FOUND', `no user with id ${JSON.stringify(id)}`);
     return toUser(row);
   }
 
   /** By name, ignoring case; USER_NOT_FOUND if there is none. */
   async getByName(username: string): Promise<User> {
-    const [row] = await this.#db.query<UserRow>(`select ${COLUMNS} from users where lower(username) = lower($1)`, [
+    const [row] = await this.db.query<UserRow>(`select ${COLUMNS} from users where lower(username) = lower($1)`, [
       username.trim(),
     ]);
     if (!row) {
@@ -164,7 +164,7 @@ export class UserStore {
 
   /** The user if the password is theirs; null otherwise (an unknown name costs the same time). */
   async authenticate(username: string, password: string): Promise<User | null> {
-    const [row] = await this.#db.query<UserRow & { password_hash: string }>(
+    const [row] = await this.db.query<UserRow & { password_hash: string }>(
       `select ${COLUMNS}, password_hash from users where lower(username) = lower($1)`,
       [username.trim()],
     );
@@ -178,7 +178,7 @@ export class UserStore {
   async setPassword(id: string, password: string): Promise<void> {
     checkNewPassword(password);
     const hash = await hashPassword(password);
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       'update users set password_hash = $2, updated_at = now() where id = $1 returning id',
       [id, hash],
     );
@@ -188,7 +188,7 @@ export class UserStore {
   /** Changes a role; refuses to demote the last admin. */
   async setRole(id: string, role: string): Promise<User> {
     const checked = checkRole(role);
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `update users set role = $2, updated_at = now()
        where id = $1 and ($2 = 'admin' or exists (select 1 from users where role = 'admin' and id <> $1))
        returning ${COLUMNS}`,
@@ -202,7 +202,7 @@ export class UserStore {
   }
 
   async setDefaultModel(id: string, model: string | null): Promise<User> {
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `update users set default_model = $2, updated_at = now() where id = $1 returning ${COLUMNS}`,
       [id, model],
     );
@@ -212,7 +212,7 @@ export class UserStore {
 
   /** Merges `patch` into the person's preferences. */
   async setPreferences(id: string, patch: UserPreferences): Promise<User> {
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `update users set preferences = preferences || $2::jsonb, updated_at = now() where id = $1 returning ${COLUMNS}`,
       [id, JSON.stringify(patch)],
     );
@@ -222,7 +222,7 @@ export class UserStore {
 
   /** Deletes an account with its sessions, conversations and presets; refuses to delete the last admin. */
   async delete(id: string): Promise<User> {
-    const [row] = await this.#db.query<UserRow>(
+    const [row] = await this.db.query<UserRow>(
       `delete from users where id = $1 and (role <> 'admin' or exists (select 1 from users where role = 'admin' and id <> $1))
        returning ${COLUMNS}`,
       [id],

@@ -25,8 +25,8 @@ export interface MemoryTenant {
  * recently used first, or waits for busy ones, and the log says which model was evicted for which.
  */
 export class MemoryBudget {
-  readonly #sources = new Set<() => Iterable<MemoryTenant>>();
-  readonly #changes = new ChangeSignal();
+  private readonly sources = new Set<() => Iterable<MemoryTenant>>();
+  private readonly changes = new ChangeSignal();
 
   constructor(
     /** bytes */
@@ -36,12 +36,12 @@ export class MemoryBudget {
 
   /** Adds a source of tenants (an engine's instances, the image runtime's models); returns its removal. */
   addSource(list: () => Iterable<MemoryTenant>): () => void {
-    this.#sources.add(list);
-    return () => this.#sources.delete(list);
+    this.sources.add(list);
+    return () => this.sources.delete(list);
   }
 
   tenants(except?: () => Iterable<MemoryTenant>): MemoryTenant[] {
-    return [...this.#sources].filter((s) => s !== except).flatMap((list) => [...list()]);
+    return [...this.sources].filter((s) => s !== except).flatMap((list) => [...list()]);
   }
 
   /** Bytes held by every tenant now (`except`: leaving out one source's, which counts its own). */
@@ -68,7 +68,7 @@ export class MemoryBudget {
 
   /** A tenant went idle or away: waiting loads look again. */
   changed(): void {
-    this.#changes.notify();
+    this.changes.notify();
   }
 
   /**
@@ -106,7 +106,7 @@ export class MemoryBudget {
         );
       }
       // Tenants of other sources do not all signal: look again at least every 250 ms.
-      await this.#changes.wait(Math.min(left, 250));
+      await this.changes.wait(Math.min(left, 250));
     }
   }
 

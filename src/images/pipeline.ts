@@ -77,8 +77,8 @@ function ortFailure(part: string, err: unknown): HearthError {
 
 /** A Stable Diffusion model loaded into ONNX Runtime sessions (SD 1.x/2.x and SDXL, diffusers ONNX layout). */
 export class ImagePipeline {
-  readonly #sampling: ModelSampling;
-  #vaeEncoder: Session | undefined;
+  private readonly sampling: ModelSampling;
+  private vaeEncoder: Session | undefined;
 
   private constructor(
     readonly dir: string,
@@ -90,7 +90,7 @@ export class ImagePipeline {
     private readonly unet: Session,
     private readonly vaeDecoder: Session,
   ) {
-    this.#sampling = new ModelSampling(layout.betas);
+    this.sampling = new ModelSampling(layout.betas);
   }
 
   static async load(dir: string, opts: PipelineOptions): Promise<ImagePipeline> {
@@ -135,7 +135,7 @@ export class ImagePipeline {
   }
 
   async release(): Promise<void> {
-    for (const s of [...this.textEncoders, this.unet, this.vaeDecoder, ...(this.#vaeEncoder ? [this.#vaeEncoder] : [])])
+    for (const s of [...this.textEncoders, this.unet, this.vaeDecoder, ...(this.vaeEncoder ? [this.vaeEncoder] : [])])
       await s.release().catch(() => {});
   }
 
@@ -147,10 +147,10 @@ export class ImagePipeline {
     for (let e = 0; e < this.textEncoders.length; e++) {
       const tok = this.tokenizers[e]!;
       const { ids, weights } = tok.window(pieces);
-      const out = await this.#encodeIds(e, ids);
+      const out = await this.encodeIds(e, ids);
       if (weighted) {
         // ComfyUI: z = (z - z_empty) * weight + z_empty, per token, against the empty prompt's encoding
-        const empty = await this.#encodeIds(e, tok.window([]).ids);
+        const empty = await this.encodeIds(e, tok.window([]).ids);
         for (let t = 0; t < ids.length; t++) {
           const w = weights[t]!;
           if (w === 1) continue;
@@ -180,7 +180,7 @@ export class ImagePipeline {
     return { kind: 'conditioning', embeds, tokens, width, pooled: parts[1]!.pooled };
   }
 
-  async #encodeIds(
+  private async encodeIds(
     e: number,
     ids: number[],
   ): Promise<{ hidden: Float32Array; width: number; pooled: Float32Array | null }> {
@@ -212,7 +212,7 @@ export class ImagePipeline {
   sigmasFor(
     req: Pick<SampleRequest, 'scheduler' | 'steps' | 'denoise' | 'startStep' | 'endStep' | 'leftoverNoise'>,
   ): number[] {
-    let sigmas = samplerSigmas(this.#sampling, req.scheduler, req.steps, req.denoise);
+    let sigmas = samplerSigmas(this.sampling, req.scheduler, req.steps, req.denoise);
     if (req.endStep !== undefined && req.endStep < sigmas.length - 1) {
       sigmas = sigmas.slice(0, req.endStep + 1);
       if (!req.leftoverNoise) sigmas[sigmas.length - 1] = 0;
@@ -248,7 +248,7 @@ export class ImagePipeline {
     const initial = req.addNoise === false ? new Float32Array(size) : noise.fill(size);
     const s0 = sigmas[0]!;
     const maxDenoise =
-      Math.abs(s0 - this.#sampling.sigmaMax) <= 1e-5 * this.#sampling.sigmaMax || s0 > this.#sampling.sigmaMax;
+      Math.abs(s0 - this.sampling.sigmaMax) <= 1e-5 * this.sampling.sigmaMax || s0 > this.sampling.sigmaMax;
     const k = maxDenoise ? Math.sqrt(1 + s0 * s0) : s0;
     const x = new Float32Array(size);
     for (let i = 0; i < size; i++) x[i] = initial[i]! * k + image[i]!;
@@ -289,7 +289,7 @@ export class ImagePipeline {
       const cIn = 1 / Math.sqrt(sigma * sigma + 1);
       const input = new Float32Array(conds.length * size);
       for (let ci = 0; ci < conds.length; ci++) for (let i = 0; i < size; i++) input[ci * size + i] = xs[i]! * cIn;
-      const t = this.#sampling.timestep(sigma);
+      const t = this.sampling.timestep(sigma);
       feeds['sample'] = tensor(input, [rows, channels, ph, pw]);
       feeds['timestep'] =
         tsType === 'int64'
@@ -374,7 +374,7 @@ export class ImagePipeline {
         'IMAGE_MODEL_INVALID',
         'this model has no vae_encoder/model.onnx, so it cannot encode images (img2img)',
       );
-    this.#vaeEncoder ??= await ort.InferenceSession.create(
+    this.vaeEncoder ??= await ort.InferenceSession.create(
       join(this.dir, 'vae_encoder', 'model.onnx'),
       this.options,
     ).catch((err: unknown) => {
@@ -398,7 +398,7 @@ export class ImagePipeline {
             px[c * area + y * W + x] = (img.data[((y + oy) * img.width + x + ox) * 3 + c]! / 255) * 2 - 1;
       let out: ort.InferenceSession.OnnxValueMapType;
       try {
-        out = await this.#vaeEncoder.run({ sample: tensor(px, [1, 3, H, W]) });
+        out = await this.vaeEncoder.run({ sample: tensor(px, [1, 3, H, W]) });
       } catch (err) {
         throw ortFailure('vae_encoder', err);
       }

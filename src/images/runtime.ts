@@ -65,13 +65,13 @@ interface Loaded {
  * `maxLoaded` at once, unloading the least recently used idle one to make room.
  */
 export class ImageRuntime {
-  readonly #loaded = new Map<string, Loaded>();
-  readonly #loading = new Map<string, Promise<Loaded>>();
-  #clock = 0;
-  #provider = '';
+  private readonly loaded = new Map<string, Loaded>();
+  private readonly loading = new Map<string, Promise<Loaded>>();
+  private clock = 0;
+  private _provider = '';
 
   /** loads under way: they hold their share of the budget already */
-  readonly #reserved = new Map<string, number>();
+  private readonly reserved = new Map<string, number>();
 
   constructor(
     private readonly models: ModelLibrary,
@@ -79,15 +79,15 @@ export class ImageRuntime {
     private readonly log: Logger,
   ) {
     settings.budget?.addSource(() => [
-      ...[...this.#loaded.values()].map((l) => ({
+      ...[...this.loaded.values()].map((l) => ({
         name: l.name,
         kind: 'image' as const,
         bytes: l.bytes,
         lastUsed: l.lastUsedAt,
-        busy: () => l.users > 0 || this.#loaded.get(l.name) !== l,
-        evict: (reason: string) => this.#unload(l, reason),
+        busy: () => l.users > 0 || this.loaded.get(l.name) !== l,
+        evict: (reason: string) => this.unload(l, reason),
       })),
-      ...[...this.#reserved].map(([name, bytes]) => ({
+      ...[...this.reserved].map(([name, bytes]) => ({
         name,
         kind: 'image' as const,
         bytes,
@@ -100,7 +100,7 @@ export class ImageRuntime {
 
   /** The execution provider the last load ended up on ('' before any load). */
   get provider(): string {
-    return this.#provider;
+    return this._provider;
   }
 
   get configuredProviders(): readonly string[] {
@@ -116,7 +116,7 @@ export class ImageRuntime {
   }
 
   loadedNames(): string[] {
-    return [...this.#loaded.keys()];
+    return [...this.loaded.keys()];
   }
 
   /** The model's pipeline, loaded if needed; call `release` when done with it. */
@@ -130,23 +130,23 @@ export class ImageRuntime {
           ? `"${name}" is a language model, not an image model`
           : `image model "${name}" not found: create it with hearth create (FROM ./folder in the diffusers ONNX layout)`,
       );
-    let loaded = this.#loaded.get(entry.name);
+    let loaded = this.loaded.get(entry.name);
     if (loaded && loaded.digest !== entry.digest) {
       // replaced in the library since it was loaded: unload when idle, load the new one
-      if (loaded.users === 0) await this.#unload(loaded, 'replaced');
+      if (loaded.users === 0) await this.unload(loaded, 'replaced');
       loaded = undefined;
     }
     if (!loaded) {
-      let task = this.#loading.get(entry.name);
+      let task = this.loading.get(entry.name);
       if (!task) {
-        task = this.#load(entry, files).finally(() => this.#loading.delete(entry.name));
-        this.#loading.set(entry.name, task);
+        task = this.load(entry, files).finally(() => this.loading.delete(entry.name));
+        this.loading.set(entry.name, task);
       }
       loaded = await task;
     }
     const l = loaded;
     l.users++;
-    l.lastUsed = ++this.#clock;
+    l.lastUsed = ++this.clock;
     l.lastUsedAt = Date.now();
     if (l.timer) clearTimeout(l.timer);
     l.timer = undefined;
@@ -160,20 +160,20 @@ export class ImageRuntime {
         l.users--;
         l.lastUsedAt = Date.now();
         if (l.users === 0) {
-          this.#arm(l);
+          this.arm(l);
           this.settings.budget?.changed();
         }
       },
     };
   }
 
-  async #load(entry: ModelEntry, files: NonNullable<ReturnType<ModelLibrary['imageFiles']>>): Promise<Loaded> {
+  private async load(entry: ModelEntry, files: NonNullable<ReturnType<ModelLibrary['imageFiles']>>): Promise<Loaded> {
     // make room: unload idle models, least recently used first
-    const idle = [...this.#loaded.values()].filter((l) => l.users === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-    while (this.#loaded.size >= this.settings.maxLoaded && idle.length) {
+    const idle = [...this.loaded.values()].filter((l) => l.users === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    while (this.loaded.size >= this.settings.maxLoaded && idle.length) {
       const victim = idle.shift()!;
       this.log.info({ model: victim.name, for: entry.name }, 'unloading image model to make room');
-      await this.#unload(victim, 'evicted');
+      await this.unload(victim, 'evicted');
     }
     // Then the shared budget: idle models of either kind are evicted, least recently used first, or
     // the load waits for busy ones (the log names each).
@@ -181,7 +181,7 @@ export class ImageRuntime {
     const { budget } = this.settings;
     if (budget) {
       await budget.makeRoom({ name: entry.name, kind: 'image', bytes, waitMs: this.settings.loadWaitMs ?? 60_000 });
-      this.#reserved.set(entry.name, bytes);
+      this.reserved.set(entry.name, bytes);
     }
     let pipeline: ImagePipeline;
     let view: Awaited<ReturnType<ModelLibrary['imageView']>>;
@@ -197,36 +197,36 @@ export class ImageRuntime {
         throw err;
       }
     } finally {
-      this.#reserved.delete(entry.name);
+      this.reserved.delete(entry.name);
     }
-    this.#provider = pipeline.provider;
+    this._provider = pipeline.provider;
     this.log.info({ model: entry.name, provider: pipeline.provider }, 'image model loaded');
     const loaded: Loaded = {
       name: entry.name,
       digest: entry.digest,
       pipeline,
       users: 0,
-      lastUsed: ++this.#clock,
+      lastUsed: ++this.clock,
       lastUsedAt: Date.now(),
       bytes,
       release: view.release,
       timer: undefined,
     };
-    this.#loaded.set(entry.name, loaded);
+    this.loaded.set(entry.name, loaded);
     return loaded;
   }
 
-  #arm(l: Loaded): void {
+  private arm(l: Loaded): void {
     if (this.settings.keepAliveMs < 0) return; // negative keep_alive: stay loaded
     l.timer = setTimeout(() => {
-      if (l.users === 0) void this.#unload(l, 'keep_alive expired');
+      if (l.users === 0) void this.unload(l, 'keep_alive expired');
     }, this.settings.keepAliveMs);
     l.timer.unref();
   }
 
-  async #unload(l: Loaded, why: string): Promise<void> {
-    if (this.#loaded.get(l.name) !== l) return;
-    this.#loaded.delete(l.name);
+  private async unload(l: Loaded, why: string): Promise<void> {
+    if (this.loaded.get(l.name) !== l) return;
+    this.loaded.delete(l.name);
     if (l.timer) clearTimeout(l.timer);
     await l.pipeline.release();
     l.release();
@@ -236,10 +236,10 @@ export class ImageRuntime {
 
   /** /free: unloads every idle image model. */
   async unloadIdle(): Promise<void> {
-    for (const l of [...this.#loaded.values()]) if (l.users === 0) await this.#unload(l, 'freed');
+    for (const l of [...this.loaded.values()]) if (l.users === 0) await this.unload(l, 'freed');
   }
 
   async close(): Promise<void> {
-    for (const l of [...this.#loaded.values()]) await this.#unload(l, 'closing');
+    for (const l of [...this.loaded.values()]) await this.unload(l, 'closing');
   }
 }

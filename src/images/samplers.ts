@@ -17,8 +17,8 @@ export type Denoiser = (x: Float32Array, sigma: number, step: number) => Promise
  * bit outside torch; hearth's determinism is its own).
  */
 export class SeededNoise {
-  readonly #s = new Uint32Array(4);
-  #spare: number | undefined;
+  private readonly s = new Uint32Array(4);
+  private spare: number | undefined;
 
   constructor(seed: bigint | number) {
     let z = BigInt.asUintN(64, BigInt(seed));
@@ -31,14 +31,14 @@ export class SeededNoise {
     };
     const a = next();
     const b = next();
-    this.#s[0] = Number(a & 0xffffffffn);
-    this.#s[1] = Number(a >> 32n);
-    this.#s[2] = Number(b & 0xffffffffn);
-    this.#s[3] = Number(b >> 32n);
+    this.s[0] = Number(a & 0xffffffffn);
+    this.s[1] = Number(a >> 32n);
+    this.s[2] = Number(b & 0xffffffffn);
+    this.s[3] = Number(b >> 32n);
   }
 
-  #u32(): number {
-    const s = this.#s;
+  private u32(): number {
+    const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
     const t = s[1]! << 9;
     s[2]! ^= s[0]!;
@@ -52,19 +52,19 @@ export class SeededNoise {
 
   /** uniform in (0, 1) */
   uniform(): number {
-    return (this.#u32() + 0.5) / 4294967296;
+    return (this.u32() + 0.5) / 4294967296;
   }
 
   normal(): number {
-    if (this.#spare !== undefined) {
-      const v = this.#spare;
-      this.#spare = undefined;
+    if (this.spare !== undefined) {
+      const v = this.spare;
+      this.spare = undefined;
       return v;
     }
     const u = this.uniform();
     const v = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u));
-    this.#spare = r * Math.sin(2 * Math.PI * v);
+    this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
   }
 

@@ -45,8 +45,8 @@ export class ClipTokenizer {
   readonly bosId: number;
   readonly eosId: number;
   readonly padId: number;
-  readonly #ranks = new Map<string, number>();
-  readonly #cache = new Map<string, string[]>();
+  private readonly ranks = new Map<string, number>();
+  private readonly cache = new Map<string, string[]>();
 
   constructor(
     readonly vocab: Readonly<Record<string, number>>,
@@ -54,7 +54,7 @@ export class ClipTokenizer {
     readonly config: TokenizerConfig,
   ) {
     merges.forEach((m, i) => {
-      this.#ranks.set(m, i);
+      this.ranks.set(m, i);
     });
     const id = (token: string, role: string) => {
       const v = vocab[token];
@@ -109,8 +109,8 @@ export class ClipTokenizer {
   }
 
   /** The BPE pieces of one pre-token (already byte-mapped). */
-  #bpe(token: string): string[] {
-    const hit = this.#cache.get(token);
+  private bpe(token: string): string[] {
+    const hit = this.cache.get(token);
     if (hit) return hit;
     const chars = [...token];
     let word = [...chars.slice(0, -1), `${chars[chars.length - 1]}</w>`];
@@ -118,7 +118,7 @@ export class ClipTokenizer {
       let best = -1;
       let bestRank = Number.POSITIVE_INFINITY;
       for (let i = 0; i < word.length - 1; i++) {
-        const r = this.#ranks.get(`${word[i]} ${word[i + 1]}`);
+        const r = this.ranks.get(`${word[i]} ${word[i + 1]}`);
         if (r !== undefined && r < bestRank) {
           bestRank = r;
           best = i;
@@ -135,7 +135,7 @@ export class ClipTokenizer {
       }
       word = next;
     }
-    this.#cache.set(token, word);
+    this.cache.set(token, word);
     return word;
   }
 
@@ -150,7 +150,7 @@ export class ClipTokenizer {
         continue;
       }
       const mapped = [...Buffer.from(piece, 'utf8')].map((b) => BYTE_CHARS[b]).join('');
-      for (const bpe of this.#bpe(mapped)) {
+      for (const bpe of this.bpe(mapped)) {
         const id = this.vocab[bpe];
         if (id !== undefined) ids.push(id);
         else ids.push(...[...bpe.replace(/<\/w>$/, '')].map((c) => this.vocab[c] ?? this.eosId));

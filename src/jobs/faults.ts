@@ -13,19 +13,19 @@ export interface EngineFaultPlan {
  * ENGINE_GPU_FAILED. Without a plan, it does nothing.
  */
 export class EngineFaults {
-  readonly #at: ReadonlySet<number>;
-  #calls = 0;
+  private readonly at: ReadonlySet<number>;
+  private calls = 0;
 
   constructor(plan: EngineFaultPlan | undefined) {
-    this.#at = new Set(plan?.gpuLostAt ?? []);
+    this.at = new Set(plan?.gpuLostAt ?? []);
   }
 
   /** Counts an engine call; throws when this one is to fail. */
   beforeEngineCall(engine: Pick<JobEngine, 'markGpuUnhealthy'>): void {
-    if (this.#at.size === 0) return;
-    this.#calls++;
-    if (!this.#at.has(this.#calls)) return;
-    const reason = `injected fault: engine call ${this.#calls} lost the GPU`;
+    if (this.at.size === 0) return;
+    this.calls++;
+    if (!this.at.has(this.calls)) return;
+    const reason = `injected fault: engine call ${this.calls} lost the GPU`;
     engine.markGpuUnhealthy(reason);
     throw new HearthError('ENGINE_GPU_FAILED', [
       `generation failed on the GPU (${reason}); the GPU is marked unhealthy`,

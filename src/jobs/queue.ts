@@ -93,16 +93,16 @@ export interface JobQueueOptions<W = TicketWork> {
  * without counting an attempt (a clean shutdown is not a failure).
  */
 export class JobQueue<W extends object = TicketWork> {
-  readonly #boss: PgBoss;
-  readonly #opts: JobQueueOptions<W>;
-  readonly #names: TicketQueueNames<W>;
-  readonly #instance = randomUUID();
-  #closed: Promise<void> | undefined;
+  private readonly boss: PgBoss;
+  private readonly opts: JobQueueOptions<W>;
+  private readonly names: TicketQueueNames<W>;
+  private readonly instance = randomUUID();
+  private closed: Promise<void> | undefined;
 
   private constructor(boss: PgBoss, opts: JobQueueOptions<W>, names: TicketQueueNames<W>) {
-    this.#boss = boss;
-    this.#opts = opts;
-    this.#names = names;
+    this.boss = boss;
+    this.opts = opts;
+    this.names = names;
   }
 
   /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
@@ -161,25 +161,25 @@ export class JobQueue<W extends object = TicketWork> {
     // pg-boss's bulk insert takes one JSON document; big plans go in slices to keep statements small.
     for (let i = 0; i < work.length; i += 1000) {
       const slice = work.slice(i, i + 1000).map((w, j) => ({
-        name: this.#names.work,
+        name: this.names.work,
         data: w,
-        priority: this.#names.priority(w),
+        priority: this.names.priority(w),
         ...(ids ? { id: ids[i + j] } : {}),
       }));
-      await this.#boss.insert(slice, { db: bossDb(tx) });
+      await this.boss.insert(slice, { db: bossDb(tx) });
     }
   }
 
   /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
   async fetch(count: number): Promise<HeldTicket<W>[]> {
-    if (count <= 0 || this.#closed) return [];
-    const jobs = await this.#boss.fetch<W>(this.#names.work, { batchSize: count, includeMetadata: true });
+    if (count <= 0 || this.closed) return [];
+    const jobs = await this.boss.fetch<W>(this.names.work, { batchSize: count, includeMetadata: true });
     const held: HeldTicket<W>[] = [];
     for (const job of jobs) {
       const token = randomUUID();
-      await this.#opts.db.query(
+      await this.opts.db.query(
         `update ${QUEUE_SCHEMA}.job set output = $3::jsonb where name = $1 and id = $2 and state = 'active'`,
-        [this.#names.work, job.id, JSON.stringify(this.#holder(token))],
+        [this.names.work, job.id, JSON.stringify(this.holder(token))],
       );
       held.push({ id: job.id, work: job.data, retryCount: job.retryCount, retryLimit: job.retryLimit, token });
     }
@@ -188,19 +188,19 @@ export class JobQueue<W extends object = TicketWork> {
 
   /** Extends the lease. False when it is no longer ours (expired and taken again, cancelled or completed). */
   async heartbeat(ticket: HeldTicket<W>): Promise<boolean> {
-    const rows = await this.#opts.db.query(
+    const rows = await this.opts.db.query(
       `update ${QUEUE_SCHEMA}.job
           set expire_in = (now() - started_on) + make_interval(secs => $3)
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $4
         returning 1`,
-      [this.#names.work, ticket.id, Math.ceil(this.#opts.leaseMs / 1000), ticket.token],
+      [this.names.work, ticket.id, Math.ceil(this.opts.leaseMs / 1000), ticket.token],
     );
     return rows.length === 1;
   }
 
   /** Marks a ticket done inside `tx`. */
   async complete(tx: SqlRunner, ticket: { id: string }): Promise<void> {
-    await this.#boss.complete(this.#names.work, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+    await this.boss.complete(this.names.work, ticket.id, { node: this.opts.node }, { db: bossDb(tx) });
   }
 
   /**
@@ -208,17 +208,17 @@ export class JobQueue<W extends object = TicketWork> {
    * attempt. Skipped when the lease is no longer ours (the holder now decides).
    */
   async fail(ticket: HeldTicket<W>, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
-    if (!(await this.#stillHeld(ticket))) return 'lost';
-    await this.#boss.fail(this.#names.work, ticket.id, { message: describeError(error) });
+    if (!(await this.stillHeld(ticket))) return 'lost';
+    await this.boss.fail(this.names.work, ticket.id, { message: describeError(error) });
     return ticket.retryCount >= ticket.retryLimit ? 'dead' : 'retry';
   }
 
   /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
   async release(ticket: HeldTicket<W>): Promise<void> {
-    await this.#opts.db.query(
+    await this.opts.db.query(
       `update ${QUEUE_SCHEMA}.job set state = 'created', started_on = null, start_after = now(), output = null
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
-      [this.#names.work, ticket.id, ticket.token],
+      [this.names.work, ticket.id, ticket.token],
     );
   }
 
@@ -231,12 +231,12 @@ export class JobQueue<W extends object = TicketWork> {
   async cancelWhere(tx: SqlRunner, field: string, value: string): Promise<number> {
     const rows = await tx.query<{ id: string }>(
       `select id::text as id from ${QUEUE_SCHEMA}.job where name = $1 and data ->> $3 = $2 and state < 'completed'`,
-      [this.#names.work, value, field],
+      [this.names.work, value, field],
     );
     if (rows.length === 0) return 0;
     // pg-boss answers { affected } though its types say void.
-    const result: unknown = await this.#boss.cancel(
-      this.#names.work,
+    const result: unknown = await this.boss.cancel(
+      this.names.work,
       rows.map((r) => r.id),
       { db: bossDb(tx) },
     );
@@ -248,14 +248,14 @@ export class JobQueue<W extends object = TicketWork> {
    * now rather than wait for their leases to expire. Each counts as a failed attempt.
    */
   async reclaimOrphans(): Promise<number> {
-    const rows = await this.#opts.db.query<{ id: string }>(
+    const rows = await this.opts.db.query<{ id: string }>(
       `select id::text as id from ${QUEUE_SCHEMA}.job
         where name = $1 and state = 'active' and output ->> 'node' = $2 and output ->> 'instance' <> $3`,
-      [this.#names.work, this.#opts.node, this.#instance],
+      [this.names.work, this.opts.node, this.instance],
     );
     for (const { id } of rows) {
-      await this.#boss.fail(this.#names.work, id, {
-        message: `node ${this.#opts.node} restarted while holding this work`,
+      await this.boss.fail(this.names.work, id, {
+        message: `node ${this.opts.node} restarted while holding this work`,
       });
     }
     return rows.length;
@@ -263,32 +263,32 @@ export class JobQueue<W extends object = TicketWork> {
 
   /** Takes tickets that used up their attempts (completing them: the caller records the failure first). */
   async fetchDead(count: number): Promise<DeadTicket<W>[]> {
-    if (this.#closed) return [];
-    const jobs = await this.#boss.fetch<W>(this.#names.dead, { batchSize: count, includeMetadata: true });
+    if (this.closed) return [];
+    const jobs = await this.boss.fetch<W>(this.names.dead, { batchSize: count, includeMetadata: true });
     return jobs.map((job) => ({ id: job.id, work: job.data, error: deadMessage(job.output) }));
   }
 
   /** Completes a dead-letter ticket inside `tx`. */
   async completeDead(tx: SqlRunner, ticket: { id: string }): Promise<void> {
-    await this.#boss.complete(this.#names.dead, ticket.id, { node: this.#opts.node }, { db: bossDb(tx) });
+    await this.boss.complete(this.names.dead, ticket.id, { node: this.opts.node }, { db: bossDb(tx) });
   }
 
   /** Stops maintenance and (on PostgreSQL) closes pg-boss's pool. Held tickets should be released first. */
   close(): Promise<void> {
-    this.#closed ??= this.#boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
-      this.#opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
+    this.closed ??= this.boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
+      this.opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
     });
-    return this.#closed;
+    return this.closed;
   }
 
-  #holder(token: string) {
-    return { node: this.#opts.node, instance: this.#instance, token };
+  private holder(token: string) {
+    return { node: this.opts.node, instance: this.instance, token };
   }
 
-  async #stillHeld(ticket: HeldTicket<W>): Promise<boolean> {
-    const rows = await this.#opts.db.query(
+  private async stillHeld(ticket: HeldTicket<W>): Promise<boolean> {
+    const rows = await this.opts.db.query(
       `select 1 from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
-      [this.#names.work, ticket.id, ticket.token],
+      [this.names.work, ticket.id, ticket.token],
     );
     return rows.length === 1;
   }

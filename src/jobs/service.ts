@@ -80,17 +80,17 @@ export interface JobPage {
  * database, outputs in the Atlas file store (docs/jobs.md).
  */
 export class JobService {
-  readonly #o: JobServiceOptions;
-  readonly #queue: JobQueue;
-  readonly #workers: JobWorkers | null;
-  readonly #db: SqlRunner;
-  #closed: Promise<void> | undefined;
+  private readonly o: JobServiceOptions;
+  private readonly queue: JobQueue;
+  private readonly workers: JobWorkers | null;
+  private readonly db: SqlRunner;
+  private closed: Promise<void> | undefined;
 
   private constructor(opts: JobServiceOptions, queue: JobQueue, workers: JobWorkers | null) {
-    this.#o = opts;
-    this.#queue = queue;
-    this.#workers = workers;
-    this.#db = opts.db;
+    this.o = opts;
+    this.queue = queue;
+    this.workers = workers;
+    this.db = opts.db;
   }
 
   /** Opens the queue (creating pg-boss's schema on first use) and starts this node's workers. */
@@ -142,7 +142,7 @@ export class JobService {
    * a schema that does not compile, and an output folder that already holds files.
    */
   async submit(request: BatchRequest): Promise<JobView> {
-    const o = this.#o;
+    const o = this.o;
     const operation = request.operation;
     if (operation === 'generate' && !request.template) {
       throw new HearthError(
@@ -179,7 +179,7 @@ export class JobService {
     if (request.schema) compileOutputSchema(request.schema);
     const sample = await sampleDataset(o.files, dataset, SAMPLE_RECORDS);
     checkFieldsInSample(request, dataset.input, sample);
-    await this.#checkOutputFree(output);
+    await this.checkOutputFree(output);
 
     const spec: BatchSpec = {
       type: 'batch',
@@ -209,13 +209,13 @@ export class JobService {
           o.node,
           `submitted on ${o.node}: ${operation} over ${spec.input} with ${spec.model} → ${output}/`,
         );
-        await this.#queue.send(tx, [{ kind: 'plan', jobId: id }]);
+        await this.queue.send(tx, [{ kind: 'plan', jobId: id }]);
       });
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw await this.#outputTaken(output);
+      if ((err as { code?: string }).code === '23505') throw await this.outputTaken(output);
       throw err;
     }
-    this.#workers?.notify();
+    this.workers?.notify();
     return this.get(id);
   }
 
@@ -225,7 +225,7 @@ export class JobService {
    * Returns the job's id.
    */
   async submitPlanned(job: PlannedJob, alongside?: (tx: SqlRunner, jobId: string) => Promise<void>): Promise<string> {
-    const o = this.#o;
+    const o = this.o;
     const id = randomBytes(6).toString('hex');
     await o.db.transaction(async (tx) => {
       await jobStore.insert(tx, { id, spec: job.spec, modelDigest: job.modelDigest, node: o.node, kind: job.kind });
@@ -233,40 +233,40 @@ export class JobService {
       const records = job.shards.reduce((sum, shard) => sum + shard.records, 0);
       await jobStore.savePlan(tx, id, { format: job.kind, records, shards: job.shards as never });
       await jobStore.event(tx, id, 'info', o.node, `submitted on ${o.node}: ${job.summary}`);
-      await this.#queue.send(
+      await this.queue.send(
         tx,
         job.shards.length > 0
           ? job.shards.map((_, shard) => ({ kind: 'shard' as const, jobId: id, shard }))
           : [{ kind: 'finalize', jobId: id }],
       );
     });
-    this.#workers?.notify();
+    this.workers?.notify();
     return id;
   }
 
   async get(id: string): Promise<JobView> {
-    const view = await jobStore.view(this.#db, id);
+    const view = await jobStore.view(this.db, id);
     if (!view) throw notFound(id);
     return view;
   }
 
   async list(opts: { states?: readonly JobState[]; limit?: number; before?: string } = {}): Promise<JobPage> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
-    const jobs = await jobStore.list(this.#db, { ...opts, limit: limit + 1 });
+    const jobs = await jobStore.list(this.db, { ...opts, limit: limit + 1 });
     const page = jobs.slice(0, limit);
     return { jobs: page, next: jobs.length > limit ? (page.at(-1)?.id ?? null) : null };
   }
 
   /** Stops a queued or running job: its tickets close now, and running work stops within a heartbeat. */
   async cancel(id: string): Promise<JobView> {
-    const cancelled = await this.#o.db.transaction(async (tx) => {
-      if (!(await jobStore.setState(tx, id, 'cancelled', { node: this.#o.node }))) return false;
-      await this.#queue.cancelJob(tx, id);
-      await jobStore.event(tx, id, 'info', this.#o.node, `cancelled (asked on ${this.#o.node})`);
+    const cancelled = await this.o.db.transaction(async (tx) => {
+      if (!(await jobStore.setState(tx, id, 'cancelled', { node: this.o.node }))) return false;
+      await this.queue.cancelJob(tx, id);
+      await jobStore.event(tx, id, 'info', this.o.node, `cancelled (asked on ${this.o.node})`);
       return true;
     });
-    if (!cancelled) throw await this.#notLive(id, 'cancel');
-    this.#workers?.abortJob(id);
+    if (!cancelled) throw await this.notLive(id, 'cancel');
+    this.workers?.abortJob(id);
     return this.get(id);
   }
 
@@ -275,13 +275,13 @@ export class JobService {
    * replaces the job's bad-record allowance (for a job that failed on it).
    */
   async retry(id: string, opts: { maxErrors?: number | string } = {}): Promise<JobView> {
-    const retried = await this.#o.db
+    const retried = await this.o.db
       .transaction(async (tx) => {
         if (!(await jobStore.requeue(tx, id, opts.maxErrors))) return false;
-        await this.#queue.cancelJob(tx, id);
+        await this.queue.cancelJob(tx, id);
         const job = await jobStore.core(tx, id);
         const pending = await jobStore.pendingShards(tx, id);
-        await this.#queue.send(
+        await this.queue.send(
           tx,
           job?.shards_total === null || job?.shards_total === undefined
             ? [{ kind: 'plan', jobId: id }]
@@ -293,13 +293,13 @@ export class JobService {
           tx,
           id,
           'info',
-          this.#o.node,
-          `retry asked on ${this.#o.node}: ${pending.length} shard(s) to run`,
+          this.o.node,
+          `retry asked on ${this.o.node}: ${pending.length} shard(s) to run`,
         );
         return true;
       })
       .catch(async (err: unknown) => {
-        if ((err as { code?: string }).code === '23505') throw await this.#outputTaken((await this.get(id)).output);
+        if ((err as { code?: string }).code === '23505') throw await this.outputTaken((await this.get(id)).output);
         throw err;
       });
     if (!retried) {
@@ -310,28 +310,28 @@ export class JobService {
         { details: { state: job.state } },
       );
     }
-    this.#workers?.notify();
+    this.workers?.notify();
     return this.get(id);
   }
 
   /** The job's log, oldest first, after event `afterId`. */
   async events(id: string, afterId = 0, limit = 500): Promise<JobEvent[]> {
-    const events = await jobStore.events(this.#db, id, afterId, limit);
+    const events = await jobStore.events(this.db, id, afterId, limit);
     if (events.length === 0) await this.get(id);
     return events;
   }
 
   /** Hands back running work (no attempt counted), then stops the queue. */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      await this.#workers?.close();
-      await this.#queue.close();
+    this.closed ??= (async () => {
+      await this.workers?.close();
+      await this.queue.close();
     })();
-    return this.#closed;
+    return this.closed;
   }
 
-  async #checkOutputFree(output: string): Promise<void> {
-    const existing = await this.#o.files.list(`${output}/`);
+  private async checkOutputFree(output: string): Promise<void> {
+    const existing = await this.o.files.list(`${output}/`);
     if (existing.length > 0) {
       throw new HearthError(
         'JOB_OUTPUT_EXISTS',
@@ -339,15 +339,15 @@ export class JobService {
         { details: { param: 'output' } },
       );
     }
-    const [live] = await this.#db.query<{ id: string }>(
+    const [live] = await this.db.query<{ id: string }>(
       `select id from jobs where output = $1 and state in ('queued', 'running')`,
       [output],
     );
-    if (live) throw await this.#outputTaken(output);
+    if (live) throw await this.outputTaken(output);
   }
 
-  async #outputTaken(output: string): Promise<HearthError> {
-    const [live] = await this.#db.query<{ id: string }>(
+  private async outputTaken(output: string): Promise<HearthError> {
+    const [live] = await this.db.query<{ id: string }>(
       `select id from jobs where output = $1 and state in ('queued', 'running')`,
       [output],
     );
@@ -358,7 +358,7 @@ export class JobService {
     );
   }
 
-  async #notLive(id: string, verb: string): Promise<HearthError> {
+  private async notLive(id: string, verb: string): Promise<HearthError> {
     const job = await this.get(id);
     return new HearthError('JOB_STATE_CONFLICT', `job ${id} already ${job.state}: there is nothing to ${verb}`, {
       details: { state: job.state },

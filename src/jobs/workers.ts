@@ -107,138 +107,138 @@ function describeWork(work: TicketWork): string {
  * retry can fix fails the job; a shutdown hands the work back without counting an attempt.
  */
 export class JobWorkers {
-  readonly #o: JobWorkersOptions;
-  readonly #db: SqlRunner;
-  readonly #running = new Map<string, Running>();
-  readonly #heartbeatMs: number;
-  readonly #pollMs: number;
-  #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
-  #stopping = false;
+  private readonly o: JobWorkersOptions;
+  private readonly db: SqlRunner;
+  private readonly running = new Map<string, Running>();
+  private readonly heartbeatMs: number;
+  private readonly pollMs: number;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(opts: JobWorkersOptions) {
-    this.#o = opts;
-    this.#db = opts.db;
-    this.#heartbeatMs = Math.max(200, Math.min(opts.leaseMs / 3, 2000));
+    this.o = opts;
+    this.db = opts.db;
+    this.heartbeatMs = Math.max(200, Math.min(opts.leaseMs / 3, 2000));
     // An idle loop must not spin, whatever the configuration says.
-    this.#pollMs = Math.max(100, opts.pollIntervalMs);
+    this.pollMs = Math.max(100, opts.pollIntervalMs);
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    this.loop ??= this.run();
   }
 
   /** Looks for work now (a job was just submitted or retried here). */
   notify(): void {
-    this.#wake?.();
+    this.wake?.();
   }
 
   /** Stops this node's work on a job at once (it was cancelled or failed). */
   abortJob(jobId: string, reason: StopReason = 'cancelled'): void {
-    for (const running of this.#running.values()) {
+    for (const running of this.running.values()) {
       if (running.ticket.work.jobId === jobId) running.controller.abort(new StopWork(reason));
     }
   }
 
   /** Stops taking work, hands back what is running (no attempt counted) and waits for it. */
   async close(): Promise<void> {
-    this.#stopping = true;
-    for (const running of this.#running.values()) running.controller.abort(new StopWork('shutdown'));
-    this.#wake?.();
-    await this.#loop;
-    await Promise.all([...this.#running.values()].map((r) => r.finished));
+    this.stopping = true;
+    for (const running of this.running.values()) running.controller.abort(new StopWork('shutdown'));
+    this.wake?.();
+    await this.loop;
+    await Promise.all([...this.running.values()].map((r) => r.finished));
   }
 
-  async #run(): Promise<void> {
+  private async run(): Promise<void> {
     try {
-      const reclaimed = await this.#o.queue.reclaimOrphans();
+      const reclaimed = await this.o.queue.reclaimOrphans();
       if (reclaimed)
-        this.#o.log.info({ reclaimed }, 'jobs: work this node held before it restarted goes back to the queue');
+        this.o.log.info({ reclaimed }, 'jobs: work this node held before it restarted goes back to the queue');
     } catch (err) {
-      this.#o.log.warn(
+      this.o.log.warn(
         { err: describeError(err) },
         'jobs: cannot reclaim work held before a restart; its leases will expire',
       );
     }
     let lastDeadCheck = 0;
-    while (!this.#stopping) {
+    while (!this.stopping) {
       try {
-        const free = this.#o.concurrency - this.#running.size;
-        if (free > 0) for (const ticket of await this.#o.queue.fetch(free)) this.#start(ticket);
-        if (Date.now() - lastDeadCheck >= this.#pollMs * 5) {
+        const free = this.o.concurrency - this.running.size;
+        if (free > 0) for (const ticket of await this.o.queue.fetch(free)) this.startTicket(ticket);
+        if (Date.now() - lastDeadCheck >= this.pollMs * 5) {
           lastDeadCheck = Date.now();
-          await this.#handleDead();
+          await this.handleDead();
         }
       } catch (err) {
-        this.#o.log.warn({ err: describeError(err) }, 'jobs: cannot reach the queue; trying again');
+        this.o.log.warn({ err: describeError(err) }, 'jobs: cannot reach the queue; trying again');
       }
-      if (this.#stopping) break;
+      if (this.stopping) break;
       const wake = new Promise<void>((resolve) => {
-        this.#wake = resolve;
+        this.wake = resolve;
       });
       // An unreferenced timer: an idle loop never keeps the process alive.
-      await Promise.race([wake, sleep(this.#pollMs, undefined, { ref: false })]);
-      this.#wake = undefined;
+      await Promise.race([wake, sleep(this.pollMs, undefined, { ref: false })]);
+      this.wake = undefined;
     }
   }
 
-  #start(ticket: HeldTicket): void {
+  private startTicket(ticket: HeldTicket): void {
     const controller = new AbortController();
     const running: Running = { ticket, controller, shard: null, finished: Promise.resolve() };
-    this.#running.set(ticket.id, running);
-    running.finished = this.#handle(running)
-      .catch((err: unknown) => this.#o.log.error({ err, work: ticket.work }, 'jobs: unexpected error in a worker'))
+    this.running.set(ticket.id, running);
+    running.finished = this.handle(running)
+      .catch((err: unknown) => this.o.log.error({ err, work: ticket.work }, 'jobs: unexpected error in a worker'))
       .finally(() => {
-        this.#running.delete(ticket.id);
-        this.#wake?.();
+        this.running.delete(ticket.id);
+        this.wake?.();
       });
   }
 
-  async #handle(running: Running): Promise<void> {
+  private async handle(running: Running): Promise<void> {
     const { ticket, controller } = running;
     let beating = false;
     const beat = setInterval(() => {
       if (beating || controller.signal.aborted) return;
       beating = true;
-      void this.#heartbeat(running)
-        .catch((err: unknown) => this.#o.log.warn({ err: describeError(err) }, 'jobs: heartbeat failed'))
+      void this.heartbeat(running)
+        .catch((err: unknown) => this.o.log.warn({ err: describeError(err) }, 'jobs: heartbeat failed'))
         .finally(() => {
           beating = false;
         });
-    }, this.#heartbeatMs);
+    }, this.heartbeatMs);
     try {
       const work = ticket.work;
-      if (work.kind === 'plan') await this.#plan(ticket, controller.signal);
-      else if (work.kind === 'shard') await this.#shard(running, work.shard, controller.signal);
-      else await this.#finalize(ticket, controller.signal);
+      if (work.kind === 'plan') await this.plan(ticket, controller.signal);
+      else if (work.kind === 'shard') await this.shard(running, work.shard, controller.signal);
+      else await this.finalize(ticket, controller.signal);
     } catch (err) {
-      await this.#afterFailure(running, err);
+      await this.afterFailure(running, err);
     } finally {
       clearInterval(beat);
     }
   }
 
   /** Renews the lease, reports shard progress, and stops the work if it is no longer wanted or ours. */
-  async #heartbeat(running: Running): Promise<void> {
+  private async heartbeat(running: Running): Promise<void> {
     const { ticket, controller, shard } = running;
-    if (!(await this.#o.queue.heartbeat(ticket))) {
+    if (!(await this.o.queue.heartbeat(ticket))) {
       controller.abort(new StopWork('lease-lost'));
       return;
     }
-    const job = await jobStore.core(this.#db, ticket.work.jobId);
+    const job = await jobStore.core(this.db, ticket.work.jobId);
     if (!isLive(job?.state)) {
       controller.abort(new StopWork('cancelled'));
       return;
     }
     if (shard && job) {
       shard.committedFailed = job.records_failed;
-      if (!(await jobStore.shardHeartbeat(this.#db, ticket.work.jobId, shard.index, shard.token, shard))) {
+      if (!(await jobStore.shardHeartbeat(this.db, ticket.work.jobId, shard.index, shard.token, shard))) {
         controller.abort(new StopWork('lease-lost'));
       }
     }
   }
 
-  async #afterFailure(running: Running, err: unknown): Promise<void> {
+  private async afterFailure(running: Running, err: unknown): Promise<void> {
     const { ticket, controller } = running;
     const { jobId } = ticket.work;
     const what = describeWork(ticket.work);
@@ -247,45 +247,45 @@ export class JobWorkers {
         ? controller.signal.reason.reason
         : undefined;
     if (running.shard && stop !== 'lease-lost') {
-      await jobStore.releaseShard(this.#db, jobId, running.shard.index, running.shard.token).catch(() => undefined);
+      await jobStore.releaseShard(this.db, jobId, running.shard.index, running.shard.token).catch(() => undefined);
     }
     try {
       if (stop === 'shutdown') {
-        await this.#o.queue.release(ticket);
+        await this.o.queue.release(ticket);
         await jobStore.event(
-          this.#db,
+          this.db,
           jobId,
           'info',
-          this.#o.node,
-          `${what} handed back: node ${this.#o.node} is shutting down`,
+          this.o.node,
+          `${what} handed back: node ${this.o.node} is shutting down`,
         );
       } else if (stop === 'lease-lost') {
         await jobStore.event(
-          this.#db,
+          this.db,
           jobId,
           'warn',
-          this.#o.node,
-          `${what}: node ${this.#o.node} lost its lease; another attempt takes over`,
+          this.o.node,
+          `${what}: node ${this.o.node} lost its lease; another attempt takes over`,
         );
       } else if (stop === 'cancelled') {
         // The cancel (or the job's failure) already closed the ticket.
       } else if (err instanceof JobFailure) {
-        await this.#failJob(jobId, err.message);
+        await this.failJob(jobId, err.message);
       } else {
-        const outcome = await this.#o.queue.fail(ticket, err);
+        const outcome = await this.o.queue.fail(ticket, err);
         if (outcome === 'lost') return;
         const attempt = ticket.retryCount + 1;
-        const message = `${what} failed on ${this.#o.node} (attempt ${attempt} of ${ticket.retryLimit + 1}): ${describeError(err)}`;
-        this.#o.log.warn({ jobId, work: ticket.work, err: describeError(err) }, `jobs: ${message}`);
+        const message = `${what} failed on ${this.o.node} (attempt ${attempt} of ${ticket.retryLimit + 1}): ${describeError(err)}`;
+        this.o.log.warn({ jobId, work: ticket.work, err: describeError(err) }, `jobs: ${message}`);
         if (outcome === 'retry') {
-          await jobStore.event(this.#db, jobId, 'warn', this.#o.node, `${message}; it will be retried`);
+          await jobStore.event(this.db, jobId, 'warn', this.o.node, `${message}; it will be retried`);
         } else {
-          await this.#failJob(jobId, `${what} failed on every attempt (${attempt}); last error: ${describeError(err)}`);
+          await this.failJob(jobId, `${what} failed on every attempt (${attempt}); last error: ${describeError(err)}`);
         }
       }
     } catch (inner) {
       // The database is unreachable: the lease expires and the work is retried.
-      this.#o.log.warn(
+      this.o.log.warn(
         { err: describeError(inner), jobId },
         'jobs: cannot record the end of an attempt; its lease will expire',
       );
@@ -293,28 +293,28 @@ export class JobWorkers {
   }
 
   /** Fails a job for good (no retry can help): closes its tickets and stops its work here. */
-  async #failJob(jobId: string, message: string): Promise<void> {
-    const failed = await this.#o.db.transaction(async (tx) => {
-      if (!(await jobStore.setState(tx, jobId, 'failed', { error: message, node: this.#o.node }))) return false;
-      await this.#o.queue.cancelJob(tx, jobId);
-      await jobStore.event(tx, jobId, 'error', this.#o.node, `job failed: ${message}`);
+  private async failJob(jobId: string, message: string): Promise<void> {
+    const failed = await this.o.db.transaction(async (tx) => {
+      if (!(await jobStore.setState(tx, jobId, 'failed', { error: message, node: this.o.node }))) return false;
+      await this.o.queue.cancelJob(tx, jobId);
+      await jobStore.event(tx, jobId, 'error', this.o.node, `job failed: ${message}`);
       return true;
     });
     if (failed) this.abortJob(jobId);
   }
 
   /** Tickets that used up their attempts (also those whose node died on the last one): their jobs fail. */
-  async #handleDead(): Promise<void> {
-    for (const dead of await this.#o.queue.fetchDead(10)) {
+  private async handleDead(): Promise<void> {
+    for (const dead of await this.o.queue.fetchDead(10)) {
       const { jobId } = dead.work;
-      const message = `${describeWork(dead.work)} failed on every attempt (${this.#o.maxAttempts}); last error: ${dead.error}`;
-      const failed = await this.#o.db.transaction(async (tx) => {
+      const message = `${describeWork(dead.work)} failed on every attempt (${this.o.maxAttempts}); last error: ${dead.error}`;
+      const failed = await this.o.db.transaction(async (tx) => {
         const changed = await jobStore.setState(tx, jobId, 'failed', { error: message });
         if (changed) {
-          await this.#o.queue.cancelJob(tx, jobId);
-          await jobStore.event(tx, jobId, 'error', this.#o.node, `job failed: ${message}`);
+          await this.o.queue.cancelJob(tx, jobId);
+          await jobStore.event(tx, jobId, 'error', this.o.node, `job failed: ${message}`);
         }
-        await this.#o.queue.completeDead(tx, dead);
+        await this.o.queue.completeDead(tx, dead);
         return changed;
       });
       if (failed) this.abortJob(jobId);
@@ -322,20 +322,20 @@ export class JobWorkers {
   }
 
   /** Completes a ticket whose work is moot (the job is gone, finished, or the work was done before). */
-  async #drop(ticket: HeldTicket): Promise<void> {
-    await this.#o.db.transaction((tx) => this.#o.queue.complete(tx, ticket));
+  private async drop(ticket: HeldTicket): Promise<void> {
+    await this.o.db.transaction((tx) => this.o.queue.complete(tx, ticket));
   }
 
   // ---- plan: cut the dataset into shards and queue them ----
 
-  async #plan(ticket: HeldTicket, signal: AbortSignal): Promise<void> {
+  private async plan(ticket: HeldTicket, signal: AbortSignal): Promise<void> {
     const { jobId } = ticket.work;
-    const job = await jobStore.core(this.#db, jobId);
-    if (!job || !isLive(job.state) || (await jobStore.shardCount(this.#db, jobId)) > 0) return this.#drop(ticket);
+    const job = await jobStore.core(this.db, jobId);
+    if (!job || !isLive(job.state) || (await jobStore.shardCount(this.db, jobId)) > 0) return this.drop(ticket);
     const spec = job.spec;
     let plan: Awaited<ReturnType<typeof planDataset>>;
     try {
-      plan = await planDataset(this.#o.files, { input: spec.input, format: spec.format }, spec.shard_size);
+      plan = await planDataset(this.o.files, { input: spec.input, format: spec.format }, spec.shard_size);
     } catch (err) {
       if (isHearthError(err, 'ATLAS_FILES_NOT_FOUND')) {
         throw new JobFailure(
@@ -346,12 +346,12 @@ export class JobWorkers {
       throw err;
     }
     signal.throwIfAborted();
-    await this.#o.db.transaction(async (tx) => {
+    await this.o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (current && isLive(current.state) && (await jobStore.shardCount(tx, jobId)) === 0) {
         await jobStore.savePlan(tx, jobId, plan);
-        await jobStore.setState(tx, jobId, 'running', { node: this.#o.node });
-        await this.#o.queue.send(
+        await jobStore.setState(tx, jobId, 'running', { node: this.o.node });
+        await this.o.queue.send(
           tx,
           plan.shards.length > 0
             ? plan.shards.map((_, shard) => ({ kind: 'shard' as const, jobId, shard }))
@@ -361,40 +361,40 @@ export class JobWorkers {
           tx,
           jobId,
           'info',
-          this.#o.node,
-          `planned on ${this.#o.node}: ${plan.records} records in ${plan.shards.length} shards of up to ${spec.shard_size}`,
+          this.o.node,
+          `planned on ${this.o.node}: ${plan.records} records in ${plan.shards.length} shards of up to ${spec.shard_size}`,
         );
       }
-      await this.#o.queue.complete(tx, ticket);
+      await this.o.queue.complete(tx, ticket);
     });
     this.notify();
   }
 
   // ---- shard: run its records through the engine, stage, commit, publish ----
 
-  async #shard(running: Running, index: number, signal: AbortSignal): Promise<void> {
+  private async shard(running: Running, index: number, signal: AbortSignal): Promise<void> {
     const { ticket } = running;
     const { jobId } = ticket.work;
-    const job = await jobStore.core(this.#db, jobId);
-    if (!job || !isLive(job.state)) return this.#drop(ticket);
+    const job = await jobStore.core(this.db, jobId);
+    if (!job || !isLive(job.state)) return this.drop(ticket);
     const token = randomUUID();
-    const claimed = await this.#o.db.transaction(async (tx) => {
+    const claimed = await this.o.db.transaction(async (tx) => {
       // The job row first, then the shard: every transaction locks in this order, so none deadlock.
       const current = await jobStore.core(tx, jobId, true);
       const shard =
-        current && isLive(current.state) ? await jobStore.claimShard(tx, jobId, index, token, this.#o.node) : null;
+        current && isLive(current.state) ? await jobStore.claimShard(tx, jobId, index, token, this.o.node) : null;
       if (!shard) {
-        await this.#o.queue.complete(tx, ticket);
+        await this.o.queue.complete(tx, ticket);
         return null;
       }
-      await jobStore.setState(tx, jobId, 'running', { node: this.#o.node });
+      await jobStore.setState(tx, jobId, 'running', { node: this.o.node });
       if (shard.attempts > 1) {
         await jobStore.event(
           tx,
           jobId,
           'info',
-          this.#o.node,
-          `shard ${index}: attempt ${shard.attempts} on ${this.#o.node}`,
+          this.o.node,
+          `shard ${index}: attempt ${shard.attempts} on ${this.o.node}`,
         );
       }
       return shard;
@@ -402,11 +402,11 @@ export class JobWorkers {
     if (!claimed) return;
     running.shard = { index, token, done: 0, failed: 0, tokens: 0, committedFailed: job.records_failed };
     const held = running.shard;
-    const handler = this.#o.handlers?.get(job.kind);
-    if (handler) return this.#handlerShard(running, job, claimed, handler, signal);
+    const handler = this.o.handlers?.get(job.kind);
+    if (handler) return this.handlerShard(running, job, claimed, handler, signal);
 
     const spec = job.spec;
-    const prepared = await this.#o.inference
+    const prepared = await this.o.inference
       .prepare(spec.model, parseOptions(spec.options), undefined)
       .catch((err: unknown) => {
         if (isHearthError(err, 'MODEL_NOT_FOUND')) {
@@ -422,17 +422,17 @@ export class JobWorkers {
     const processor = new RecordProcessor(
       spec,
       prepared,
-      this.#o.engine,
-      this.#o.inference,
+      this.o.engine,
+      this.o.inference,
       spec.schema ? compileOutputSchema(spec.schema) : undefined,
-      this.#o.faults,
+      this.o.faults,
     );
     const limit = errorLimit(spec.max_errors, job.records_total ?? 0);
     const outcomes: RecordOutcome[] = [];
     const firstErrors: ErrorRow[] = [];
     // Keep the model's parallel sequences full: up to numParallel records in flight.
     await runPool(
-      readShard(this.#o.files, { input: spec.input, format: spec.format }, job.plan ?? {}, claimed.range),
+      readShard(this.o.files, { input: spec.input, format: spec.format }, job.plan ?? {}, claimed.range),
       Math.max(1, prepared.load.numParallel),
       signal,
       async (record: DatasetRecord, position: number, recordSignal: AbortSignal) => {
@@ -455,7 +455,7 @@ export class JobWorkers {
     const errors = outcomes.flatMap((o) => ('error' in o ? [o.error] : []));
     const promptTokens = outcomes.reduce((sum, o) => sum + ('ok' in o ? o.promptTokens : 0), 0);
     const evalTokens = outcomes.reduce((sum, o) => sum + ('ok' in o ? o.tokens : 0), 0);
-    const staged = await this.#o.committer.stage(job.output, index, token, rows.length ? `${rows.join('\n')}\n` : '');
+    const staged = await this.o.committer.stage(job.output, index, token, rows.length ? `${rows.join('\n')}\n` : '');
     const commit = {
       index,
       token,
@@ -467,41 +467,41 @@ export class JobWorkers {
     const result = { rows: rows.length, errors, promptTokens, evalTokens };
     const outcome = signal.aborted
       ? 'stopped'
-      : await this.#o.db.transaction(async (tx) => {
+      : await this.o.db.transaction(async (tx) => {
           const current = await jobStore.core(tx, jobId, true);
           if (!current || !isLive(current.state)) return 'stopped';
           if (!(await jobStore.commitShard(tx, jobId, commit, result))) return 'stopped';
-          const totals = await jobStore.addCommitted(tx, jobId, this.#o.node, { ...result, errors: errors.length });
-          await this.#o.queue.complete(tx, ticket);
+          const totals = await jobStore.addCommitted(tx, jobId, this.o.node, { ...result, errors: errors.length });
+          await this.o.queue.complete(tx, ticket);
           await jobStore.event(
             tx,
             jobId,
             'info',
-            this.#o.node,
-            `shard ${index} committed on ${this.#o.node}: ${rows.length} rows, ${errors.length} errors`,
+            this.o.node,
+            `shard ${index} committed on ${this.o.node}: ${rows.length} rows, ${errors.length} errors`,
           );
           const limitNow = errorLimit(current.spec.max_errors, totals.records);
           if (totals.failed > limitNow) {
             const message = tooManyErrors(current, totals.failed, limitNow, errors.slice(0, 3));
-            await jobStore.setState(tx, jobId, 'failed', { error: message, node: this.#o.node });
-            await this.#o.queue.cancelJob(tx, jobId);
-            await jobStore.event(tx, jobId, 'error', this.#o.node, `job failed: ${message}`);
+            await jobStore.setState(tx, jobId, 'failed', { error: message, node: this.o.node });
+            await this.o.queue.cancelJob(tx, jobId);
+            await jobStore.event(tx, jobId, 'error', this.o.node, `job failed: ${message}`);
             return 'failed';
           }
-          if (totals.committed >= totals.total) await this.#o.queue.send(tx, [{ kind: 'finalize', jobId }]);
+          if (totals.committed >= totals.total) await this.o.queue.send(tx, [{ kind: 'finalize', jobId }]);
           return 'committed';
         });
     if (outcome === 'stopped') {
-      await this.#o.committer.discard(staged.key);
+      await this.o.committer.discard(staged.key);
       // Whatever stopped it (cancel, lost lease, shutdown) is in the signal, or will be on the next heartbeat.
       throw signal.reason ?? new StopWork('lease-lost');
     }
     running.shard = null;
     if (outcome === 'failed') this.abortJob(jobId);
     try {
-      await this.#o.committer.publish({ ...commit, rows: rows.length, errorRows: errors.length });
+      await this.o.committer.publish({ ...commit, rows: rows.length, errorRows: errors.length });
     } catch (err) {
-      this.#o.log.warn(
+      this.o.log.warn(
         { err: describeError(err), jobId, shard: index },
         'jobs: cannot publish a committed shard yet; finalize will',
       );
@@ -509,7 +509,7 @@ export class JobWorkers {
   }
 
   /** A shard of another kind's job: its handler's work, committed with the shard (see ShardHandler). */
-  async #handlerShard(
+  private async handlerShard(
     running: Running,
     job: JobCore,
     shard: ShardWork,
@@ -524,22 +524,22 @@ export class JobWorkers {
     });
     signal.throwIfAborted();
     const result = { rows: outcome.rows, errors: outcome.errors, promptTokens: outcome.tokens, evalTokens: 0 };
-    const committed = await this.#o.db.transaction(async (tx) => {
+    const committed = await this.o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (!current || !isLive(current.state)) return false;
       const fence = { index: shard.index, token: held.token, stagingKey: '', outputKey: '', sha256: '', bytes: 0 };
       if (!(await jobStore.commitShard(tx, jobId, fence, result))) return false;
       await outcome.commit(tx);
-      const totals = await jobStore.addCommitted(tx, jobId, this.#o.node, { ...result, errors: outcome.errors.length });
-      await this.#o.queue.complete(tx, ticket);
+      const totals = await jobStore.addCommitted(tx, jobId, this.o.node, { ...result, errors: outcome.errors.length });
+      await this.o.queue.complete(tx, ticket);
       await jobStore.event(
         tx,
         jobId,
         outcome.errors.length ? 'warn' : 'info',
-        this.#o.node,
-        `shard ${shard.index} committed on ${this.#o.node}: ${outcome.rows} rows${outcome.errors.map((e) => `; ${e.message}`).join('')}`,
+        this.o.node,
+        `shard ${shard.index} committed on ${this.o.node}: ${outcome.rows} rows${outcome.errors.map((e) => `; ${e.message}`).join('')}`,
       );
-      if (totals.committed >= totals.total) await this.#o.queue.send(tx, [{ kind: 'finalize', jobId }]);
+      if (totals.committed >= totals.total) await this.o.queue.send(tx, [{ kind: 'finalize', jobId }]);
       return true;
     });
     if (!committed) throw signal.reason ?? new StopWork('lease-lost');
@@ -548,30 +548,30 @@ export class JobWorkers {
 
   // ---- finalize: publish everything, write the errors file and the manifest ----
 
-  async #finalize(ticket: HeldTicket, signal: AbortSignal): Promise<void> {
+  private async finalize(ticket: HeldTicket, signal: AbortSignal): Promise<void> {
     const { jobId } = ticket.work;
-    const job = await jobStore.core(this.#db, jobId);
-    if (job?.state !== 'running') return this.#drop(ticket);
-    const manifestSha256 = this.#o.handlers?.has(job.kind)
+    const job = await jobStore.core(this.db, jobId);
+    if (job?.state !== 'running') return this.drop(ticket);
+    const manifestSha256 = this.o.handlers?.has(job.kind)
       ? undefined
-      : await this.#o.committer.finalize(job, { name: job.spec.model, digest: job.model_digest });
+      : await this.o.committer.finalize(job, { name: job.spec.model, digest: job.model_digest });
     signal.throwIfAborted();
-    await this.#o.db.transaction(async (tx) => {
+    await this.o.db.transaction(async (tx) => {
       const current = await jobStore.core(tx, jobId, true);
       if (current?.state === 'running') {
         await jobStore.setState(tx, jobId, 'succeeded', {
           ...(manifestSha256 ? { manifestSha256 } : {}),
-          node: this.#o.node,
+          node: this.o.node,
         });
         await jobStore.event(
           tx,
           jobId,
           'info',
-          this.#o.node,
+          this.o.node,
           manifestSha256 ? `succeeded: the output is complete in ${job.output}/` : 'succeeded',
         );
       }
-      await this.#o.queue.complete(tx, ticket);
+      await this.o.queue.complete(tx, ticket);
     });
   }
 }

@@ -25,58 +25,58 @@ interface Header {
  * `generation` (bumped by every change to its chunks). Deleting the folder loses nothing.
  */
 export class VectorIndexCache {
-  readonly #dir: string;
-  readonly #db: Pick<AtlasDb, 'query'>;
-  readonly #log: Logger;
-  readonly #loaded = new Map<string, { generation: number; index: VectorIndex }>();
-  readonly #building = new Map<string, Promise<VectorIndex>>();
+  private readonly dir: string;
+  private readonly db: Pick<AtlasDb, 'query'>;
+  private readonly log: Logger;
+  private readonly loaded = new Map<string, { generation: number; index: VectorIndex }>();
+  private readonly building = new Map<string, Promise<VectorIndex>>();
   /** How many rebuilds from Atlas this process did (tests and metrics read it). */
   rebuilds = 0;
 
   constructor(opts: { dir: string; db: Pick<AtlasDb, 'query'>; log: Logger }) {
-    this.#dir = opts.dir;
-    this.#db = opts.db;
-    this.#log = opts.log;
+    this.dir = opts.dir;
+    this.db = opts.db;
+    this.log = opts.log;
   }
 
   /** The index of `base` at `generation`: from memory, from the cache file, or rebuilt from Atlas. */
   async get(base: string, generation: number): Promise<VectorIndex> {
-    const loaded = this.#loaded.get(base);
+    const loaded = this.loaded.get(base);
     if (loaded && loaded.generation === generation) return loaded.index;
     const key = `${base}@${generation}`;
-    let building = this.#building.get(key);
+    let building = this.building.get(key);
     if (!building) {
-      building = this.#load(base, generation).finally(() => this.#building.delete(key));
-      this.#building.set(key, building);
+      building = this.load(base, generation).finally(() => this.building.delete(key));
+      this.building.set(key, building);
     }
     return building;
   }
 
   /** Forgets the in-memory copies (the files stay): what a restart does. */
   forget(): void {
-    this.#loaded.clear();
+    this.loaded.clear();
   }
 
   /** Removes a deleted base's file. */
   async drop(base: string): Promise<void> {
-    this.#loaded.delete(base);
-    await rm(this.#file(base), { force: true });
+    this.loaded.delete(base);
+    await rm(this.file(base), { force: true });
   }
 
-  async #load(base: string, generation: number): Promise<VectorIndex> {
-    const index = (await this.#read(base, generation)) ?? (await this.#rebuild(base, generation));
-    this.#loaded.set(base, { generation, index });
+  private async load(base: string, generation: number): Promise<VectorIndex> {
+    const index = (await this.read(base, generation)) ?? (await this.rebuild(base, generation));
+    this.loaded.set(base, { generation, index });
     return index;
   }
 
-  #file(base: string): string {
-    return join(this.#dir, `${base}.idx`);
+  private file(base: string): string {
+    return join(this.dir, `${base}.idx`);
   }
 
-  async #read(base: string, generation: number): Promise<VectorIndex | null> {
+  private async read(base: string, generation: number): Promise<VectorIndex | null> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(this.#file(base));
+      bytes = await readFile(this.file(base));
     } catch {
       return null;
     }
@@ -101,17 +101,17 @@ export class VectorIndexCache {
       const bits = new Uint32Array(take(count * words * 4));
       return new VectorIndex({ dims, ids, scales, codes, bits });
     } catch (err) {
-      this.#log.warn({ base, err: String(err) }, 'knowledge: the cached vector index is unreadable; rebuilding it');
+      this.log.warn({ base, err: String(err) }, 'knowledge: the cached vector index is unreadable; rebuilding it');
       return null;
     }
   }
 
-  async #rebuild(base: string, generation: number): Promise<VectorIndex> {
+  private async rebuild(base: string, generation: number): Promise<VectorIndex> {
     const started = performance.now();
     let builder: ReturnType<typeof VectorIndex.builder> | null = null;
     let last = 0;
     for (;;) {
-      const rows = await this.#db.query<{ id: string | number; embedding: Uint8Array }>(
+      const rows = await this.db.query<{ id: string | number; embedding: Uint8Array }>(
         `select id, embedding from knowledge_chunks where base_id = $1 and id > $2 order by id limit ${PAGE}`,
         [base, last],
       );
@@ -125,17 +125,17 @@ export class VectorIndexCache {
     }
     const index = (builder ?? VectorIndex.builder(0)).build();
     this.rebuilds++;
-    this.#log.info(
+    this.log.info(
       { base, chunks: index.count, ms: Math.round(performance.now() - started) },
       'knowledge: vector index rebuilt from Atlas',
     );
-    await this.#write(base, generation, index).catch((err: unknown) =>
-      this.#log.warn({ base, err: String(err) }, 'knowledge: cannot write the vector index cache; it stays in memory'),
+    await this.write(base, generation, index).catch((err: unknown) =>
+      this.log.warn({ base, err: String(err) }, 'knowledge: cannot write the vector index cache; it stays in memory'),
     );
     return index;
   }
 
-  async #write(base: string, generation: number, index: VectorIndex): Promise<void> {
+  private async write(base: string, generation: number, index: VectorIndex): Promise<void> {
     const header: Header = { magic: MAGIC, version: VERSION, base, generation, dims: index.dims, count: index.count };
     const json = Buffer.from(JSON.stringify(header));
     const parts: Buffer[] = [];
@@ -157,8 +157,8 @@ export class VectorIndexCache {
     for (const array of [index.ids, index.scales, index.codes, index.bits]) {
       push(Buffer.from(array.buffer, array.byteOffset, array.byteLength));
     }
-    await mkdir(this.#dir, { recursive: true });
-    const file = this.#file(base);
+    await mkdir(this.dir, { recursive: true });
+    const file = this.file(base);
     const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
     await writeFile(temporary, Buffer.concat(parts));
     await rename(temporary, file);

@@ -52,10 +52,10 @@ const INSERT_BATCH = 200;
  * marked failed with the reason, and is the job's error row; the other documents go on.
  */
 export class KnowledgeIngestion implements ShardHandler {
-  readonly #o: KnowledgeIngestionOptions;
+  private readonly o: KnowledgeIngestionOptions;
 
   constructor(opts: KnowledgeIngestionOptions) {
-    this.#o = opts;
+    this.o = opts;
   }
 
   async run(
@@ -65,7 +65,7 @@ export class KnowledgeIngestion implements ShardHandler {
     progress: (done: number) => void,
   ): Promise<ShardOutcome> {
     const documentId = String((shard.range as unknown as { document?: unknown }).document ?? '');
-    const [doc] = await this.#o.db.query<DocumentRow>(
+    const [doc] = await this.o.db.query<DocumentRow>(
       `select d.id, d.base_id, d.name, d.file_key, d.sha256, d.media_type, d.state, b.embedding_model,
               b.chunk_tokens, b.chunk_overlap
          from knowledge_documents d join knowledge_bases b on b.id = d.base_id where d.id = $1`,
@@ -76,19 +76,19 @@ export class KnowledgeIngestion implements ShardHandler {
 
     let text: Awaited<ReturnType<typeof extractText>>;
     try {
-      const bytes = await this.#read(doc);
+      const bytes = await this.read(doc);
       text = await extractText(doc.name, doc.media_type, bytes);
     } catch (err) {
-      if (err instanceof UnreadableDocument) return this.#failed(doc, err.message);
+      if (err instanceof UnreadableDocument) return this.failed(doc, err.message);
       throw err;
     }
     const chunks = chunkText(text.text.replaceAll('\u0000', ''), text.shape, {
       size: doc.chunk_tokens,
       overlap: doc.chunk_overlap,
     });
-    if (chunks.length === 0) return this.#failed(doc, `${doc.name}: holds no text`);
+    if (chunks.length === 0) return this.failed(doc, `${doc.name}: holds no text`);
 
-    const prepared = await this.#o.inference.prepare(doc.embedding_model, {}, undefined).catch((err: unknown) => {
+    const prepared = await this.o.inference.prepare(doc.embedding_model, {}, undefined).catch((err: unknown) => {
       if (isHearthError(err, 'MODEL_NOT_FOUND')) {
         throw new JobFailure(
           `embedding model "${doc.embedding_model}" is no longer in the library: create it again and retry the job`,
@@ -100,7 +100,7 @@ export class KnowledgeIngestion implements ShardHandler {
     let tokens = 0;
     for (const [position, chunk] of chunks.entries()) {
       signal.throwIfAborted();
-      const result = await this.#o.engine.embed({
+      const result = await this.o.engine.embed({
         model: prepared.spec,
         load: prepared.load,
         keepAliveMs: prepared.keepAliveMs,
@@ -140,15 +140,15 @@ export class KnowledgeIngestion implements ShardHandler {
           doc.base_id,
         ]);
         // Counted at commit: a retried attempt is not counted twice (a rolled-back one is, rarely).
-        this.#o.observer?.ingested(1, rows.length);
+        this.o.observer?.ingested(1, rows.length);
       },
     };
   }
 
   /** Embeds a query with a base's model (the vector side of retrieval). */
   async embedQuery(model: string, text: string): Promise<number[]> {
-    const prepared = await this.#o.inference.prepare(model, {}, undefined);
-    const result = await this.#o.engine.embed({
+    const prepared = await this.o.inference.prepare(model, {}, undefined);
+    const result = await this.o.engine.embed({
       model: prepared.spec,
       load: prepared.load,
       keepAliveMs: prepared.keepAliveMs,
@@ -159,10 +159,10 @@ export class KnowledgeIngestion implements ShardHandler {
     return result.embeddings[0] ?? [];
   }
 
-  async #read(doc: DocumentRow): Promise<Buffer> {
+  private async read(doc: DocumentRow): Promise<Buffer> {
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.#o.files.read(doc.file_key);
+      stream = await this.o.files.read(doc.file_key);
     } catch (err) {
       if (isHearthError(err, 'ATLAS_FILES_NOT_FOUND')) {
         throw new UnreadableDocument(
@@ -183,8 +183,8 @@ export class KnowledgeIngestion implements ShardHandler {
     return bytes;
   }
 
-  #failed(doc: DocumentRow, message: string): ShardOutcome {
-    this.#o.log.warn({ document: doc.id, error: message }, 'knowledge: a document cannot be ingested');
+  private failed(doc: DocumentRow, message: string): ShardOutcome {
+    this.o.log.warn({ document: doc.id, error: message }, 'knowledge: a document cannot be ingested');
     const error: ErrorRow = { key: doc.name, line: null, message };
     return {
       rows: 0,

@@ -154,14 +154,14 @@ const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
  * vector search over a node-cached index (docs/knowledge.md).
  */
 export class KnowledgeService {
-  readonly #o: KnowledgeServiceOptions;
+  private readonly o: KnowledgeServiceOptions;
   readonly index: VectorIndexCache;
   /** the job kind's shard handler, for JobService.open */
   readonly ingestion: KnowledgeIngestion;
-  #jobs: JobService | undefined;
+  private jobs: JobService | undefined;
 
   constructor(opts: KnowledgeServiceOptions) {
-    this.#o = opts;
+    this.o = opts;
     this.index = new VectorIndexCache({ dir: opts.cacheDir, db: opts.db, log: opts.log });
     this.ingestion = new KnowledgeIngestion({
       db: opts.db,
@@ -174,12 +174,12 @@ export class KnowledgeService {
   }
 
   get settings(): KnowledgeSettings {
-    return this.#o.settings;
+    return this.o.settings;
   }
 
   /** The job service ingestion is submitted to (made after this service, since it runs its handler). */
   attachJobs(jobs: JobService): void {
-    this.#jobs = jobs;
+    this.jobs = jobs;
   }
 
   // ---- bases ----
@@ -195,7 +195,7 @@ export class KnowledgeService {
       chunk_overlap?: number;
     },
   ): Promise<KnowledgeBase> {
-    const s = this.#o.settings;
+    const s = this.o.settings;
     if (!NAME.test(input.name)) {
       throw invalid(
         'name',
@@ -216,7 +216,7 @@ export class KnowledgeService {
         'embedding_model is required (no knowledge.embeddingModel is configured): name an embedding model from the library',
       );
     }
-    await this.#checkEmbeddingModel(model);
+    await this.checkEmbeddingModel(model);
     const chunkTokens = input.chunk_tokens ?? s.chunkTokens;
     const overlap = input.chunk_overlap ?? Math.min(s.chunkOverlap, Math.floor(chunkTokens / 2));
     if (overlap > chunkTokens / 2) {
@@ -224,7 +224,7 @@ export class KnowledgeService {
     }
     const id = randomBytes(8).toString('hex');
     try {
-      await this.#o.db.query(
+      await this.o.db.query(
         `insert into knowledge_bases (id, name, description, owner_id, sharing, embedding_model, chunk_tokens, chunk_overlap)
          values ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [id, input.name, input.description ?? '', viewer.userId, sharing, model, chunkTokens, overlap],
@@ -242,13 +242,13 @@ export class KnowledgeService {
 
   /** The bases `viewer` sees: their own and the shared ones (API keys: shared only). */
   async list(viewer: Viewer): Promise<KnowledgeBase[]> {
-    const rows = await this.#o.db.query(`${BASE_SQL} where ${VISIBLE} order by b.name`, [viewer.userId]);
+    const rows = await this.o.db.query(`${BASE_SQL} where ${VISIBLE} order by b.name`, [viewer.userId]);
     return rows.map(toBase);
   }
 
   /** A base by id or name, if `viewer` sees it. */
   async get(viewer: Viewer, ref: string): Promise<KnowledgeBase> {
-    const [row] = await this.#o.db.query(`${BASE_SQL} where (b.id = $2 or b.name = $2) and ${VISIBLE}`, [
+    const [row] = await this.o.db.query(`${BASE_SQL} where (b.id = $2 or b.name = $2) and ${VISIBLE}`, [
       viewer.userId,
       ref,
     ]);
@@ -261,11 +261,11 @@ export class KnowledgeService {
     ref: string,
     patch: { description?: string; sharing?: Sharing },
   ): Promise<KnowledgeBase> {
-    const base = await this.#writable(viewer, ref);
+    const base = await this.writable(viewer, ref);
     if (patch.sharing === 'private' && !base.owner_id) {
       throw invalid('sharing', 'this base has no owning user (it was made with an API key), so it stays shared');
     }
-    await this.#o.db.query(
+    await this.o.db.query(
       `update knowledge_bases set description = coalesce($2, description), sharing = coalesce($3, sharing), updated_at = now()
         where id = $1`,
       [base.id, patch.description ?? null, patch.sharing ?? null],
@@ -275,14 +275,14 @@ export class KnowledgeService {
 
   /** Deletes a base, its documents and chunks, and the originals it uploaded (files registered in place stay). */
   async remove(viewer: Viewer, ref: string): Promise<void> {
-    const base = await this.#writable(viewer, ref);
-    const uploaded = await this.#o.db.query<{ file_key: string }>(
+    const base = await this.writable(viewer, ref);
+    const uploaded = await this.o.db.query<{ file_key: string }>(
       `select file_key from knowledge_documents where base_id = $1 and file_key like $2`,
       [base.id, `${uploadFolder(base.id)}/%`],
     );
-    await this.#o.db.query(`delete from knowledge_bases where id = $1`, [base.id]);
+    await this.o.db.query(`delete from knowledge_bases where id = $1`, [base.id]);
     await this.index.drop(base.id);
-    for (const { file_key } of uploaded) await this.#o.files.delete(file_key).catch(() => false);
+    for (const { file_key } of uploaded) await this.o.files.delete(file_key).catch(() => false);
   }
 
   // ---- documents ----
@@ -290,7 +290,7 @@ export class KnowledgeService {
   async documents(viewer: Viewer, ref: string): Promise<KnowledgeDocument[]> {
     const base = await this.get(viewer, ref);
     // A pending document's live progress: chunks embedded so far by the attempt that holds its shard.
-    const rows = await this.#o.db.query(
+    const rows = await this.o.db.query(
       `select d.*, s.done as embedded
          from knowledge_documents d
          left join job_shards s on s.job_id = d.job_id and s.state = 'running' and s.range ->> 'document' = d.id
@@ -310,24 +310,24 @@ export class KnowledgeService {
     ref: string,
     files: ReadonlyArray<{ name: string; bytes: Buffer }>,
   ): Promise<AddResult> {
-    const base = await this.#writable(viewer, ref);
+    const base = await this.writable(viewer, ref);
     const results: AddedFile[] = [];
     const fresh: NewDocument[] = [];
     for (const file of files) {
       const name = displayName(file.name);
-      const problem = this.#refusal(name, file.bytes.length);
+      const problem = this.refusal(name, file.bytes.length);
       if (problem) {
         results.push({ name, status: 'refused', error: problem });
         continue;
       }
       const sha256 = createHash('sha256').update(file.bytes).digest('hex');
-      const known = await this.#existing(base.id, sha256, fresh);
+      const known = await this.existing(base.id, sha256, fresh);
       if (known) {
         results.push({ name, status: 'duplicate', document: known });
         continue;
       }
       const key = `${uploadFolder(base.id)}/${sha256.slice(0, 16)}/${safeSegment(name)}`;
-      await this.#o.files.put(key, file.bytes, { expectedSha256: sha256 });
+      await this.o.files.put(key, file.bytes, { expectedSha256: sha256 });
       const doc: NewDocument = {
         id: randomBytes(8).toString('hex'),
         name,
@@ -339,15 +339,15 @@ export class KnowledgeService {
       fresh.push(doc);
       results.push({ name, status: 'added', document: doc.id });
     }
-    return { job: await this.#ingest(base, fresh), files: results };
+    return { job: await this.ingest(base, fresh), files: results };
   }
 
   /** Registers every file under an Atlas folder in place (no copy) and queues their ingestion. */
   async addFolder(viewer: Viewer, ref: string, folder: string): Promise<AddResult> {
-    const base = await this.#writable(viewer, ref);
+    const base = await this.writable(viewer, ref);
     const prefix = folder.replace(/\/+$/, '');
     validateKey(prefix);
-    const listed = await this.#o.files.list(`${prefix}/`);
+    const listed = await this.o.files.list(`${prefix}/`);
     if (listed.length === 0) {
       throw invalid('folder', `the Atlas folder ${prefix}/ holds no files: upload them first (hearth files put)`);
     }
@@ -355,13 +355,13 @@ export class KnowledgeService {
     const fresh: NewDocument[] = [];
     for (const file of listed) {
       const name = file.key.slice(prefix.length + 1);
-      const problem = this.#refusal(name, file.size);
+      const problem = this.refusal(name, file.size);
       if (problem) {
         results.push({ name, status: 'refused', error: problem });
         continue;
       }
-      const sha256 = await this.#o.files.hash(file.key);
-      const known = await this.#existing(base.id, sha256, fresh);
+      const sha256 = await this.o.files.hash(file.key);
+      const known = await this.existing(base.id, sha256, fresh);
       if (known) {
         results.push({ name, status: 'duplicate', document: known });
         continue;
@@ -377,14 +377,14 @@ export class KnowledgeService {
       fresh.push(doc);
       results.push({ name, status: 'added', document: doc.id });
     }
-    return { job: await this.#ingest(base, fresh), files: results };
+    return { job: await this.ingest(base, fresh), files: results };
   }
 
   /** Deletes a document and its chunks (and its original, when the base uploaded it). */
   async removeDocument(viewer: Viewer, ref: string, documentId: string): Promise<void> {
-    const base = await this.#writable(viewer, ref);
+    const base = await this.writable(viewer, ref);
     // One statement: the chunks go with the document (on delete cascade), and the index goes stale.
-    const rows = await this.#o.db.query<{ file_key: string }>(
+    const rows = await this.o.db.query<{ file_key: string }>(
       `with gone as (delete from knowledge_documents where base_id = $1 and id = $2 returning file_key),
             bumped as (update knowledge_bases set generation = generation + 1, updated_at = now()
                         where id = $1 and exists (select 1 from gone) returning id)
@@ -398,7 +398,7 @@ export class KnowledgeService {
       });
     }
     if (row.file_key.startsWith(`${uploadFolder(base.id)}/`))
-      await this.#o.files.delete(row.file_key).catch(() => false);
+      await this.o.files.delete(row.file_key).catch(() => false);
   }
 
   // ---- retrieval ----
@@ -415,12 +415,12 @@ export class KnowledgeService {
     const ids = [...new Set(bases.map((b) => b.id))];
     const candidates = Math.max(CANDIDATES, limit * 4);
     const [textIds, vectorHits] = await Promise.all([
-      this.#textSearch(ids, text, candidates),
-      this.#vectorSearch(bases, text, candidates, opts.mode ?? 'indexed'),
+      this.textSearch(ids, text, candidates),
+      this.vectorSearch(bases, text, candidates, opts.mode ?? 'indexed'),
     ]);
     const vectorIds = vectorHits.map((h) => h.id);
     const fused = reciprocalRankFusion([textIds, vectorIds]).slice(0, limit);
-    const rows = await this.#o.db.query(
+    const rows = await this.o.db.query(
       `select c.id, c.position, c.heading, c.text, d.id as document_id, d.name as document_name, b.name as base
          from knowledge_chunks c join knowledge_documents d on d.id = c.document_id join knowledge_bases b on b.id = c.base_id
         where c.id = any($1::bigint[])`,
@@ -445,7 +445,7 @@ export class KnowledgeService {
         vector_score: similarity.get(f.id) ?? null,
       });
     }
-    this.#o.observer?.queried((performance.now() - started) / 1000);
+    this.o.observer?.queried((performance.now() - started) / 1000);
     return hits;
   }
 
@@ -459,7 +459,7 @@ export class KnowledgeService {
     question: string,
   ): Promise<{ system: string; citations: Citation[] } | null> {
     if (refs.length === 0 || question.trim() === '') return null;
-    const hits = await this.query(viewer, refs, question, { limit: this.#o.settings.topK });
+    const hits = await this.query(viewer, refs, question, { limit: this.o.settings.topK });
     if (hits.length === 0) return null;
     const citations = hits.map((h, i) => ({
       n: i + 1,
@@ -474,12 +474,12 @@ export class KnowledgeService {
     const sources = citations
       .map((c) => `[${c.n}] ${c.document}${c.heading ? ` › ${c.heading}` : ''}\n${c.text}`)
       .join('\n\n');
-    return { system: this.#o.settings.template.replaceAll('{{sources}}', sources), citations };
+    return { system: this.o.settings.template.replaceAll('{{sources}}', sources), citations };
   }
 
   /** Full-text side: chunk ids matching any of the query's words, best ts_rank_cd first. */
-  async #textSearch(baseIds: string[], text: string, limit: number): Promise<number[]> {
-    const rows = await this.#o.db.query<{ id: string | number }>(
+  private async textSearch(baseIds: string[], text: string, limit: number): Promise<number[]> {
+    const rows = await this.o.db.query<{ id: string | number }>(
       `with q as (select nullif(replace(plainto_tsquery('english', $2)::text, ' & ', ' | '), '') as t)
        select c.id from knowledge_chunks c, q
         where q.t is not null and c.base_id = any($1::text[]) and c.search @@ q.t::tsquery
@@ -491,7 +491,7 @@ export class KnowledgeService {
   }
 
   /** Vector side: the query embedded with each base's model, searched in each base's index. */
-  async #vectorSearch(
+  private async vectorSearch(
     bases: KnowledgeBase[],
     text: string,
     limit: number,
@@ -506,7 +506,7 @@ export class KnowledgeService {
         vector = await this.ingestion.embedQuery(base.embedding_model, text);
         vectors.set(base.embedding_model, vector);
       }
-      const [row] = await this.#o.db.query<{ generation: number }>(
+      const [row] = await this.o.db.query<{ generation: number }>(
         `select generation from knowledge_bases where id = $1`,
         [base.id],
       );
@@ -517,8 +517,8 @@ export class KnowledgeService {
     return hits.sort((a, b) => b.score - a.score).slice(0, limit);
   }
 
-  async #checkEmbeddingModel(model: string): Promise<void> {
-    const prepared = await this.#o.inference.prepare(model, {}, undefined).catch((err: unknown) => {
+  private async checkEmbeddingModel(model: string): Promise<void> {
+    const prepared = await this.o.inference.prepare(model, {}, undefined).catch((err: unknown) => {
       if (isHearthError(err, 'MODEL_NOT_FOUND')) {
         throw new HearthError(
           'MODEL_NOT_FOUND',
@@ -530,7 +530,7 @@ export class KnowledgeService {
       }
       throw err;
     });
-    const caps = await this.#o.inference.capabilities(prepared.entry);
+    const caps = await this.o.inference.capabilities(prepared.entry);
     if (!caps.includes('embedding')) {
       throw new HearthError(
         'ENGINE_CAPABILITY',
@@ -543,7 +543,7 @@ export class KnowledgeService {
   }
 
   /** The base, if `viewer` may change it: its owner, an admin, or (for an ownerless base) an API key. */
-  async #writable(viewer: Viewer, ref: string): Promise<KnowledgeBase> {
+  private async writable(viewer: Viewer, ref: string): Promise<KnowledgeBase> {
     const base = await this.get(viewer, ref);
     if (viewer.admin || base.owner_id === viewer.userId) return base;
     throw new HearthError(
@@ -552,9 +552,9 @@ export class KnowledgeService {
     );
   }
 
-  #refusal(name: string, size: number): string | null {
+  private refusal(name: string, size: number): string | null {
     if (!mediaTypeOf(name)) return unsupportedMessage(name);
-    const max = this.#o.settings.maxFileBytes;
+    const max = this.o.settings.maxFileBytes;
     if (size > max) {
       return `${name}: is ${formatBytes(size)}, over the ${formatBytes(max)} limit for documents (knowledge.maxFileSize): split it, or raise the limit`;
     }
@@ -562,10 +562,10 @@ export class KnowledgeService {
     return null;
   }
 
-  async #existing(baseId: string, sha256: string, fresh: NewDocument[]): Promise<string | null> {
+  private async existing(baseId: string, sha256: string, fresh: NewDocument[]): Promise<string | null> {
     const same = fresh.find((d) => d.sha256 === sha256);
     if (same) return same.id;
-    const [row] = await this.#o.db.query<{ id: string }>(
+    const [row] = await this.o.db.query<{ id: string }>(
       `select id from knowledge_documents where base_id = $1 and sha256 = $2`,
       [baseId, sha256],
     );
@@ -573,12 +573,12 @@ export class KnowledgeService {
   }
 
   /** Records the documents and queues one ingestion job over them (one shard per document), atomically. */
-  async #ingest(base: KnowledgeBase, docs: NewDocument[]): Promise<string | null> {
+  private async ingest(base: KnowledgeBase, docs: NewDocument[]): Promise<string | null> {
     if (docs.length === 0) return null;
-    if (!this.#jobs) throw new HearthError('INTERNAL', 'knowledge: no job service to run ingestion on');
-    const prepared = await this.#o.inference.prepare(base.embedding_model, {}, undefined);
+    if (!this.jobs) throw new HearthError('INTERNAL', 'knowledge: no job service to run ingestion on');
+    const prepared = await this.o.inference.prepare(base.embedding_model, {}, undefined);
     const output = `${uploadFolder(base.id)}/jobs/${randomBytes(6).toString('hex')}`;
-    return this.#jobs.submitPlanned(
+    return this.jobs.submitPlanned(
       {
         kind: 'knowledge',
         spec: {

@@ -69,12 +69,12 @@ export class VectorIndex {
       throw new Error(`the query vector has ${query.length} dimensions, the index ${this.dims}`);
     }
     const q = Float32Array.from(query);
-    const candidates = mode === 'exact' || this.count <= 4 * CANDIDATES ? null : this.#candidates(q, k);
-    return this.#score(q, k, candidates);
+    const candidates = mode === 'exact' || this.count <= 4 * CANDIDATES ? null : this.candidates(q, k);
+    return this.score(q, k, candidates);
   }
 
   /** The indices of the vectors nearest by sign bits: about max(CANDIDATES, 20·k) of them. */
-  #candidates(q: Float32Array, k: number): Uint32Array {
+  private candidates(q: Float32Array, k: number): Uint32Array {
     const wanted = Math.min(this.count, Math.max(CANDIDATES, 20 * k));
     const qbits = signBits(q, this.words);
     const distances = new Uint16Array(this.count);
@@ -97,7 +97,7 @@ export class VectorIndex {
     return Uint32Array.from(out);
   }
 
-  #score(query: Float32Array, k: number, candidates: Uint32Array | null): VectorHit[] {
+  private score(query: Float32Array, k: number, candidates: Uint32Array | null): VectorHit[] {
     const dims = this.dims;
     const codes = this.codes;
     const q = query;
@@ -141,32 +141,32 @@ export class VectorIndex {
 const CANDIDATES = 1000;
 
 export class VectorIndexBuilder {
-  readonly #dims: number;
-  readonly #words: number;
-  #count = 0;
-  #ids = new Float64Array(1024);
-  #scales = new Float32Array(1024);
-  #codes: Int8Array;
-  #bits: Uint32Array;
+  private readonly dims: number;
+  private readonly words: number;
+  private _count = 0;
+  private ids = new Float64Array(1024);
+  private scales = new Float32Array(1024);
+  private codes: Int8Array;
+  private bits: Uint32Array;
 
   constructor(dims: number) {
-    this.#dims = dims;
-    this.#words = Math.ceil(dims / 32);
-    this.#codes = new Int8Array(1024 * dims);
-    this.#bits = new Uint32Array(1024 * this.#words);
+    this.dims = dims;
+    this.words = Math.ceil(dims / 32);
+    this.codes = new Int8Array(1024 * dims);
+    this.bits = new Uint32Array(1024 * this.words);
   }
 
   get count(): number {
-    return this.#count;
+    return this._count;
   }
 
   /** Adds one vector (float32 values, `dims` long). */
   add(id: number, vector: ArrayLike<number>): void {
-    const dims = this.#dims;
+    const dims = this.dims;
     if (vector.length !== dims)
       throw new Error(`chunk ${id} has a ${vector.length}-dimensional vector, the base ${dims}`);
-    if (this.#count === this.#ids.length) this.#grow();
-    const n = this.#count++;
+    if (this._count === this.ids.length) this.grow();
+    const n = this._count++;
     let max = 0;
     for (let i = 0; i < dims; i++) {
       const a = Math.abs(vector[i]!);
@@ -174,41 +174,41 @@ export class VectorIndexBuilder {
     }
     const scale = max === 0 ? 0 : max / 127;
     const inverse = scale === 0 ? 0 : 1 / scale;
-    const codes = this.#codes;
-    const bits = this.#bits;
+    const codes = this.codes;
+    const bits = this.bits;
     const base = n * dims;
-    const wordBase = n * this.#words;
+    const wordBase = n * this.words;
     for (let i = 0; i < dims; i++) {
       const x = vector[i]!;
       codes[base + i] = Math.round(x * inverse);
       if (x > 0) bits[wordBase + (i >>> 5)]! |= 1 << (i & 31);
     }
-    this.#ids[n] = id;
-    this.#scales[n] = scale;
+    this.ids[n] = id;
+    this.scales[n] = scale;
   }
 
   build(): VectorIndex {
-    const n = this.#count;
+    const n = this._count;
     return new VectorIndex({
-      dims: this.#dims,
-      ids: this.#ids.slice(0, n),
-      scales: this.#scales.slice(0, n),
-      codes: this.#codes.slice(0, n * this.#dims),
-      bits: this.#bits.slice(0, n * this.#words),
+      dims: this.dims,
+      ids: this.ids.slice(0, n),
+      scales: this.scales.slice(0, n),
+      codes: this.codes.slice(0, n * this.dims),
+      bits: this.bits.slice(0, n * this.words),
     });
   }
 
-  #grow(): void {
-    const size = this.#ids.length * 2;
+  private grow(): void {
+    const size = this.ids.length * 2;
     const grow = <A extends Float64Array | Float32Array | Int8Array | Uint32Array>(a: A, length: number): A => {
       const next = new (a.constructor as new (n: number) => A)(length);
       next.set(a);
       return next;
     };
-    this.#ids = grow(this.#ids, size);
-    this.#scales = grow(this.#scales, size);
-    this.#codes = grow(this.#codes, size * this.#dims);
-    this.#bits = grow(this.#bits, size * this.#words);
+    this.ids = grow(this.ids, size);
+    this.scales = grow(this.scales, size);
+    this.codes = grow(this.codes, size * this.dims);
+    this.bits = grow(this.bits, size * this.words);
   }
 }
 

@@ -92,18 +92,18 @@ function view(r: PullRow): PullTaskView {
 
 /** Download speed over a sliding window of (time, bytes) samples. */
 class SpeedMeter {
-  readonly #samples: Array<{ at: number; bytes: number }> = [];
+  private readonly samples: Array<{ at: number; bytes: number }> = [];
   constructor(private readonly windowMs = 3000) {}
 
   add(bytes: number, at = Date.now()): void {
-    this.#samples.push({ at, bytes });
-    while (this.#samples.length > 2 && at - this.#samples[0]!.at > this.windowMs) this.#samples.shift();
+    this.samples.push({ at, bytes });
+    while (this.samples.length > 2 && at - this.samples[0]!.at > this.windowMs) this.samples.shift();
   }
 
   /** Bytes per second, or null before two samples far enough apart. */
   rate(): number | null {
-    const first = this.#samples[0];
-    const last = this.#samples.at(-1);
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
     if (!first || !last || last.at - first.at < 200) return null;
     return Math.max(0, ((last.bytes - first.bytes) * 1000) / (last.at - first.at));
   }
@@ -124,13 +124,13 @@ interface RunningPull {
 }
 
 export class PullTasks {
-  readonly #o: Required<PullTasksOptions>;
+  private readonly o: Required<PullTasksOptions>;
   /** pulls this node runs: id → how to stop it, and the promise that settles when its row is final */
-  readonly #running = new Map<string, RunningPull>();
-  #closed = false;
+  private readonly running = new Map<string, RunningPull>();
+  private closed = false;
 
   private constructor(opts: PullTasksOptions) {
-    this.#o = { leaseMs: 15_000, writeEveryMs: 500, heartbeatMs: 5_000, ...opts };
+    this.o = { leaseMs: 15_000, writeEveryMs: 500, heartbeatMs: 5_000, ...opts };
   }
 
   /** Opens the task list, marking pulls this node was running before it restarted as interrupted. */
@@ -149,16 +149,16 @@ export class PullTasks {
    * first (a malformed one is BAD_REQUEST); one already being pulled anywhere is PULL_RUNNING.
    */
   async start(source: string, opts: { insecure?: boolean; createdBy?: string } = {}): Promise<PullTaskView> {
-    if (this.#closed) throw new HearthError('SHUTTING_DOWN', 'hearth is shutting down: pull again once it is back');
+    if (this.closed) throw new HearthError('SHUTTING_DOWN', 'hearth is shutting down: pull again once it is back');
     const trimmed = source.trim();
-    const model = this.#o.puller.resolve(trimmed).name;
-    await this.#expireLeases();
+    const model = this.o.puller.resolve(trimmed).name;
+    await this.expireLeases();
     const id = randomUUID();
     try {
-      await this.#o.db.query(
+      await this.o.db.query(
         `insert into model_pulls (id, source, model, state, status, node_id, lease_until, created_by)
          values ($1, $2, $3, 'running', 'starting', $4, now() + make_interval(secs => $5), $6)`,
-        [id, trimmed, model, this.#o.nodeId, this.#o.leaseMs / 1000, opts.createdBy ?? null],
+        [id, trimmed, model, this.o.nodeId, this.o.leaseMs / 1000, opts.createdBy ?? null],
       );
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
@@ -168,23 +168,23 @@ export class PullTasks {
     }
     const stop = new AbortController();
     const entry: RunningPull = { stop, done: Promise.resolve() };
-    entry.done = this.#run(id, trimmed, opts.insecure ?? false, entry).finally(() => this.#running.delete(id));
-    this.#running.set(id, entry);
+    entry.done = this.run(id, trimmed, opts.insecure ?? false, entry).finally(() => this.running.delete(id));
+    this.running.set(id, entry);
     return this.get(id);
   }
 
   /** Recent pulls, newest first (running ones whose node stopped answering are marked interrupted first). */
   async list(limit = 50): Promise<PullTaskView[]> {
-    await this.#expireLeases();
-    const rows = await this.#o.db.query<PullRow>('select * from model_pulls order by created_at desc, id limit $1', [
+    await this.expireLeases();
+    const rows = await this.o.db.query<PullRow>('select * from model_pulls order by created_at desc, id limit $1', [
       limit,
     ]);
     return rows.map(view);
   }
 
   async get(id: string): Promise<PullTaskView> {
-    await this.#expireLeases();
-    const rows = await this.#o.db.query<PullRow>('select * from model_pulls where id = $1', [id]);
+    await this.expireLeases();
+    const rows = await this.o.db.query<PullRow>('select * from model_pulls where id = $1', [id]);
     if (!rows[0]) throw new HearthError('PULL_NOT_FOUND', [JSON.stringify(id)]);
     return view(rows[0]);
   }
@@ -194,7 +194,7 @@ export class PullTasks {
    * next write (within about half a second). A pull that has ended is left as it is.
    */
   async cancel(id: string): Promise<PullTaskView> {
-    const local = this.#running.get(id);
+    const local = this.running.get(id);
     if (local) {
       local.why = 'cancel';
       local.stop.abort();
@@ -203,14 +203,14 @@ export class PullTasks {
     }
     const current = await this.get(id);
     if (current.state !== 'running') return current;
-    await this.#o.db.query(`update model_pulls set cancel_requested = true where id = $1 and state = 'running'`, [id]);
+    await this.o.db.query(`update model_pulls set cancel_requested = true where id = $1 and state = 'running'`, [id]);
     return this.get(id);
   }
 
   /** Stops the pulls this node runs, marking them interrupted (their partial downloads are kept). */
   async close(): Promise<void> {
-    this.#closed = true;
-    const all = [...this.#running.values()];
+    this.closed = true;
+    const all = [...this.running.values()];
     for (const entry of all) {
       entry.why ??= 'shutdown';
       entry.stop.abort();
@@ -218,16 +218,16 @@ export class PullTasks {
     await Promise.allSettled(all.map((e) => e.done));
   }
 
-  async #expireLeases(): Promise<void> {
-    await this.#o.db.query(
+  private async expireLeases(): Promise<void> {
+    await this.o.db.query(
       `update model_pulls set state = 'interrupted', error = $1, finished_at = now(), updated_at = now(), lease_until = null
         where state = 'running' and lease_until < now()`,
       [INTERRUPTED_BY_LEASE],
     );
   }
 
-  async #run(id: string, source: string, insecure: boolean, entry: RunningPull): Promise<void> {
-    const { db, log } = this.#o;
+  private async run(id: string, source: string, insecure: boolean, entry: RunningPull): Promise<void> {
+    const { db, log } = this.o;
     const speed = new SpeedMeter();
     let latest: PullProgress = { status: 'starting' };
     let written = '';
@@ -236,14 +236,14 @@ export class PullTasks {
       const rate = speed.rate();
       const shown = `${latest.status}|${latest.completed}|${latest.total}|${rate === null ? '' : Math.round(rate)}`;
       const now = Date.now();
-      if (!force && shown === written && now - lastWrite < this.#o.heartbeatMs) return;
+      if (!force && shown === written && now - lastWrite < this.o.heartbeatMs) return;
       written = shown;
       lastWrite = now;
       const rows = await db.query<{ cancel_requested: boolean }>(
         `update model_pulls set status = $2, completed = $3, total = $4, bytes_per_second = $5, updated_at = now(),
            lease_until = now() + make_interval(secs => $6)
          where id = $1 and state = 'running' returning cancel_requested`,
-        [id, latest.status, latest.completed ?? 0, latest.total ?? null, rate, this.#o.leaseMs / 1000],
+        [id, latest.status, latest.completed ?? 0, latest.total ?? null, rate, this.o.leaseMs / 1000],
       );
       // Cancelled from another node, or marked interrupted while this node could not write: stop here.
       if (!rows[0] || rows[0].cancel_requested) {
@@ -256,11 +256,11 @@ export class PullTasks {
       writing = writing
         .then(() => write(false))
         .catch((err: unknown) => log.warn({ err, pull: id }, 'pull: could not record progress on Atlas'));
-    }, this.#o.writeEveryMs);
+    }, this.o.writeEveryMs);
     let state: PullState = 'done';
     let error: string | null = null;
     try {
-      await this.#o.puller.pull(source, {
+      await this.o.puller.pull(source, {
         insecure,
         signal: entry.stop.signal,
         onProgress: (p) => {

@@ -31,13 +31,13 @@ export interface DropCounts {
 }
 
 export class AcceptFilter {
-  readonly #opts: AcceptFilterOptions;
-  readonly #counts: DropCounts = { total: 0, denied: 0, outside: 0, malformed: 0 };
-  #lastLog = Number.NEGATIVE_INFINITY;
-  #unlogged = 0;
+  private readonly opts: AcceptFilterOptions;
+  private readonly _counts: DropCounts = { total: 0, denied: 0, outside: 0, malformed: 0 };
+  private lastLog = Number.NEGATIVE_INFINITY;
+  private unlogged = 0;
 
   private constructor(opts: AcceptFilterOptions) {
-    this.#opts = opts;
+    this.opts = opts;
   }
 
   /**
@@ -50,7 +50,7 @@ export class AcceptFilter {
     const downstream = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
-      if (!filter.#accepts(socket)) return;
+      if (!filter.accepts(socket)) return;
       for (const listener of downstream) listener.call(server, socket);
     });
     return filter;
@@ -58,50 +58,50 @@ export class AcceptFilter {
 
   /** Drops so far. */
   get counts(): Readonly<DropCounts> {
-    return { ...this.#counts };
+    return { ...this._counts };
   }
 
   /** Logs drops not yet logged. */
   close(): void {
-    if (this.#unlogged > 0) {
-      this.#opts.log.warn(
-        { listener: this.#opts.listener, dropped: this.#unlogged, droppedTotal: this.#counts.total },
-        `listener ${this.#opts.listener}: dropped ${this.#unlogged} more connection(s) from peers outside its zones`,
+    if (this.unlogged > 0) {
+      this.opts.log.warn(
+        { listener: this.opts.listener, dropped: this.unlogged, droppedTotal: this._counts.total },
+        `listener ${this.opts.listener}: dropped ${this.unlogged} more connection(s) from peers outside its zones`,
       );
-      this.#unlogged = 0;
+      this.unlogged = 0;
     }
   }
 
-  #accepts(socket: Socket): boolean {
-    const admission = this.#opts.policy.admit(socket.remoteAddress);
+  private accepts(socket: Socket): boolean {
+    const admission = this.opts.policy.admit(socket.remoteAddress);
     if (admission.admitted) return true;
     // destroy() without reading: unread data makes the kernel answer with a reset.
     socket.destroy();
-    this.#counts.total++;
-    this.#counts[admission.reason]++;
-    this.#opts.onDrop?.(admission.reason);
-    this.#unlogged++;
+    this._counts.total++;
+    this._counts[admission.reason]++;
+    this.opts.onDrop?.(admission.reason);
+    this.unlogged++;
     const now = Date.now();
-    if (now - this.#lastLog >= (this.#opts.logIntervalMs ?? 10_000)) {
+    if (now - this.lastLog >= (this.opts.logIntervalMs ?? 10_000)) {
       const why =
         admission.reason === 'denied'
           ? `it is in the denied zone ${JSON.stringify(admission.zone)}`
           : admission.reason === 'outside'
             ? 'it is in none of the listener’s zones'
             : 'its address could not be read';
-      this.#opts.log.warn(
+      this.opts.log.warn(
         {
-          listener: this.#opts.listener,
+          listener: this.opts.listener,
           peer: admission.address?.text ?? String(socket.remoteAddress),
           reason: admission.reason,
-          dropped: this.#unlogged,
-          droppedTotal: this.#counts.total,
+          dropped: this.unlogged,
+          droppedTotal: this._counts.total,
         },
-        `listener ${this.#opts.listener}: dropped a connection from ${admission.address?.text ?? 'an unreadable address'}: ${why}` +
-          (this.#unlogged > 1 ? ` (${this.#unlogged} drops since the last line)` : ''),
+        `listener ${this.opts.listener}: dropped a connection from ${admission.address?.text ?? 'an unreadable address'}: ${why}` +
+          (this.unlogged > 1 ? ` (${this.unlogged} drops since the last line)` : ''),
       );
-      this.#lastLog = now;
-      this.#unlogged = 0;
+      this.lastLog = now;
+      this.unlogged = 0;
     }
     return false;
   }

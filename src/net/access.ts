@@ -77,11 +77,11 @@ interface SharedAccess {
 export class AccessControl {
   /** The API keys on Atlas. */
   readonly keys: ApiKeyStore;
-  readonly #shared: SharedAccess;
+  private readonly shared: SharedAccess;
 
   constructor(opts: AccessControlOptions) {
     this.keys = new ApiKeyStore({ db: opts.db });
-    this.#shared = {
+    this.shared = {
       opts,
       zones: ZoneMap.fromConfig(opts.config),
       proxies: opts.config.trustedProxies.map(parseCidrBlock),
@@ -94,56 +94,56 @@ export class AccessControl {
 
   /** The guard for one listener. */
   listener(listener: ListenerConfig): ListenerGuard {
-    return new ListenerGuard(this.#shared, listener);
+    return new ListenerGuard(this.shared, listener);
   }
 
   /** Logs the drops not yet logged. The servers themselves are closed by their owner. */
   close(): void {
-    for (const filter of this.#shared.filters.splice(0)) filter.close();
+    for (const filter of this.shared.filters.splice(0)) filter.close();
   }
 }
 
 export class ListenerGuard {
   readonly listener: ListenerConfig;
-  readonly #shared: SharedAccess;
-  readonly #policy: ZonePolicy;
-  readonly #hosts: HostAllowlist | undefined;
-  readonly #adminZones: readonly string[];
-  readonly #principals = new WeakMap<object, Principal>();
-  #filter: AcceptFilter | undefined;
+  private readonly shared: SharedAccess;
+  private readonly policy: ZonePolicy;
+  private readonly hosts: HostAllowlist | undefined;
+  private readonly adminZones: readonly string[];
+  private readonly principals = new WeakMap<object, Principal>();
+  private filter: AcceptFilter | undefined;
 
   /** @internal Made by {@link AccessControl.listener}. */
   constructor(shared: SharedAccess, listener: ListenerConfig) {
     const { opts, zones } = shared;
     this.listener = listener;
-    this.#shared = shared;
-    this.#policy = new ZonePolicy({ zones, allowed: listener.zones, denied: opts.config.deny });
-    this.#hosts = hostCheckApplies(listener)
+    this.shared = shared;
+    this.policy = new ZonePolicy({ zones, allowed: listener.zones, denied: opts.config.deny });
+    this.hosts = hostCheckApplies(listener)
       ? new HostAllowlist({
           hosts: listener.hosts,
           ...(opts.machineHostname ? { machineHostname: opts.machineHostname } : {}),
         })
       : undefined;
-    this.#adminZones = [LOOPBACK_ZONE, ...opts.config.adminZones];
+    this.adminZones = [LOOPBACK_ZONE, ...opts.config.adminZones];
   }
 
   /** Puts the zone filter in front of the server's connection handling. Call before `listen`. */
   protect(server: Server): AcceptFilter {
-    if (this.#filter) throw new Error(`listener ${this.listener.name} is already protected`);
-    const { opts, filters } = this.#shared;
-    this.#filter = AcceptFilter.install(server, {
+    if (this.filter) throw new Error(`listener ${this.listener.name} is already protected`);
+    const { opts, filters } = this.shared;
+    this.filter = AcceptFilter.install(server, {
       listener: this.listener.name,
-      policy: this.#policy,
+      policy: this.policy,
       log: opts.log,
       ...(opts.onDrop ? { onDrop: (reason: DropReason) => opts.onDrop?.(this.listener.name, reason) } : {}),
     });
-    filters.push(this.#filter);
-    return this.#filter;
+    filters.push(this.filter);
+    return this.filter;
   }
 
   /** Connections dropped at accept so far. */
   get dropped(): number {
-    return this.#filter?.counts.total ?? 0;
+    return this.filter?.counts.total ?? 0;
   }
 
   /**
@@ -152,7 +152,7 @@ export class ListenerGuard {
    * Throws (fail closed) on an unreadable peer or forwarded address.
    */
   client(request: GuardedRequest): RequestClient {
-    return resolveClient(request, this.#shared.proxies);
+    return resolveClient(request, this.shared.proxies);
   }
 
   /**
@@ -162,12 +162,12 @@ export class ListenerGuard {
    */
   checkRequest(request: GuardedRequest & { readonly method?: string | undefined }): OriginDecision {
     const host = request.headers.host;
-    if (this.#hosts && !this.#hosts.allows(host)) {
+    if (this.hosts && !this.hosts.allows(host)) {
       throw new HearthError('HOST_NOT_ALLOWED', [JSON.stringify(host), JSON.stringify(this.listener.name)]);
     }
     const origin = request.headers.origin;
     if (origin === undefined) return { preflight: false };
-    if (!this.#shared.cors.allows(origin, host)) {
+    if (!this.shared.cors.allows(origin, host)) {
       throw new HearthError('ORIGIN_NOT_ALLOWED', [JSON.stringify(origin)]);
     }
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
@@ -182,17 +182,17 @@ export class ListenerGuard {
    */
   async authorize(request: GuardedRequest, serviceClass: ServiceClass): Promise<Principal | undefined> {
     const client = this.client(request);
-    const { limiter } = this.#shared;
-    if (serviceClass === 'admin' && client.viaProxy && !this.#policy.inAnyOf(client.address, this.#adminZones)) {
+    const { limiter } = this.shared;
+    if (serviceClass === 'admin' && client.viaProxy && !this.policy.inAnyOf(client.address, this.adminZones)) {
       throw new HearthError(
         'AUTH_FORBIDDEN',
-        `admin is served only to ${this.#adminZones.join(', ')}; ${client.address.text} (forwarded by ${client.peer.text}) is outside them`,
+        `admin is served only to ${this.adminZones.join(', ')}; ${client.address.text} (forwarded by ${client.peer.text}) is outside them`,
       );
     }
     if (!KEYED_CLASSES.includes(serviceClass)) return undefined;
     if (this.listener.auth === 'loopback-exempt' && isLoopback(client.address) && !client.untrustedForwarding) {
       const principal: Principal = { kind: 'loopback' };
-      this.#principals.set(request, principal);
+      this.principals.set(request, principal);
       return principal;
     }
     const source = client.address.text;
@@ -214,10 +214,10 @@ export class ListenerGuard {
         { details: { wwwAuthenticate: true } },
       );
     }
-    const check = await this.#shared.keys.check(presented);
+    const check = await this.shared.keys.check(presented);
     if (!check.ok) {
       limiter.recordFailure(source);
-      this.#shared.opts.log.warn(
+      this.shared.opts.log.warn(
         { listener: this.listener.name, client: source, reason: check.reason },
         `listener ${this.listener.name}: refused an API key from ${source} (${check.reason})`,
       );
@@ -243,13 +243,13 @@ export class ListenerGuard {
       );
     }
     const principal: Principal = { kind: 'key', key: check.key };
-    this.#principals.set(request, principal);
+    this.principals.set(request, principal);
     return principal;
   }
 
   /** Who an authorized request was admitted as (undefined before authorize, or for keyless classes). */
   principalOf(request: object): Principal | undefined {
-    return this.#principals.get(request);
+    return this.principals.get(request);
   }
 }
 

@@ -32,13 +32,13 @@ const BUILT_IN = [
 ];
 
 export class CorsPolicy {
-  readonly #patterns: RegExp[];
-  readonly #any: boolean;
+  private readonly patterns: RegExp[];
+  private readonly any: boolean;
 
   /** `origins` from the config: `scheme://host[:port]`, `*` wildcards inside, or `*` for every origin. */
   constructor(origins: readonly string[]) {
-    this.#any = origins.includes('*');
-    this.#patterns = [...BUILT_IN, ...origins.filter((o) => o !== '*')].map(originPattern);
+    this.any = origins.includes('*');
+    this.patterns = [...BUILT_IN, ...origins.filter((o) => o !== '*')].map(originPattern);
   }
 
   /**
@@ -47,9 +47,9 @@ export class CorsPolicy {
    * and port matching the Host header.
    */
   allows(origin: string, hostHeader: string | undefined): boolean {
-    if (this.#any) return true;
+    if (this.any) return true;
     const normalised = origin.trim().toLowerCase().replace(/\/$/, '');
-    if (this.#patterns.some((p) => p.test(normalised))) return true;
+    if (this.patterns.some((p) => p.test(normalised))) return true;
     return hostHeader !== undefined && sameOrigin(normalised, hostHeader);
   }
 }

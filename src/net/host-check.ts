@@ -22,13 +22,13 @@ export interface HostAllowlistOptions {
 }
 
 export class HostAllowlist {
-  readonly #names: ReadonlySet<string>;
+  private readonly names: ReadonlySet<string>;
 
   constructor(opts: HostAllowlistOptions) {
     const machine = normaliseName(opts.machineHostname ?? osHostname());
     const names = new Set(['localhost', ...opts.hosts.map(normaliseName)]);
     if (machine) names.add(machine).add(machine.split('.')[0] ?? machine);
-    this.#names = names;
+    this.names = names;
   }
 
   /** Whether a request's Host header names this listener. A missing header (HTTP/1.0) is allowed: browsers always send one. */
@@ -38,7 +38,7 @@ export class HostAllowlist {
     if (host === undefined) return false;
     if (parseIpAddress(host)) return true;
     const name = normaliseName(host);
-    return this.#names.has(name) || ALWAYS_ALLOWED_SUFFIXES.some((suffix) => name.endsWith(suffix));
+    return this.names.has(name) || ALWAYS_ALLOWED_SUFFIXES.some((suffix) => name.endsWith(suffix));
   }
 }
 

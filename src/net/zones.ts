@@ -9,11 +9,11 @@ import { type CidrBlock, cidrContains, type IpAddress, parseCidrBlock, parseIpAd
 
 /** The configured zones, compiled for matching. */
 export class ZoneMap {
-  readonly #blocks = new Map<string, CidrBlock[]>();
+  private readonly _blocks = new Map<string, CidrBlock[]>();
 
   /** `zones` as the config has them (the built-in loopback zone included). Throws on a malformed CIDR. */
   constructor(zones: Readonly<Record<string, readonly string[]>>) {
-    for (const [name, cidrs] of Object.entries(zones)) this.#blocks.set(name, cidrs.map(parseCidrBlock));
+    for (const [name, cidrs] of Object.entries(zones)) this._blocks.set(name, cidrs.map(parseCidrBlock));
   }
 
   static fromConfig(config: Pick<HearthConfig, 'zones'>): ZoneMap {
@@ -23,20 +23,20 @@ export class ZoneMap {
   /** Every zone the address lies in (zones may overlap). */
   zonesOf(address: IpAddress): string[] {
     const found: string[] = [];
-    for (const [name, blocks] of this.#blocks) if (blocks.some((b) => cidrContains(b, address))) found.push(name);
+    for (const [name, blocks] of this._blocks) if (blocks.some((b) => cidrContains(b, address))) found.push(name);
     return found;
   }
 
   has(zone: string): boolean {
-    return this.#blocks.has(zone);
+    return this._blocks.has(zone);
   }
 
   blocks(zone: string): readonly CidrBlock[] {
-    return this.#blocks.get(zone) ?? [];
+    return this._blocks.get(zone) ?? [];
   }
 
   names(): string[] {
-    return [...this.#blocks.keys()];
+    return [...this._blocks.keys()];
   }
 }
 
@@ -63,35 +63,35 @@ export interface ZonePolicyOptions {
 
 /** One listener's admission rule. */
 export class ZonePolicy {
-  readonly #zones: ZoneMap;
-  readonly #allowed: ReadonlySet<string>;
-  readonly #denied: ReadonlySet<string>;
+  private readonly zones: ZoneMap;
+  private readonly allowed: ReadonlySet<string>;
+  private readonly denied: ReadonlySet<string>;
 
   constructor(opts: ZonePolicyOptions) {
     for (const zone of [...opts.allowed, ...opts.denied]) {
       // The config schema checks this too; a policy built by hand must not silently admit nobody.
       if (!opts.zones.has(zone)) throw new RangeError(`zone ${JSON.stringify(zone)} is not defined`);
     }
-    this.#zones = opts.zones;
-    this.#allowed = new Set(opts.allowed);
-    this.#denied = new Set(opts.denied);
+    this.zones = opts.zones;
+    this.allowed = new Set(opts.allowed);
+    this.denied = new Set(opts.denied);
   }
 
   /** Decides on a raw peer address (`socket.remoteAddress`, possibly undefined or malformed). */
   admit(raw: unknown): Admission {
     const address = parseIpAddress(raw);
     if (!address) return { admitted: false, reason: 'malformed', address };
-    const zones = this.#zones.zonesOf(address);
-    const denied = zones.find((z) => this.#denied.has(z));
+    const zones = this.zones.zonesOf(address);
+    const denied = zones.find((z) => this.denied.has(z));
     if (denied !== undefined) return { admitted: false, reason: 'denied', address, zone: denied };
-    const allowed = zones.find((z) => this.#allowed.has(z));
+    const allowed = zones.find((z) => this.allowed.has(z));
     if (allowed === undefined) return { admitted: false, reason: 'outside', address };
     return { admitted: true, address, zone: allowed };
   }
 
   /** Whether the address lies in any of `zones` (and no denied zone). */
   inAnyOf(address: IpAddress, zones: readonly string[]): boolean {
-    const found = this.#zones.zonesOf(address);
-    return !found.some((z) => this.#denied.has(z)) && found.some((z) => zones.includes(z));
+    const found = this.zones.zonesOf(address);
+    return !found.some((z) => this.denied.has(z)) && found.some((z) => zones.includes(z));
   }
 }

@@ -46,30 +46,30 @@ interface Row {
  * so ids cannot be probed).
  */
 export class ResponseStore {
-  readonly #db: AtlasDb;
-  readonly #retentionMs: number;
-  readonly #nodeId: string;
+  private readonly db: AtlasDb;
+  private readonly retentionMs: number;
+  private readonly nodeId: string;
 
   constructor(opts: ResponseStoreOptions) {
-    this.#db = opts.db;
-    this.#retentionMs = opts.retentionMs;
-    this.#nodeId = opts.nodeId;
+    this.db = opts.db;
+    this.retentionMs = opts.retentionMs;
+    this.nodeId = opts.nodeId;
   }
 
   /** Stores a response before it is acknowledged; expired ones are swept in the same round trip's wake. */
   async save(r: Omit<StoredResponse, 'createdAt'>): Promise<void> {
-    const expires = this.#retentionMs > 0 ? new Date(Date.now() + this.#retentionMs) : null;
-    await this.#db.query(
+    const expires = this.retentionMs > 0 ? new Date(Date.now() + this.retentionMs) : null;
+    await this.db.query(
       `insert into responses (id, owner, model, response, conversation, node, created_at, expires_at)
        values ($1, $2, $3, $4::jsonb, $5::jsonb, $6, now(), $7)`,
-      [r.id, r.owner, r.model, jsonForAtlas(r.response), jsonForAtlas(r.conversation), this.#nodeId, expires],
+      [r.id, r.owner, r.model, jsonForAtlas(r.response), jsonForAtlas(r.conversation), this.nodeId, expires],
     );
     await this.sweep();
   }
 
   /** The response if it exists, has not expired and `caller` may see it; otherwise null. */
   async get(id: string, caller: ResponseCaller): Promise<StoredResponse | null> {
-    const rows = await this.#db.query<Row>(
+    const rows = await this.db.query<Row>(
       `select id, owner, model, response, conversation, created_at from responses
        where id = $1 and (expires_at is null or expires_at > now()) and ($2::text is null or owner = $2)`,
       [id, caller.key],
@@ -88,7 +88,7 @@ export class ResponseStore {
 
   /** Deletes the response if `caller` may see it; false when there was none to delete. */
   async delete(id: string, caller: ResponseCaller): Promise<boolean> {
-    const rows = await this.#db.query(
+    const rows = await this.db.query(
       `delete from responses where id = $1 and ($2::text is null or owner = $2) returning id`,
       [id, caller.key],
     );
@@ -97,13 +97,13 @@ export class ResponseStore {
 
   /** Removes expired responses; returns how many. */
   async sweep(): Promise<number> {
-    const rows = await this.#db.query(`delete from responses where expires_at <= now() returning id`);
+    const rows = await this.db.query(`delete from responses where expires_at <= now() returning id`);
     return rows.length;
   }
 
   /** How many responses are stored (expired ones not yet swept included); for the drill and metrics. */
   async count(): Promise<number> {
-    const rows = await this.#db.query<{ n: string }>('select count(*) as n from responses');
+    const rows = await this.db.query<{ n: string }>('select count(*) as n from responses');
     return Number(rows[0]?.n ?? 0);
   }
 }

@@ -21,36 +21,36 @@ export interface ObjectInfo {
 
 /** The node types a workflow may use, by class_type. */
 export class NodeRegistry {
-  readonly #types = new Map<string, NodeDefinition>();
-  readonly #choices = new Map<ChoiceSource, string[]>();
+  private readonly types = new Map<string, NodeDefinition>();
+  private readonly choices = new Map<ChoiceSource, string[]>();
 
   constructor(families: ReadonlyArray<readonly NodeDefinition[]>) {
     for (const family of families) {
       for (const def of family) {
         // Two declarations under one name is a programming error: fail when the registry is built.
-        if (this.#types.has(def.name)) throw new Error(`workflow node type ${def.name} is declared twice`);
-        this.#types.set(def.name, def);
+        if (this.types.has(def.name)) throw new Error(`workflow node type ${def.name} is declared twice`);
+        this.types.set(def.name, def);
       }
     }
   }
 
   get(name: string): NodeDefinition | undefined {
-    const def = this.#types.get(name);
-    return def ? this.#withChoices(def) : undefined;
+    const def = this.types.get(name);
+    return def ? this.withChoices(def) : undefined;
   }
 
   /** Sets the current choices of combos declared with `choicesFrom` (checkpoints, uploaded images). */
   setChoices(source: ChoiceSource, choices: string[]): void {
-    this.#choices.set(source, choices);
+    this.choices.set(source, choices);
   }
 
-  #withChoices(def: NodeDefinition): NodeDefinition {
+  private withChoices(def: NodeDefinition): NodeDefinition {
     const fill = (specs: Readonly<Record<string, InputSpec>> | undefined) =>
       specs &&
       Object.fromEntries(
         Object.entries(specs).map(([k, v]) => [
           k,
-          v.choicesFrom ? { ...v, type: this.#choices.get(v.choicesFrom) ?? [] } : v,
+          v.choicesFrom ? { ...v, type: this.choices.get(v.choicesFrom) ?? [] } : v,
         ]),
       );
     const all = [...Object.values(def.inputs.required), ...Object.values(def.inputs.optional ?? {})];
@@ -60,7 +60,7 @@ export class NodeRegistry {
   }
 
   names(): string[] {
-    return [...this.#types.keys()].sort();
+    return [...this.types.keys()].sort();
   }
 
   /** `/object_info`, generated from the declarations. */

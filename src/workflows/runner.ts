@@ -62,74 +62,74 @@ interface Running {
  * restarts (the same node), and the prompt runs once more; after `maxAttempts` lost runs it fails.
  */
 export class PromptRunner {
-  readonly #o: PromptRunnerOptions;
-  readonly #heartbeatMs: number;
-  readonly #pollMs: number;
-  #running: Running | undefined;
-  #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
-  #stopping = false;
+  private readonly o: PromptRunnerOptions;
+  private readonly heartbeatMs: number;
+  private readonly pollMs: number;
+  private running: Running | undefined;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(opts: PromptRunnerOptions) {
-    this.#o = opts;
-    this.#heartbeatMs = Math.max(50, Math.min(opts.leaseMs / 3, 2000));
-    this.#pollMs = Math.max(50, opts.pollIntervalMs);
+    this.o = opts;
+    this.heartbeatMs = Math.max(50, Math.min(opts.leaseMs / 3, 2000));
+    this.pollMs = Math.max(50, opts.pollIntervalMs);
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    this.loop ??= this.run();
   }
 
   /** Looks for a prompt now (one was just queued). */
   notify(): void {
-    this.#wake?.();
+    this.wake?.();
   }
 
   /** Stops the prompt running here (`id` or any) at its next node boundary or progress point. */
   interruptHere(id?: string): void {
-    const running = this.#running;
+    const running = this.running;
     if (running && (!id || id === running.row.id)) running.controller.abort();
   }
 
   /** Stops taking prompts and hands a running one back to the queue (no attempt counted). */
   async close(): Promise<void> {
-    this.#stopping = true;
-    const running = this.#running;
+    this.stopping = true;
+    const running = this.running;
     if (running) {
       running.stop = 'shutdown';
       running.controller.abort();
     }
-    this.#wake?.();
-    await this.#loop;
+    this.wake?.();
+    await this.loop;
     await running?.done;
   }
 
-  async #run(): Promise<void> {
-    await this.#recover();
+  private async run(): Promise<void> {
+    await this.recover();
     let lastDeadCheck = 0;
-    while (!this.#stopping) {
+    while (!this.stopping) {
       try {
-        if (!this.#running) {
-          const [ticket] = await this.#o.queue.fetch(1);
-          if (ticket) await this.#take(ticket);
+        if (!this.running) {
+          const [ticket] = await this.o.queue.fetch(1);
+          if (ticket) await this.take(ticket);
         }
-        if (Date.now() - lastDeadCheck >= this.#pollMs * 5) {
+        if (Date.now() - lastDeadCheck >= this.pollMs * 5) {
           lastDeadCheck = Date.now();
-          await this.#handleDead();
+          await this.handleDead();
         }
       } catch (err) {
-        this.#o.log.warn({ err: describeError(err) }, 'workflow queue: cannot reach the queue; trying again');
+        this.o.log.warn({ err: describeError(err) }, 'workflow queue: cannot reach the queue; trying again');
       }
-      if (this.#stopping) break;
-      if (this.#running) {
-        await this.#running.done;
+      if (this.stopping) break;
+      if (this.running) {
+        await this.running.done;
         continue;
       }
       const wake = new Promise<void>((resolve) => {
-        this.#wake = resolve;
+        this.wake = resolve;
       });
-      await Promise.race([wake, sleep(this.#pollMs, undefined, { ref: false })]);
-      this.#wake = undefined;
+      await Promise.race([wake, sleep(this.pollMs, undefined, { ref: false })]);
+      this.wake = undefined;
     }
   }
 
@@ -138,8 +138,8 @@ export class PromptRunner {
    * with the process) rather than after their leases; prompts with no open ticket (queued before the
    * upgrade to this queue) get one.
    */
-  async #recover(): Promise<void> {
-    const { db, queue, log } = this.#o;
+  private async recover(): Promise<void> {
+    const { db, queue, log } = this.o;
     try {
       const reclaimed = await queue.reclaimOrphans();
       if (reclaimed) log.info({ reclaimed }, 'workflow queue: prompts this node ran before it restarted run again');
@@ -158,15 +158,15 @@ export class PromptRunner {
   }
 
   /** Claims the ticket's prompt and starts it; a stale ticket (prompt gone, finished, re-ticketed) is dropped. */
-  async #take(ticket: HeldTicket<PromptTicket>): Promise<void> {
+  private async take(ticket: HeldTicket<PromptTicket>): Promise<void> {
     const token = randomUUID();
-    const row = await promptStore.claim(this.#o.db, ticket.work.promptId, ticket.id, this.#o.node, token);
+    const row = await promptStore.claim(this.o.db, ticket.work.promptId, ticket.id, this.o.node, token);
     if (!row) {
-      await this.#o.db.transaction((tx) => this.#o.queue.complete(tx, ticket));
+      await this.o.db.transaction((tx) => this.o.queue.complete(tx, ticket));
       return;
     }
     if (ticket.retryCount > 0) {
-      this.#o.log.info(
+      this.o.log.info(
         { prompt: row.id, attempt: ticket.retryCount + 1 },
         'workflow queue: running a prompt again; the node that ran it was lost',
       );
@@ -179,18 +179,18 @@ export class PromptRunner {
       stop: undefined,
       done: Promise.resolve(),
     };
-    this.#running = running;
-    running.done = this.#execute(running)
-      .catch((err: unknown) => this.#o.log.error({ err, prompt: row.id }, 'workflow queue: unexpected runner error'))
+    this.running = running;
+    running.done = this.execute(running)
+      .catch((err: unknown) => this.o.log.error({ err, prompt: row.id }, 'workflow queue: unexpected runner error'))
       .finally(() => {
-        this.#running = undefined;
-        this.#wake?.();
+        this.running = undefined;
+        this.wake?.();
       });
   }
 
-  async #execute(running: Running): Promise<void> {
+  private async execute(running: Running): Promise<void> {
     const { row, controller } = running;
-    const { events } = this.#o;
+    const { events } = this.o;
     const client = row.client_id;
     const messages: Array<[string, Record<string, unknown>]> = [];
     const send = (type: string, data: Record<string, unknown>, keep = false) => {
@@ -210,17 +210,17 @@ export class PromptRunner {
     const heartbeat = setInterval(() => {
       if (beating || controller.signal.aborted) return;
       beating = true;
-      void this.#heartbeat(running).finally(() => {
+      void this.heartbeat(running).finally(() => {
         beating = false;
       });
-    }, this.#heartbeatMs);
+    }, this.heartbeatMs);
     let state: FinishedState = 'success';
     let outputs: Record<string, NodeUi> = {};
     const executed: string[] = [];
     try {
       await events.broadcastStatus();
-      await this.#o.refreshChoices();
-      const planned = planPrompt(row.prompt, this.#o.registry);
+      await this.o.refreshChoices();
+      const planned = planPrompt(row.prompt, this.o.registry);
       // Checked at submit; a node type missing on this node (an older build) fails the prompt plainly.
       if (!planned.ok) throw new NodeExecutionError('', '', 'invalid_prompt', planned.rejection.error.message, []);
       const result = await executePlan({
@@ -228,14 +228,14 @@ export class PromptRunner {
         prompt: row.prompt,
         extraData: row.extra_data,
         plan: planned.plan,
-        cache: this.#o.cache,
+        cache: this.o.cache,
         signal: controller.signal,
-        files: this.#o.files,
-        engine: this.#o.engine,
-        inference: this.#o.inference,
-        images: this.#o.images,
-        tempDir: this.#o.tempDir,
-        log: this.#o.log.child({ prompt: row.id }),
+        files: this.o.files,
+        engine: this.o.engine,
+        inference: this.o.inference,
+        images: this.o.images,
+        tempDir: this.o.tempDir,
+        log: this.o.log.child({ prompt: row.id }),
         events: {
           start: () => send('execution_start', {}, true),
           cached: (nodes) => send('execution_cached', { nodes }, true),
@@ -277,16 +277,16 @@ export class PromptRunner {
     } finally {
       clearInterval(heartbeat);
     }
-    await this.#end(running, { state, outputs, messages }, closing);
+    await this.end(running, { state, outputs, messages }, closing);
   }
 
   /** Records how the run ended: handed back, lost, or finished (history + ticket in one transaction). */
-  async #end(
+  private async end(
     running: Running,
     end: { state: FinishedState; outputs: Record<string, NodeUi>; messages: unknown[] },
     closing: WorkflowFrame | undefined,
   ): Promise<void> {
-    const { db, queue, events, log, node } = this.#o;
+    const { db, queue, events, log, node } = this.o;
     const { row, token, ticket } = running;
     try {
       if (running.stop === 'shutdown') {
@@ -317,10 +317,10 @@ export class PromptRunner {
   }
 
   /** Renews the lease; stops the run when it is interrupted (anywhere) or no longer ours. */
-  async #heartbeat(running: Running): Promise<void> {
+  private async heartbeat(running: Running): Promise<void> {
     try {
-      const held = await this.#o.queue.heartbeat(running.ticket);
-      const { ours, interrupt } = await promptStore.look(this.#o.db, running.row.id, running.token);
+      const held = await this.o.queue.heartbeat(running.ticket);
+      const { ours, interrupt } = await promptStore.look(this.o.db, running.row.id, running.token);
       if (!held || !ours) {
         running.stop = 'lease-lost';
         running.controller.abort();
@@ -328,13 +328,13 @@ export class PromptRunner {
         running.controller.abort();
       }
     } catch (err) {
-      this.#o.log.warn({ err: describeError(err) }, 'workflow lease renewal failed');
+      this.o.log.warn({ err: describeError(err) }, 'workflow lease renewal failed');
     }
   }
 
   /** Tickets that used up their runs (each lost with its node): their prompts fail. */
-  async #handleDead(): Promise<void> {
-    const { db, queue, maxAttempts } = this.#o;
+  private async handleDead(): Promise<void> {
+    const { db, queue, maxAttempts } = this.o;
     for (const dead of await queue.fetchDead(10)) {
       const { promptId, ticket } = dead.work;
       const message = `the node running it was lost ${maxAttempts} times (last: ${dead.error})`;
@@ -342,7 +342,7 @@ export class PromptRunner {
         await promptStore.failLost(tx, promptId, ticket, message);
         await queue.completeDead(tx, dead);
       });
-      this.#o.log.warn({ prompt: promptId }, `workflow queue: prompt failed: ${message}`);
+      this.o.log.warn({ prompt: promptId }, `workflow queue: prompt failed: ${message}`);
     }
   }
 }

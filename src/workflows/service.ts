@@ -95,19 +95,19 @@ export class WorkflowService {
   readonly registry: NodeRegistry;
   /** the disposable preview area (PreviewImage; `/view?type=temp`) */
   readonly tempDir: string;
-  readonly #o: WorkflowServiceOptions;
-  readonly #cache: OutputCache;
-  readonly #queue: PromptQueue;
-  readonly #events: WorkflowEvents;
-  #runner: PromptRunner | undefined;
+  private readonly o: WorkflowServiceOptions;
+  private readonly cache: OutputCache;
+  private readonly _queue: PromptQueue;
+  private readonly events: WorkflowEvents;
+  private runner: PromptRunner | undefined;
 
   private constructor(opts: WorkflowServiceOptions, cache: OutputCache, queue: PromptQueue) {
-    this.#o = opts;
-    this.#cache = cache;
-    this.#queue = queue;
+    this.o = opts;
+    this.cache = cache;
+    this._queue = queue;
     this.registry = builtinNodes();
     this.tempDir = join(opts.cacheDir, 'workflows', 'temp');
-    this.#events = new WorkflowEvents(opts.log, () => this.queueRemaining());
+    this.events = new WorkflowEvents(opts.log, () => this.queueRemaining());
   }
 
   static async open(opts: WorkflowServiceOptions): Promise<WorkflowService> {
@@ -135,10 +135,10 @@ export class WorkflowService {
     }
     const service = new WorkflowService(opts, cache, queue);
     if (opts.runPrompts !== false) {
-      service.#runner = new PromptRunner({
+      service.runner = new PromptRunner({
         db: opts.db,
         queue,
-        events: service.#events,
+        events: service.events,
         registry: service.registry,
         refreshChoices: () => service.refreshChoices(),
         cache,
@@ -153,14 +153,14 @@ export class WorkflowService {
         leaseMs: settings.leaseMs,
         maxAttempts: settings.maxAttempts,
       });
-      service.#runner.start();
+      service.runner.start();
     }
     return service;
   }
 
   /** Frames for WebSocket clients; returns an unsubscribe function. */
   subscribe(listener: FrameListener): () => void {
-    return this.#events.subscribe(listener);
+    return this.events.subscribe(listener);
   }
 
   /** Validates and queues a prompt. Throws PromptRejected (400 with node_errors) and queues nothing if it is invalid. */
@@ -177,7 +177,7 @@ export class WorkflowService {
     const extra = { ...(body.extra_data ?? {}), ...(body.client_id ? { client_id: body.client_id } : {}) };
     const ticket = randomUUID();
     // The record and its ticket exist together or not at all.
-    const number = await this.#o.db.transaction(async (tx) => {
+    const number = await this.o.db.transaction(async (tx) => {
       const n = await promptStore.insert(tx, {
         id,
         prompt: body.prompt,
@@ -186,15 +186,15 @@ export class WorkflowService {
         front: body.front === true,
         ticket,
       });
-      if (n !== null) await this.#queue.send(tx, [ticketFor(id, ticket, n)], [ticket]);
+      if (n !== null) await this._queue.send(tx, [ticketFor(id, ticket, n)], [ticket]);
       return n;
     });
     if (number === null)
       throw new HearthError('WORKFLOW_INVALID', `prompt_id ${id} is already taken: leave it out to get a fresh one`, {
         status: 409,
       });
-    await this.#events.broadcastStatus();
-    this.#runner?.notify();
+    await this.events.broadcastStatus();
+    this.runner?.notify();
     return { prompt_id: id, number, node_errors: {} };
   }
 
@@ -203,7 +203,7 @@ export class WorkflowService {
    * and uploaded images (Atlas inputs/), as ComfyUI lists its models and input folder.
    */
   async refreshChoices(): Promise<void> {
-    const { images, files } = this.#o;
+    const { images, files } = this.o;
     this.registry.setChoices('checkpoints', images ? await images.names() : []);
     const uploads = files ? await files.list('inputs/') : [];
     this.registry.setChoices(
@@ -219,26 +219,26 @@ export class WorkflowService {
   }
 
   queueRemaining(): Promise<number> {
-    return promptStore.remaining(this.#o.db);
+    return promptStore.remaining(this.o.db);
   }
 
   /** GET /queue: running and pending prompts, oldest first. */
   async queue(): Promise<{ queue_running: QueueItem[]; queue_pending: QueueItem[] }> {
-    const rows = await promptStore.live(this.#o.db);
+    const rows = await promptStore.live(this.o.db);
     return {
-      queue_running: rows.filter((r) => r.state === 'running').map((r) => this.#item(r)),
-      queue_pending: rows.filter((r) => r.state === 'pending').map((r) => this.#item(r)),
+      queue_running: rows.filter((r) => r.state === 'running').map((r) => this.item(r)),
+      queue_pending: rows.filter((r) => r.state === 'pending').map((r) => this.item(r)),
     };
   }
 
   /** POST /queue {clear} / {delete: [ids]}: removes pending prompts (a running one needs /interrupt). */
   async deleteQueued(ids: string[] | 'all'): Promise<number> {
-    const deleted = await this.#o.db.transaction(async (tx) => {
+    const deleted = await this.o.db.transaction(async (tx) => {
       const gone = await promptStore.deletePending(tx, ids);
-      for (const id of gone) await this.#queue.cancelWhere(tx, 'promptId', id);
+      for (const id of gone) await this._queue.cancelWhere(tx, 'promptId', id);
       return gone;
     });
-    await this.#events.broadcastStatus();
+    await this.events.broadcastStatus();
     return deleted.length;
   }
 
@@ -247,17 +247,17 @@ export class WorkflowService {
    * node runs it (the flag is on Atlas; its heartbeat sees it). Without an id: every running prompt.
    */
   async interrupt(promptId?: string): Promise<number> {
-    const n = await promptStore.requestInterrupt(this.#o.db, promptId);
-    this.#runner?.interruptHere(promptId);
+    const n = await promptStore.requestInterrupt(this.o.db, promptId);
+    this.runner?.interruptHere(promptId);
     return n;
   }
 
   /** GET /history: finished prompts, newest first. */
   async history(opts: { maxItems?: number; offset?: number; id?: string } = {}): Promise<Record<string, HistoryEntry>> {
     const out: Record<string, HistoryEntry> = {};
-    for (const r of await promptStore.finished(this.#o.db, opts)) {
+    for (const r of await promptStore.finished(this.o.db, opts)) {
       out[r.id] = {
-        prompt: this.#item(r),
+        prompt: this.item(r),
         outputs: r.outputs,
         status: {
           status_str: r.state === 'success' ? 'success' : 'error',
@@ -273,40 +273,40 @@ export class WorkflowService {
 
   /** POST /history {clear} / {delete: [ids]}: forgets finished prompts (their saved files stay on Atlas). */
   deleteHistory(ids: string[] | 'all'): Promise<number> {
-    return promptStore.deleteFinished(this.#o.db, ids);
+    return promptStore.deleteFinished(this.o.db, ids);
   }
 
   /** Saved workflows (the editor's documents), by name. */
   listSaved(): Promise<Array<{ name: string; updated_at: Date }>> {
-    return savedWorkflows.list(this.#o.db);
+    return savedWorkflows.list(this.o.db);
   }
 
   getSaved(name: string): Promise<SavedWorkflow> {
-    return savedWorkflows.get(this.#o.db, name);
+    return savedWorkflows.get(this.o.db, name);
   }
 
   putSaved(name: string, workflow: unknown): Promise<void> {
-    return savedWorkflows.put(this.#o.db, name, workflow);
+    return savedWorkflows.put(this.o.db, name, workflow);
   }
 
   /** Renames a saved workflow in one statement: the old name is gone exactly when the new one exists. */
   renameSaved(name: string, to: string): Promise<void> {
-    return savedWorkflows.rename(this.#o.db, name, to);
+    return savedWorkflows.rename(this.o.db, name, to);
   }
 
   deleteSaved(name: string): Promise<void> {
-    return savedWorkflows.delete(this.#o.db, name);
+    return savedWorkflows.delete(this.o.db, name);
   }
 
   /** Stops taking prompts; a prompt running here goes back to the queue for the next node (or the next start). */
   async close(): Promise<void> {
-    await this.#runner?.close();
-    await this.#queue.close();
-    this.#cache.close();
-    this.#events.clear();
+    await this.runner?.close();
+    await this._queue.close();
+    this.cache.close();
+    this.events.clear();
   }
 
-  #item(r: PromptRow): QueueItem {
+  private item(r: PromptRow): QueueItem {
     const outputs = Object.keys(r.prompt).filter((id) => {
       const cls = (r.prompt[id] as { class_type?: string } | undefined)?.class_type;
       return cls ? this.registry.get(cls)?.outputNode === true : false;

@@ -82,7 +82,7 @@ export class UiClient {
     onEvent?: (event: Json) => void,
     signal?: AbortSignal,
   ): Promise<{ status: number; events: Json[]; headers: Headers }> {
-    return this.#stream(`/api/ui/conversations/${conversationId}/replies`, body, onEvent, signal);
+    return this.stream(`/api/ui/conversations/${conversationId}/replies`, body, onEvent, signal);
   }
 
   /** Continues a reply that ended early (POST .../messages/:id/continue): its NDJSON events. */
@@ -91,10 +91,10 @@ export class UiClient {
     messageId: string,
     onEvent?: (event: Json) => void,
   ): Promise<{ status: number; events: Json[]; headers: Headers }> {
-    return this.#stream(`/api/ui/conversations/${conversationId}/messages/${messageId}/continue`, {}, onEvent);
+    return this.stream(`/api/ui/conversations/${conversationId}/messages/${messageId}/continue`, {}, onEvent);
   }
 
-  async #stream(
+  private async stream(
     path: string,
     body: unknown,
     onEvent?: (event: Json) => void,

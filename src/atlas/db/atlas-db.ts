@@ -79,32 +79,32 @@ export async function openAtlasDb(opts: AtlasDbOptions): Promise<AtlasDb> {
 }
 
 class AtlasDatabase implements AtlasDb {
-  readonly #driver: AtlasDbDriver;
-  readonly #log: Logger;
+  private readonly driver: AtlasDbDriver;
+  private readonly log: Logger;
   // One migrate() at a time per instance (PGlite's advisory lock is re-entrant for its single session).
-  #migrating: Promise<unknown> = Promise.resolve();
+  private migrating: Promise<unknown> = Promise.resolve();
 
   constructor(driver: AtlasDbDriver, log: Logger) {
-    this.#driver = driver;
-    this.#log = log;
+    this.driver = driver;
+    this.log = log;
   }
 
   get kind() {
-    return this.#driver.kind;
+    return this.driver.kind;
   }
   get describe() {
-    return this.#driver.describe;
+    return this.driver.describe;
   }
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.#driver.query<R>(sql, params);
+    return this.driver.query<R>(sql, params);
   }
 
   exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
-    return this.#driver.exec<R>(script);
+    return this.driver.exec<R>(script);
   }
 
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
-    return this.#driver.transaction(fn);
+    return this.driver.transaction(fn);
   }
 
   async ping(timeoutMs = 5000): Promise<void> {
@@ -123,7 +123,7 @@ class AtlasDatabase implements AtlasDb {
       );
     });
     try {
-      await Promise.race([this.#driver.ping(), timeout]);
+      await Promise.race([this.driver.ping(), timeout]);
     } catch (err) {
       if (err instanceof HearthError) throw err;
       throw new HearthError(
@@ -139,18 +139,18 @@ class AtlasDatabase implements AtlasDb {
   }
 
   migrate(): Promise<{ applied: string[] }> {
-    const run = this.#migrating.then(() =>
-      this.#driver.withMigrationSession((session) => applyMigrations(session, migrations, this.#log, this.describe)),
+    const run = this.migrating.then(() =>
+      this.driver.withMigrationSession((session) => applyMigrations(session, migrations, this.log, this.describe)),
     );
-    this.#migrating = run.catch(() => undefined);
+    this.migrating = run.catch(() => undefined);
     return run;
   }
 
   migrationStatus(): Promise<MigrationStatus> {
-    return readMigrationStatus(this.#driver, migrations);
+    return readMigrationStatus(this.driver, migrations);
   }
 
   close(): Promise<void> {
-    return this.#driver.close();
+    return this.driver.close();
   }
 }

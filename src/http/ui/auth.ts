@@ -59,7 +59,7 @@ export function clearedSessionCookie(): string {
 
 export class UiAuth {
   /** Each request's session, set by {@link check}. */
-  readonly #sessions = new WeakMap<FastifyRequest, Session>();
+  private readonly sessions = new WeakMap<FastifyRequest, Session>();
 
   /**
    * `adminRefusal` says why a request's client may not administer (outside `adminZones` and
@@ -72,12 +72,12 @@ export class UiAuth {
 
   /** The session of a request (after `check`), or null. */
   sessionOf(request: FastifyRequest): Session | null {
-    return this.#sessions.get(request) ?? null;
+    return this.sessions.get(request) ?? null;
   }
 
   /** The signed-in session; AUTH_REQUIRED if there is none (routes marked `user` never see that). */
   session(request: FastifyRequest): Session {
-    const session = this.#sessions.get(request);
+    const session = this.sessions.get(request);
     if (!session) throw new HearthError('AUTH_REQUIRED', 'sign in first: your session has ended');
     return session;
   }
@@ -87,7 +87,7 @@ export class UiAuth {
     const access = request.routeOptions.config?.uiAccess ?? 'user';
     const token = readCookie(request.headers.cookie, SESSION_COOKIE);
     const session = token ? await this.store.resolve(token) : null;
-    if (session) this.#sessions.set(request, session);
+    if (session) this.sessions.set(request, session);
 
     if (!SAFE_METHODS.has(request.method)) {
       if (request.headers['sec-fetch-site'] === 'cross-site') {

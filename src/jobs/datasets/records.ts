@@ -22,12 +22,12 @@ export type SplitFormat = 'jsonl' | 'csv';
 
 /** Finds records in a stream of chunks; `push` returns the records completed by each chunk. */
 export class RecordSplitter {
-  #offset: number;
-  #line: number;
-  #recordStart: number;
-  #recordLine: number;
-  #inQuotes = false;
-  #blank = true;
+  private _offset: number;
+  private line: number;
+  private recordStart: number;
+  private recordLine: number;
+  private inQuotes = false;
+  private blank = true;
 
   /** `offset` and `line` say where the first chunk starts (a shard read starts mid-file). */
   constructor(
@@ -35,10 +35,10 @@ export class RecordSplitter {
     offset = 0,
     line = 1,
   ) {
-    this.#offset = offset;
-    this.#line = line;
-    this.#recordStart = offset;
-    this.#recordLine = line;
+    this._offset = offset;
+    this.line = line;
+    this.recordStart = offset;
+    this.recordLine = line;
   }
 
   push(chunk: Uint8Array): RecordSpan[] {
@@ -48,49 +48,49 @@ export class RecordSplitter {
       while (from < chunk.length) {
         const nl = chunk.indexOf(NEWLINE, from);
         const stop = nl === -1 ? chunk.length : nl;
-        if (this.#blank && !isBlank(chunk, from, stop)) this.#blank = false;
+        if (this.blank && !isBlank(chunk, from, stop)) this.blank = false;
         if (nl === -1) break;
-        this.#endRecord(this.#offset + nl, spans);
+        this.endRecord(this._offset + nl, spans);
         from = nl + 1;
       }
     } else {
       for (let i = 0; i < chunk.length; i++) {
         const byte = chunk[i]!;
         if (byte === QUOTE) {
-          this.#inQuotes = !this.#inQuotes;
-          this.#blank = false;
+          this.inQuotes = !this.inQuotes;
+          this.blank = false;
         } else if (byte === NEWLINE) {
-          if (this.#inQuotes) this.#line++;
-          else this.#endRecord(this.#offset + i, spans);
-        } else if (this.#blank && !isSpace(byte)) {
-          this.#blank = false;
+          if (this.inQuotes) this.line++;
+          else this.endRecord(this._offset + i, spans);
+        } else if (this.blank && !isSpace(byte)) {
+          this.blank = false;
         }
       }
     }
-    this.#offset += chunk.length;
+    this._offset += chunk.length;
     return spans;
   }
 
   /** The last record when the data does not end with a newline (or ends inside quotes). */
   end(): RecordSpan[] {
     const spans: RecordSpan[] = [];
-    if (!this.#blank) spans.push({ start: this.#recordStart, end: this.#offset, line: this.#recordLine });
-    this.#blank = true;
-    this.#recordStart = this.#offset;
+    if (!this.blank) spans.push({ start: this.recordStart, end: this._offset, line: this.recordLine });
+    this.blank = true;
+    this.recordStart = this._offset;
     return spans;
   }
 
   /** Bytes consumed so far (absolute). */
   get offset(): number {
-    return this.#offset;
+    return this._offset;
   }
 
-  #endRecord(newlineAt: number, spans: RecordSpan[]): void {
-    if (!this.#blank) spans.push({ start: this.#recordStart, end: newlineAt, line: this.#recordLine });
-    this.#line++;
-    this.#recordStart = newlineAt + 1;
-    this.#recordLine = this.#line;
-    this.#blank = true;
+  private endRecord(newlineAt: number, spans: RecordSpan[]): void {
+    if (!this.blank) spans.push({ start: this.recordStart, end: newlineAt, line: this.recordLine });
+    this.line++;
+    this.recordStart = newlineAt + 1;
+    this.recordLine = this.line;
+    this.blank = true;
   }
 }
 

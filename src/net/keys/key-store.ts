@@ -74,15 +74,15 @@ const COLUMNS = `id, name, hash, scopes, created_at, expires_at, last_used_at, r
   (expires_at is not null and expires_at <= now()) as expired`;
 
 export class ApiKeyStore {
-  readonly #db: Pick<AtlasDb, 'query'>;
-  readonly #touchIntervalMs: number;
+  private readonly db: Pick<AtlasDb, 'query'>;
+  private readonly touchIntervalMs: number;
   /** sha256(key text) → the stored hash it was verified against. */
-  readonly #verified = new Map<string, string>();
-  readonly #touched = new Map<string, number>();
+  private readonly verified = new Map<string, string>();
+  private readonly touched = new Map<string, number>();
 
   constructor(opts: ApiKeyStoreOptions) {
-    this.#db = opts.db;
-    this.#touchIntervalMs = opts.touchIntervalMs ?? 60_000;
+    this.db = opts.db;
+    this.touchIntervalMs = opts.touchIntervalMs ?? 60_000;
   }
 
   /** Makes a key. The returned `key` is the only time its text exists outside the holder's hands. */
@@ -111,7 +111,7 @@ export class ApiKeyStore {
       const generated = generateApiKey();
       const hash = await hashKeySecret(generated.secret);
       try {
-        const [row] = await this.#db.query<KeyRow>(
+        const [row] = await this.db.query<KeyRow>(
           `insert into api_keys (id, name, hash, scopes, expires_at)
            values ($1, $2, $3, $4, case when $5::bigint is null then null else now() + ($5::bigint * interval '1 millisecond') end)
            on conflict (id) do nothing
@@ -131,7 +131,7 @@ export class ApiKeyStore {
 
   /** Keys, newest first; revoked ones only with `includeRevoked`. */
   async list(opts: { includeRevoked?: boolean } = {}): Promise<ApiKeyInfo[]> {
-    const rows = await this.#db.query<KeyRow>(
+    const rows = await this.db.query<KeyRow>(
       `select ${COLUMNS} from api_keys ${opts.includeRevoked ? '' : 'where revoked_at is null'} order by created_at desc, name`,
     );
     return rows.map(toInfo);
@@ -139,7 +139,7 @@ export class ApiKeyStore {
 
   /** Revokes the active key with this name (or id). Every node refuses it from its next request on. */
   async revoke(nameOrId: string): Promise<ApiKeyInfo> {
-    const rows = await this.#db.query<KeyRow>(
+    const rows = await this.db.query<KeyRow>(
       `update api_keys set revoked_at = now()
        where revoked_at is null and (name = $1 or id = $1)
        returning ${COLUMNS}`,
@@ -156,25 +156,25 @@ export class ApiKeyStore {
   async check(presented: string): Promise<KeyCheck> {
     const parsed = parseApiKey(presented);
     if (!parsed) return { ok: false, reason: 'malformed' };
-    const [row] = await this.#db.query<KeyRow>(`select ${COLUMNS} from api_keys where id = $1`, [parsed.id]);
+    const [row] = await this.db.query<KeyRow>(`select ${COLUMNS} from api_keys where id = $1`, [parsed.id]);
     if (!row) return { ok: false, reason: 'unknown' };
     const fingerprint = createHash('sha256').update(presented.trim()).digest('base64url');
-    if (this.#verified.get(fingerprint) !== row.hash) {
+    if (this.verified.get(fingerprint) !== row.hash) {
       if (!(await verifyKeySecret(parsed.secret, row.hash))) return { ok: false, reason: 'mismatch' };
-      if (this.#verified.size >= VERIFIED_MEMO_SIZE) this.#verified.delete(this.#verified.keys().next().value ?? '');
-      this.#verified.set(fingerprint, row.hash);
+      if (this.verified.size >= VERIFIED_MEMO_SIZE) this.verified.delete(this.verified.keys().next().value ?? '');
+      this.verified.set(fingerprint, row.hash);
     }
     if (row.revoked_at) return { ok: false, reason: 'revoked' };
     if (row.expired) return { ok: false, reason: 'expired' };
-    await this.#touch(row.id);
+    await this.touch(row.id);
     return { ok: true, key: toInfo(row) };
   }
 
-  async #touch(id: string): Promise<void> {
+  private async touch(id: string): Promise<void> {
     const now = Date.now();
-    if (now - (this.#touched.get(id) ?? Number.NEGATIVE_INFINITY) < this.#touchIntervalMs) return;
-    this.#touched.set(id, now);
-    await this.#db.query('update api_keys set last_used_at = now() where id = $1', [id]);
+    if (now - (this.touched.get(id) ?? Number.NEGATIVE_INFINITY) < this.touchIntervalMs) return;
+    this.touched.set(id, now);
+    await this.db.query('update api_keys set last_used_at = now() where id = $1', [id]);
   }
 }
 

@@ -36,11 +36,11 @@ class PostgresDriver implements AtlasDbDriver {
   readonly kind = 'postgres' as const;
   readonly describe: string;
   readonly pool: pg.Pool;
-  readonly #opts: PostgresDriverOptions;
-  #closed: Promise<void> | undefined;
+  private readonly opts: PostgresDriverOptions;
+  private closed: Promise<void> | undefined;
 
   constructor(opts: PostgresDriverOptions) {
-    this.#opts = opts;
+    this.opts = opts;
     this.describe = opts.target.masked;
     this.pool = new pg.Pool({
       connectionString: opts.target.url,
@@ -75,7 +75,7 @@ class PostgresDriver implements AtlasDbDriver {
       const result = await this.pool.query(sql, params ? [...params] : undefined);
       return result.rows as R[];
     } catch (err) {
-      throw this.#toAtlasError(err);
+      throw this.toAtlasError(err);
     }
   }
 
@@ -85,7 +85,7 @@ class PostgresDriver implements AtlasDbDriver {
       const result = (await this.pool.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
       return ((Array.isArray(result) ? result.at(-1)?.rows : result.rows) ?? []) as R[];
     } catch (err) {
-      throw this.#toAtlasError(err);
+      throw this.toAtlasError(err);
     }
   }
 
@@ -94,7 +94,7 @@ class PostgresDriver implements AtlasDbDriver {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw this.#toAtlasError(err);
+      throw this.toAtlasError(err);
     }
     let broken: Error | undefined;
     try {
@@ -114,7 +114,7 @@ class PostgresDriver implements AtlasDbDriver {
       return result;
     } catch (err) {
       if (isConnectionError(err)) broken = err as Error;
-      throw this.#toAtlasError(err);
+      throw this.toAtlasError(err);
     } finally {
       // Given back with the error, the pool drops the connection instead of lending it again.
       client.release(broken);
@@ -125,33 +125,33 @@ class PostgresDriver implements AtlasDbDriver {
     await this.query('select 1');
   }
 
-  #toAtlasError(err: unknown): unknown {
-    return isConnectionError(err) ? unreachable(err, this.#opts.target, 'cannot reach') : err;
+  private toAtlasError(err: unknown): unknown {
+    return isConnectionError(err) ? unreachable(err, this.opts.target, 'cannot reach') : err;
   }
 
   async withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T> {
     // Its own connection, outside the pool: the advisory lock belongs to it, and migrations
     // (an index on a big table) may run longer than the pool's statement timeout.
     const client = new pg.Client({
-      connectionString: this.#opts.target.url,
+      connectionString: this.opts.target.url,
       application_name: 'hearth-migrate',
-      connectionTimeoutMillis: this.#opts.connectTimeoutMs,
+      connectionTimeoutMillis: this.opts.connectTimeoutMs,
       keepAlive: true,
     });
     client.on('error', (err) =>
-      this.#opts.log.warn({ database: this.describe, err: err.message }, 'atlas database migration connection lost'),
+      this.opts.log.warn({ database: this.describe, err: err.message }, 'atlas database migration connection lost'),
     );
     try {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw unreachable(err, this.#opts.target, 'cannot connect to');
+      throw unreachable(err, this.opts.target, 'cannot connect to');
     }
     const run = async <R>(sql: string, params?: unknown[]): Promise<R[]> => {
       try {
         return (await client.query(sql, params)).rows as R[];
       } catch (err) {
-        throw this.#toAtlasError(err);
+        throw this.toAtlasError(err);
       }
     };
     const tx: MigrationTransaction = {
@@ -182,23 +182,23 @@ class PostgresDriver implements AtlasDbDriver {
   }
 
   close(): Promise<void> {
-    this.#closed ??= (async () => {
+    this.closed ??= (async () => {
       // pool.end() waits for every lent connection; one never given back must not hang shutdown.
       let timer: NodeJS.Timeout | undefined;
       const waited = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), CLOSE_WAIT_MS);
       });
       const ended = this.pool.end().catch((err: unknown) => {
-        this.#opts.log.debug({ err }, 'atlas database pool closed with an error');
+        this.opts.log.debug({ err }, 'atlas database pool closed with an error');
       });
       if ((await Promise.race([ended, waited])) === 'timeout') {
-        this.#opts.log.warn(
+        this.opts.log.warn(
           { database: this.describe, inUse: this.pool.totalCount - this.pool.idleCount },
           `atlas database connections still in use after ${CLOSE_WAIT_MS} ms; closing without them`,
         );
       }
       clearTimeout(timer);
     })();
-    return this.#closed;
+    return this.closed;
   }
 }

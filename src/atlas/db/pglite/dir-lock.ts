@@ -34,16 +34,16 @@ const heldHere = new Set<string>();
  */
 export class EmbeddedDirLock {
   readonly path: string;
-  readonly #heartbeat: NodeJS.Timeout;
-  #released = false;
+  private readonly heartbeat: NodeJS.Timeout;
+  private released = false;
 
   private constructor(path: string, heartbeatMs: number) {
     this.path = path;
-    this.#heartbeat = setInterval(() => {
+    this.heartbeat = setInterval(() => {
       const now = new Date();
       utimes(path, now, now).catch(() => undefined);
     }, heartbeatMs);
-    this.#heartbeat.unref();
+    this.heartbeat.unref();
   }
 
   /**
@@ -87,9 +87,9 @@ export class EmbeddedDirLock {
 
   /** Gives the lock up (idempotent). */
   async release(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
-    clearInterval(this.#heartbeat);
+    if (this.released) return;
+    this.released = true;
+    clearInterval(this.heartbeat);
     heldHere.delete(this.path);
     await unlink(this.path).catch(() => undefined);
   }

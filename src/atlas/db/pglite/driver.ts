@@ -50,30 +50,30 @@ function cannotOpen(describe: string, err: unknown, hint: string): HearthError {
 class PgliteDriver implements AtlasDbDriver {
   readonly kind = 'pglite' as const;
   readonly describe: string;
-  readonly #pglite: PGlite;
-  readonly #lock: EmbeddedDirLock;
-  #closed: Promise<void> | undefined;
+  private readonly pglite: PGlite;
+  private readonly lock: EmbeddedDirLock;
+  private closed: Promise<void> | undefined;
 
   constructor(pglite: PGlite, lock: EmbeddedDirLock, describe: string) {
-    this.#pglite = pglite;
-    this.#lock = lock;
+    this.pglite = pglite;
+    this.lock = lock;
     this.describe = describe;
   }
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    return (await this.#pglite.query<R>(sql, params ? [...params] : undefined)).rows;
+    return (await this.pglite.query<R>(sql, params ? [...params] : undefined)).rows;
   }
 
   async exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
-    return ((await this.#pglite.exec(script)).at(-1)?.rows ?? []) as R[];
+    return ((await this.pglite.exec(script)).at(-1)?.rows ?? []) as R[];
   }
 
   async ping(): Promise<void> {
-    await this.#pglite.query('select 1');
+    await this.pglite.query('select 1');
   }
 
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
-    return this.#pglite.transaction((tx) =>
+    return this.pglite.transaction((tx) =>
       fn({ query: async (sql, params) => (await tx.query<never>(sql, params ? [...params] : undefined)).rows }),
     );
   }
@@ -81,7 +81,7 @@ class PgliteDriver implements AtlasDbDriver {
   // PGlite is a single connection: the instance itself is the migration session. Its
   // transaction() holds every other query back until it ends, so nothing interleaves.
   withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T> {
-    const pglite = this.#pglite;
+    const pglite = this.pglite;
     return fn({
       query: async (sql, params) => (await pglite.query<never>(sql, params ? [...params] : undefined)).rows,
       transaction: (body) =>
@@ -97,13 +97,13 @@ class PgliteDriver implements AtlasDbDriver {
   }
 
   close(): Promise<void> {
-    this.#closed ??= (async () => {
+    this.closed ??= (async () => {
       try {
-        await this.#pglite.close();
+        await this.pglite.close();
       } finally {
-        await this.#lock.release();
+        await this.lock.release();
       }
     })();
-    return this.#closed;
+    return this.closed;
   }
 }

@@ -62,21 +62,21 @@ export interface ResponseObject {
  * Events are numbered by the caller (`sequence_number`).
  */
 export class ResponseBuilder {
-  readonly #response: ResponseObject;
-  readonly #emit: ((event: ResponseEvent) => void) | null;
-  #message: MessageOutput | null = null;
-  #text = '';
-  #thinking = '';
-  #reasoningDone = false;
-  #started = false;
+  private readonly response: ResponseObject;
+  private readonly emit: ((event: ResponseEvent) => void) | null;
+  private message: MessageOutput | null = null;
+  private _text = '';
+  private _thinking = '';
+  private reasoningDone = false;
+  private started = false;
 
   constructor(response: ResponseObject, emit: ((event: ResponseEvent) => void) | null) {
-    this.#response = response;
-    this.#emit = emit;
+    this.response = response;
+    this.emit = emit;
   }
 
   get id(): string {
-    return this.#response.id;
+    return this.response.id;
   }
 
   /**
@@ -84,46 +84,46 @@ export class ResponseBuilder {
    * an engine refusal before any (queue full, a model that cannot see) still
    * answers with its HTTP status.
    */
-  #start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    this.#send({ type: 'response.created', response: this.#snapshot() });
-    this.#send({ type: 'response.in_progress', response: this.#snapshot() });
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.send({ type: 'response.created', response: this.snapshot() });
+    this.send({ type: 'response.in_progress', response: this.snapshot() });
   }
 
   /** The model's reasoning as it arrives: one reasoning item, sent whole before the message. */
   thinking(delta: string): void {
-    if (!this.#reasoningDone) this.#thinking += delta;
+    if (!this.reasoningDone) this._thinking += delta;
   }
 
   /** The reasoning item (Ollama's shape: the text as summary and as reasoning_text), before any other output. */
-  #reasoning(): void {
-    if (this.#reasoningDone) return;
-    this.#reasoningDone = true;
-    if (this.#thinking === '') return;
+  private reasoning(): void {
+    if (this.reasoningDone) return;
+    this.reasoningDone = true;
+    if (this._thinking === '') return;
     const item: ReasoningOutput = {
       type: 'reasoning',
       id: itemId('rs'),
-      summary: [{ type: 'summary_text', text: this.#thinking }],
-      content: [{ type: 'reasoning_text', text: this.#thinking }],
+      summary: [{ type: 'summary_text', text: this._thinking }],
+      content: [{ type: 'reasoning_text', text: this._thinking }],
     };
-    this.#response.output.push(item);
-    const output_index = this.#indexOf(item);
-    this.#send({ type: 'response.output_item.added', output_index, item: clone(item) });
-    this.#send({ type: 'response.output_item.done', output_index, item: clone(item) });
+    this.response.output.push(item);
+    const output_index = this.indexOf(item);
+    this.send({ type: 'response.output_item.added', output_index, item: clone(item) });
+    this.send({ type: 'response.output_item.done', output_index, item: clone(item) });
   }
 
   /** Generated text as it arrives: opens the message item on the first piece. */
   text(delta: string): void {
     if (delta === '') return;
-    this.#start();
-    this.#reasoning();
-    const message = this.#openMessage();
-    this.#text += delta;
-    this.#send({
+    this.start();
+    this.reasoning();
+    const message = this.openMessage();
+    this._text += delta;
+    this.send({
       type: 'response.output_text.delta',
       item_id: message.id,
-      output_index: this.#indexOf(message),
+      output_index: this.indexOf(message),
       content_index: 0,
       delta,
       logprobs: [],
@@ -136,19 +136,19 @@ export class ResponseBuilder {
    * a stored response is on Atlas before the client hears it is done.
    */
   finish(result: GenerateResult, toolCalls: ToolCall[]): ResponseObject {
-    this.#start();
-    if (!this.#reasoningDone && this.#thinking === '' && result.thinking) this.#thinking = result.thinking;
-    this.#reasoning();
+    this.start();
+    if (!this.reasoningDone && this._thinking === '' && result.thinking) this._thinking = result.thinking;
+    this.reasoning();
     // A response always carries a message unless the model only called tools.
-    if (this.#message === null && (result.text !== '' || toolCalls.length === 0)) {
-      this.#openMessage();
-      if (this.#emit === null) this.#text = result.text;
+    if (this.message === null && (result.text !== '' || toolCalls.length === 0)) {
+      this.openMessage();
+      if (this.emit === null) this._text = result.text;
       else if (result.text !== '') this.text(result.text);
     }
     const incomplete = result.doneReason === 'length' && toolCalls.length === 0;
-    if (this.#message) this.#closeMessage(incomplete ? 'incomplete' : 'completed');
-    for (const call of toolCalls) this.#functionCall(call);
-    const r = this.#response;
+    if (this.message) this.closeMessage(incomplete ? 'incomplete' : 'completed');
+    for (const call of toolCalls) this.functionCall(call);
+    const r = this.response;
     r.status = incomplete ? 'incomplete' : 'completed';
     r.incomplete_details = incomplete ? { reason: 'max_output_tokens' } : null;
     r.usage = {
@@ -163,10 +163,10 @@ export class ResponseBuilder {
 
   /** response.completed (or response.incomplete), with the whole response and its usage. */
   complete(): void {
-    const r = this.#response;
-    this.#send({
+    const r = this.response;
+    this.send({
       type: r.status === 'incomplete' ? 'response.incomplete' : 'response.completed',
-      response: this.#snapshot(),
+      response: this.snapshot(),
     });
   }
 
@@ -175,13 +175,13 @@ export class ResponseBuilder {
    * error object of OpenAI's error shape, which the SDKs raise as an APIError.
    */
   fail(error: { message: string; param: unknown; code: string }): void {
-    this.#response.status = 'failed';
-    this.#response.error = { code: error.code, message: error.message };
-    this.#send({ type: 'error', code: error.code, message: error.message, param: error.param ?? null, error });
+    this.response.status = 'failed';
+    this.response.error = { code: error.code, message: error.message };
+    this.send({ type: 'error', code: error.code, message: error.message, param: error.param ?? null, error });
   }
 
-  #openMessage(): MessageOutput {
-    if (this.#message) return this.#message;
+  private openMessage(): MessageOutput {
+    if (this.message) return this.message;
     const message: MessageOutput = {
       type: 'message',
       id: itemId('msg'),
@@ -189,11 +189,11 @@ export class ResponseBuilder {
       role: 'assistant',
       content: [],
     };
-    this.#message = message;
-    this.#response.output.push(message);
-    const output_index = this.#indexOf(message);
-    this.#send({ type: 'response.output_item.added', output_index, item: clone(message) });
-    this.#send({
+    this.message = message;
+    this.response.output.push(message);
+    const output_index = this.indexOf(message);
+    this.send({ type: 'response.output_item.added', output_index, item: clone(message) });
+    this.send({
       type: 'response.content_part.added',
       item_id: message.id,
       output_index,
@@ -203,19 +203,19 @@ export class ResponseBuilder {
     return message;
   }
 
-  #closeMessage(status: 'completed' | 'incomplete'): void {
-    const message = this.#message!;
-    const output_index = this.#indexOf(message);
-    const part = { type: 'output_text' as const, text: this.#text, annotations: [], logprobs: [] };
+  private closeMessage(status: 'completed' | 'incomplete'): void {
+    const message = this.message!;
+    const output_index = this.indexOf(message);
+    const part = { type: 'output_text' as const, text: this._text, annotations: [], logprobs: [] };
     message.content = [part];
     message.status = status;
     const at = { item_id: message.id, output_index, content_index: 0 };
-    this.#send({ type: 'response.output_text.done', ...at, text: this.#text, logprobs: [] });
-    this.#send({ type: 'response.content_part.done', ...at, part: clone(part) });
-    this.#send({ type: 'response.output_item.done', output_index, item: clone(message) });
+    this.send({ type: 'response.output_text.done', ...at, text: this._text, logprobs: [] });
+    this.send({ type: 'response.content_part.done', ...at, part: clone(part) });
+    this.send({ type: 'response.output_item.done', output_index, item: clone(message) });
   }
 
-  #functionCall(call: ToolCall): void {
+  private functionCall(call: ToolCall): void {
     const args = JSON.stringify(call.arguments);
     const item: FunctionCallOutput = {
       type: 'function_call',
@@ -225,12 +225,12 @@ export class ResponseBuilder {
       arguments: '',
       status: 'in_progress',
     };
-    this.#response.output.push(item);
-    const output_index = this.#indexOf(item);
-    this.#send({ type: 'response.output_item.added', output_index, item: clone(item) });
+    this.response.output.push(item);
+    const output_index = this.indexOf(item);
+    this.send({ type: 'response.output_item.added', output_index, item: clone(item) });
     // The engine parses a call whole; its arguments arrive as one delta.
-    this.#send({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index, delta: args });
-    this.#send({
+    this.send({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index, delta: args });
+    this.send({
       type: 'response.function_call_arguments.done',
       item_id: item.id,
       output_index,
@@ -239,19 +239,19 @@ export class ResponseBuilder {
     });
     item.arguments = args;
     item.status = 'completed';
-    this.#send({ type: 'response.output_item.done', output_index, item: clone(item) });
+    this.send({ type: 'response.output_item.done', output_index, item: clone(item) });
   }
 
-  #indexOf(item: OutputItem): number {
-    return this.#response.output.indexOf(item);
+  private indexOf(item: OutputItem): number {
+    return this.response.output.indexOf(item);
   }
 
-  #snapshot(): ResponseObject {
-    return clone(this.#response);
+  private snapshot(): ResponseObject {
+    return clone(this.response);
   }
 
-  #send(event: ResponseEvent): void {
-    this.#emit?.(event);
+  private send(event: ResponseEvent): void {
+    this.emit?.(event);
   }
 }
 
