@@ -6,13 +6,13 @@
 // screen at 390×844. Screenshots go to a temp folder.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WEB_DIST } from '../src/http/ui/app.js';
 import { generateModel } from './fixtures/gguf/index.js';
+import { axeViolations, launchChromium } from './support/browser.js';
 import { type HearthDirs, type HearthProcess, hearthDirs, startHearthProcess } from './support/hearth.js';
 import { call, jsonlDataset, putFile } from './support/jobs.js';
 import { makeTestModels } from './support/models.js';
@@ -20,7 +20,6 @@ import { createTestDatabase } from './support/postgres.js';
 import { type SlowMirror, startSlowMirror } from './support/slow-mirror.js';
 import { importModel, UiClient } from './support/ui-client.js';
 
-const CHROMIUM = process.env['HEARTH_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Screenshots for people to look at, outside the repository. */
 const SHOTS = join(tmpdir(), 'hearth-ui-admin-e2e');
 
@@ -33,26 +32,6 @@ let page: Page;
 let mirror: SlowMirror;
 let source = '';
 let gguf: Buffer;
-
-interface InBrowser {
-  axe: {
-    run(
-      context: unknown,
-      options: object,
-    ): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }>;
-  };
-}
-
-async function axeViolations(p: Page): Promise<string[]> {
-  const axe = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  // evaluate() is not subject to the page's Content-Security-Policy (which refuses inline scripts).
-  await p.evaluate(axe);
-  const result = await p.evaluate(async () => {
-    const web = globalThis as unknown as InBrowser & { document: unknown };
-    return web.axe.run(web.document, { resultTypes: ['violations'] });
-  });
-  return result.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
-}
 
 /** What sticks out past the right edge of the screen (nothing may, on a phone): `tag.class` of each. */
 const sticksOut = (p: Page) =>
@@ -72,9 +51,6 @@ async function signIn(p: Page, path: string) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package or set HEARTH_CHROMIUM`);
-  }
   if (!existsSync(join(WEB_DIST, 'index.html'))) {
     throw new Error('web/dist is missing: run `npm run build` before these tests (`npm test` does)');
   }
@@ -102,11 +78,7 @@ beforeAll(async () => {
   const client = new UiClient(hearth.url);
   client.csrf = 'x';
   expect((await client.post('/api/ui/setup', { username: 'alice', password: 'correct horse' })).status).toBe(201);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: hearth.url });
   page = await context.newPage();

@@ -4,20 +4,19 @@
 // navigation, reload, search, the keyboard, a second user who sees nothing of the first, the
 // mobile drawer, screenshots (desktop and phone) and an axe check of the main screens.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type AtlasDb, openAtlasDb } from '../src/atlas/db/index.js';
 import { WEB_DIST } from '../src/http/ui/app.js';
 import { silentLogger } from '../src/log.js';
+import { axeViolations, launchChromium } from './support/browser.js';
 import { type HearthDirs, type HearthProcess, hearthDirs, REPO_ROOT, startHearthProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { createTestDatabase } from './support/postgres.js';
 import { importModel, LONG, UiClient } from './support/ui-client.js';
 
-const CHROMIUM = process.env['HEARTH_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Screenshots for people to look at; .hearth-test/ is git-ignored. */
 const ARTIFACTS = join(REPO_ROOT, '.hearth-test', 'ui');
 
@@ -38,12 +37,6 @@ interface InBrowser {
   document: { querySelector(selector: string): { textContent: string | null } | null };
   navigator: { clipboard: { readText(): Promise<string> } };
   KeyboardEvent: new (type: string, init: Record<string, unknown>) => object;
-  axe: {
-    run(
-      context: unknown,
-      options: object,
-    ): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }>;
-  };
 }
 
 /** Whether the newest reply has more than `n` characters of text. Runs in the page: self-contained. */
@@ -60,23 +53,7 @@ const assistantText = (p: Page, nth = -1) =>
     .nth(nth)
     .evaluate((el) => el.textContent ?? '');
 
-async function axeViolations(p: Page): Promise<string[]> {
-  const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  // evaluate() is not subject to the page's Content-Security-Policy (which refuses inline scripts).
-  await p.evaluate(source);
-  const result = await p.evaluate(async () => {
-    const web = globalThis as unknown as InBrowser;
-    return web.axe.run(web.document, { resultTypes: ['violations'] });
-  });
-  return result.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
-}
-
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: install Debian's chromium package (scripts/ensure-test-deps.sh does) or set HEARTH_CHROMIUM`,
-    );
-  }
   if (!existsSync(join(WEB_DIST, 'index.html'))) {
     throw new Error('web/dist is missing: run `npm run build` before these tests (`npm test` does)');
   }
@@ -92,11 +69,7 @@ beforeAll(async () => {
   atlas = await openAtlasDb({ database: database.url, embeddedDir: '', log: silentLogger(), migrate: false });
   // Greedy and without a repeat penalty, the test model writes the long prompt's reply for about 2 s.
   await importModel(hearth.url, 'chat', models.chat, { parameters: LONG.params });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 }, 300_000); // a fresh PostgreSQL database, a server and Chromium: slow on a busy 2-core machine
 

@@ -5,20 +5,18 @@
 // UI-format file, a PNG dropped with its workflow chunk, interrupt, the gallery, the phone viewport,
 // axe, and the time a 200-node workflow takes to draw (reported, not asserted).
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEB_DIST } from '../src/http/ui/app.js';
 import { withPngText } from '../src/workflows/nodes/output.js';
+import { axeViolations, launchChromium } from './support/browser.js';
 import { type HearthDirs, type HearthProcess, hearthDirs, startHearthProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { importModel, LONG, UiClient } from './support/ui-client.js';
-
-const CHROMIUM = process.env['HEARTH_CHROMIUM'] ?? '/usr/bin/chromium';
 
 let dirs: HearthDirs;
 let hearth: HearthProcess;
@@ -27,27 +25,6 @@ let context: BrowserContext;
 let page: Page;
 /** Screenshots for people to look at, in a temp folder (never committed). */
 let shots: string;
-
-interface InBrowser {
-  document: { querySelectorAll(selector: string): { length: number } };
-  performance: { now(): number };
-  axe: {
-    run(
-      context: unknown,
-      options: object,
-    ): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }>;
-  };
-}
-
-async function axeViolations(p: Page): Promise<string[]> {
-  const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  await p.evaluate(source);
-  const result = await p.evaluate(async () => {
-    const web = globalThis as unknown as InBrowser & { document: unknown };
-    return web.axe.run(web.document, { resultTypes: ['violations'] });
-  });
-  return result.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
-}
 
 const node = (p: Page, id: number) => p.locator(`.react-flow__node[data-id="${id}"]`);
 const status = (p: Page) => p.locator('.wf-status');
@@ -113,7 +90,6 @@ function handWritten(text: string) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
   if (!existsSync(join(WEB_DIST, 'index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
   shots = await mkdtemp(join(tmpdir(), 'hearth-workflows-shots-'));
   dirs = await hearthDirs('hearth-wf-e2e-');
@@ -125,11 +101,7 @@ beforeAll(async () => {
   admin.csrf = 'x';
   const setup = await admin.post('/api/ui/setup', { username: 'alice', password: 'correct horse' });
   if (setup.status !== 201) throw new Error(setup.text);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const value = /hearth_session=([^;]*)/.exec(admin.cookie ?? '')?.[1] ?? '';
   await context.addCookies([{ name: 'hearth_session', value, url: hearth.url }]);
