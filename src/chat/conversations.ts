@@ -264,9 +264,9 @@ export function searchQuery(text: string): string | null {
 }
 
 export class ConversationStore {
-  private readonly db: Pick<AtlasDb, 'query'>;
+  private readonly db: Pick<AtlasDb, 'query' | 'transaction'>;
 
-  constructor(opts: { db: Pick<AtlasDb, 'query'> }) {
+  constructor(opts: { db: Pick<AtlasDb, 'query' | 'transaction'> }) {
     this.db = opts.db;
   }
 
@@ -445,10 +445,14 @@ export class ConversationStore {
   /**
    * Adds a message under `parentId` (null: a first message) and makes it the
    * conversation's shown leaf, in one statement. The parent must be in the
-   * same conversation.
+   * same conversation. `runner`: a transaction to write it in (default: the database).
    */
-  async addMessage(conversationId: string, message: NewMessage): Promise<ConversationMessage> {
-    const [row] = await this.db.query<MessageRow>(
+  async addMessage(
+    conversationId: string,
+    message: NewMessage,
+    runner: Pick<AtlasDb, 'query'> = this.db,
+  ): Promise<ConversationMessage> {
+    const [row] = await runner.query<MessageRow>(
       `with added as (
          insert into chat_messages as m (id, conversation_id, parent_id, role, content, attachments, model, status, node_id, lease_until)
          select $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, now() + $10::integer * interval '1 millisecond'
@@ -482,6 +486,21 @@ export class ConversationStore {
       );
     }
     return toMessage(row);
+  }
+
+  /**
+   * Adds a question and its finished answer (the answer a child of the question), in one
+   * transaction: both are on Atlas or neither is. Returns them, the question first.
+   */
+  async addExchange(
+    conversationId: string,
+    question: NewMessage,
+    answer: Omit<NewMessage, 'parentId'>,
+  ): Promise<ConversationMessage[]> {
+    return this.db.transaction(async (tx) => {
+      const asked = await this.addMessage(conversationId, question, tx);
+      return [asked, await this.addMessage(conversationId, { ...answer, parentId: asked.id }, tx)];
+    });
   }
 
   /**

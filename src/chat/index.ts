@@ -9,6 +9,7 @@ import type { Engine } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import { ConversationStore } from './conversations.js';
+import { GeneratedImages } from './generated.js';
 import { PresetStore } from './presets.js';
 import { ChatReplies, type ChatRepliesOptions } from './replies.js';
 import { SessionStore } from './sessions.js';
@@ -23,6 +24,7 @@ export {
   MAX_ATTACHMENT_BYTES,
 } from './attachments.js';
 export * from './conversations.js';
+export { type GeneratedImage, GeneratedImages } from './generated.js';
 export { checkNewPassword, PASSWORD_MIN_LENGTH } from './passwords.js';
 export type { Preset, PresetInput } from './presets.js';
 export { PresetStore } from './presets.js';
@@ -76,6 +78,8 @@ export class ChatService {
   readonly presets: PresetStore;
   readonly titles: TitleWriter;
   readonly replies: ChatReplies;
+  /** images made from a chat ("Create image"), kept as messages */
+  readonly images: GeneratedImages;
   private readonly log: Logger;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly binRetentionMs: number;
@@ -104,6 +108,7 @@ export class ChatService {
       ...(opts.retrieve ? { retrieve: opts.retrieve } : {}),
       ...(opts.files ? { files: opts.files } : {}),
     });
+    this.images = new GeneratedImages({ conversations: this.conversations, titles: this.titles, files: opts.files });
     const every = opts.housekeepingEveryMs ?? 3_600_000;
     if (every > 0) {
       this.timer = setInterval(() => void this.housekeeping(), every);

@@ -20,6 +20,7 @@ import {
 import { LOOPBACK_ZONE } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
+import { generateImages } from '../../images/generate.js';
 import { KNOWLEDGE_FIELD_MAX } from '../../knowledge/index.js';
 import { parseOptions } from '../../models/options.js';
 import {
@@ -32,6 +33,7 @@ import {
   ZonePolicy,
 } from '../../net/index.js';
 import { knowledgeRoutes } from '../knowledge/routes.js';
+import { imageRequest, imageSchema } from '../openai/images.js';
 import { NdjsonStream } from '../stream.js';
 import { parseRequest } from '../validate.js';
 import { uiAdminRoutes } from './admin.js';
@@ -94,6 +96,10 @@ const searchQuery = z.object({
   q: z.string().max(500).default(''),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
+/** "Create image": the OpenAI images route's fields and bounds (one image), under a message of the chat. */
+const createImageBody = imageSchema
+  .pick({ model: true, prompt: true, size: true, steps: true, seed: true })
+  .extend({ parentId: z.string().min(1).nullable() });
 const followQuery = z.object({ from: z.coerce.number().int().min(0).max(100_000_000).default(0) });
 const exportQuery = z.object({ format: z.enum(['json', 'md']).default('json') });
 
@@ -321,7 +327,13 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.get('/api/ui/models', async () => {
     const entries = await ctx.models.list();
     const models = [];
+    // Image models cannot chat: listed apart, for "Create image".
+    const imageModels = [];
     for (const entry of entries) {
+      if (ctx.models.imageFiles(entry)) {
+        imageModels.push({ name: entry.name, size: entry.size, family: entry.details.family });
+        continue;
+      }
       // Embedding models cannot chat; a model whose metadata cannot be read is still listed.
       const caps = await ctx.inference.capabilities(entry).catch(() => null);
       if (caps && !caps.includes('completion')) continue;
@@ -339,7 +351,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         capabilities: caps ?? [],
       });
     }
-    return { models };
+    return { models, imageModels };
   });
 
   // ---- conversations
@@ -437,6 +449,48 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       );
     },
   );
+
+  /**
+   * "Create image": an image model draws the prompt, through the same generation code as the
+   * images APIs. Everything is checked before the work starts (the chat, the parent message, the
+   * model, the size): a bad request is a 4xx and nothing is written. NDJSON while it draws:
+   * `progress` ({step, total}) per sampling step, then `message` twice (the prompt as the user's
+   * message, the answer with the PNG attached, both stored on Atlas at once) and `done`. The image
+   * is kept even when the page leaves meanwhile.
+   */
+  app.post<{ Params: IdParams }>('/api/ui/conversations/:id/images', async (request, reply) => {
+    const body = parseRequest(createImageBody, request.body);
+    const user = auth.session(request).user;
+    const conversation = await chat.conversations.get(user.id, request.params.id);
+    if (body.parentId !== null) await chat.conversations.message(user.id, conversation.id, body.parentId);
+    chat.images.checkCanStore();
+    const req = await imageRequest(ctx, { ...body, n: 1 });
+    // The answer names the model as the library does (`tiny-sd:latest`), like a reply's.
+    const model = (await ctx.models.find(req.model))?.name ?? req.model;
+    const stream = new NdjsonStream(request, reply);
+    try {
+      const started = Date.now();
+      const [png] = await generateImages(ctx.images, {
+        ...req,
+        onStep: (step, total) => void stream.write({ type: 'progress', step, total }),
+      });
+      if (!png) throw new HearthError('IMAGE_RUNTIME_FAILED', ['the image pipeline', 'it returned no image']);
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const messages = await chat.images.save(user, conversation, {
+        parentId: body.parentId,
+        prompt: body.prompt,
+        model,
+        png,
+        caption: `${req.width}×${req.height} · ${req.steps} steps · seed ${req.seed} · ${seconds} s`,
+      });
+      for (const message of messages) void stream.write({ type: 'message', message });
+      void stream.write({ type: 'done', message: messages.at(-1) });
+      stream.end();
+    } catch (err) {
+      stream.fail(err);
+    }
+    return reply;
+  });
 
   /**
    * Continues a reply that ended early (stopped, interrupted, failed, cut at its length): the new
