@@ -6,9 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDiffusersModel } from './fixtures/onnx/diffusers.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
-import { makeTestModels } from './support/models.js';
+import { addImageModel, makeTestModels } from './support/models.js';
 import { importModel, type Json, UiClient } from './support/ui-client.js';
 
 let dirs: HearthDirs;
@@ -35,14 +34,8 @@ beforeAll(async () => {
   dirs = await hearthDirs('hearth-ui-images-');
   await mkdir(join(dirs.root, 'models'), { recursive: true });
   const models = await makeTestModels(join(dirs.root, 'models'));
-  await generateDiffusersModel({ dir: join(dirs.atlas, 'models', 'sd', 'tiny'), family: 'sd15' });
   hearth = await startHearthInProcess(dirs, { images: { executionProvider: 'cpu' }, ui: { generateTitles: false } });
-  const created = await fetch(`${hearth.url}/api/create`, {
-    method: 'POST',
-    body: JSON.stringify({ model: 'tiny-sd', from: 'atlas:models/sd/tiny', stream: false }),
-    headers: { 'content-type': 'application/json' },
-  });
-  expect(created.status, await created.clone().text()).toBe(200);
+  await addImageModel(hearth.url, dirs.atlas);
   await importModel(hearth.url, 'chat', models.chat);
 
   const alice = new UiClient(hearth.url);

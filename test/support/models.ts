@@ -1,6 +1,7 @@
 // The standard set of generated models every test file shares (the global setup makes them once).
 import { join } from 'node:path';
 import { generateModel } from '../fixtures/gguf/index.js';
+import { generateDiffusersModel } from '../fixtures/onnx/diffusers.js';
 
 export interface TestModels {
   /** A tiny chat model with the ChatML template (node-llama-cpp's `ChatML` wrapper). */
@@ -38,4 +39,18 @@ export async function makeTestModels(dir: string): Promise<TestModels> {
     }),
   ]);
   return { chat: chat.path, tools: tools.path, embed: embed.path, thinking: thinking.path };
+}
+
+/**
+ * Writes the tiny SD 1.5 diffusers-layout ONNX fixture under Atlas files (`models/sd/<name>`) and
+ * registers it, in place, in a running hearth as `<name>` (POST /api/create from `atlas:`).
+ */
+export async function addImageModel(baseUrl: string, atlasDir: string, name = 'tiny-sd'): Promise<void> {
+  await generateDiffusersModel({ dir: join(atlasDir, 'models', 'sd', name), family: 'sd15' });
+  const created = await fetch(`${baseUrl}/api/create`, {
+    method: 'POST',
+    body: JSON.stringify({ model: name, from: `atlas:models/sd/${name}`, stream: false }),
+    headers: { 'content-type': 'application/json' },
+  });
+  if (created.status !== 200) throw new Error(`image model create failed: ${created.status} ${await created.text()}`);
 }

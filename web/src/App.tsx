@@ -2,6 +2,7 @@ import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react'
 import {
   api,
   type ConversationSummary,
+  type ImageModelInfo,
   type ModelInfo,
   type Preset,
   type SessionInfo,
@@ -94,6 +95,11 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
   const { user } = props;
   const [conversationId, setConversationId] = useState<string | null>(conversationFromPath);
   const [models, setModels] = useState<ModelInfo[]>([]);
+  const [imageModels, setImageModels] = useState<ImageModelInfo[]>([]);
+  const setModelLists = useCallback((lists: { models: ModelInfo[]; imageModels?: ImageModelInfo[] }) => {
+    setModels(lists.models);
+    setImageModels(lists.imageModels ?? []);
+  }, []);
   const [presets, setPresets] = useState<Preset[]>([]);
   const [list, setList] = useState<ConversationSummary[]>([]);
   const [next, setNext] = useState<string | null>(null);
@@ -141,10 +147,10 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
     refreshList().catch((err: Error) => toast({ text: err.message, kind: 'error' }));
     api
       .models()
-      .then(setModels)
+      .then(setModelLists)
       .catch((err: Error) => toast({ text: err.message, kind: 'error' }));
     refreshPresets();
-  }, [refreshList, refreshPresets, toast]);
+  }, [refreshList, refreshPresets, toast, setModelLists]);
 
   // "Server unreachable" is a banner, not an error per request; the page asks again every 2 s until hearth answers.
   useEffect(() => {
@@ -170,11 +176,11 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
       if (document.hidden) return;
       api
         .models()
-        .then(setModels)
+        .then(setModelLists)
         .catch(() => undefined);
     }, 10_000);
     return () => window.clearInterval(timer);
-  }, []);
+  }, [setModelLists]);
   useEffect(() => {
     if (!anyStreaming) return;
     const timer = window.setInterval(() => void refreshList().catch(() => undefined), 3000);
@@ -313,6 +319,7 @@ function Shell(props: { user: User; onUser: (user: User) => void; onSignedOut: (
           title={list.find((c) => c.id === conversationId)?.title}
           user={user}
           models={models}
+          imageModels={imageModels}
           presets={presets}
           panelOpen={panel !== null}
           onOpenDrawer={() => setDrawerOpen(true)}

@@ -136,6 +136,26 @@ export interface ModelInfo {
   capabilities?: string[];
 }
 
+/** An image model of the library (for "Create image"). */
+export interface ImageModelInfo {
+  name: string;
+  size: number;
+  family: string;
+}
+
+/** What "Create image" asks for: the OpenAI images route's options, one image. */
+export interface ImageRequest {
+  parentId: string | null;
+  prompt: string;
+  model: string;
+  size?: string;
+  steps?: number;
+  seed?: number;
+}
+
+/** Events of POST .../images (NDJSON): a sampling step, then the two stored messages and `done`. */
+export type ImageEvent = { type: 'progress'; step: number; total: number } | ReplyEvent;
+
 export interface Preset {
   id: string;
   name: string;
@@ -255,7 +275,8 @@ export const api = {
   },
   updateMe: (patch: { defaultModel?: string | null; theme?: Theme; currentPassword?: string; newPassword?: string }) =>
     request<{ user: User }>('PATCH', '/api/ui/me', patch).then((r) => r.user),
-  models: () => request<{ models: ModelInfo[] }>('GET', '/api/ui/models').then((r) => r.models),
+  /** The chat models, and the image models apart (for "Create image"). */
+  models: () => request<{ models: ModelInfo[]; imageModels: ImageModelInfo[] }>('GET', '/api/ui/models'),
   conversations: (after?: string, limit = 100) =>
     request<{ conversations: ConversationSummary[]; next: string | null }>(
       'GET',
@@ -332,6 +353,17 @@ export const api = {
       signal,
     });
     await readEvents(res, onEvent);
+  },
+
+  /** "Create image": an image model draws the prompt; the page sees each step, then the two stored messages. */
+  async createImage(conversationId: string, body: ImageRequest, onEvent: (event: ImageEvent) => void): Promise<void> {
+    const res = await send(`/api/ui/conversations/${encodeURIComponent(conversationId)}/images`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: headers(true),
+      body: JSON.stringify(body),
+    });
+    await readEvents(res, onEvent as (event: ReplyEvent) => void);
   },
 
   /** Continues a reply that ended early: its saved text stays, the new text is appended (events as for `reply`). */

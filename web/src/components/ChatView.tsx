@@ -4,6 +4,7 @@ import {
   api,
   type ChatParams,
   type Conversation,
+  type ImageModelInfo,
   type Message,
   type ModelInfo,
   type Preset,
@@ -12,7 +13,7 @@ import {
 } from '../api';
 import { branchTo, buildTree, initialLeaf, moveAmongSiblings, siblingsOf } from '../tree';
 import { ChatSettings } from './ChatSettings';
-import { Composer, type Draft } from './Composer';
+import { Composer, type Draft, type ImageDraft } from './Composer';
 import { Icon } from './Icon';
 import { MessageView } from './MessageView';
 import type { Toast } from './Toasts';
@@ -26,6 +27,8 @@ interface ChatViewProps {
   title: string | undefined;
   user: User;
   models: ModelInfo[];
+  /** image models, for "Create image" in the composer */
+  imageModels: ImageModelInfo[];
   presets: Preset[];
   /** a dialog is open: Esc belongs to it */
   panelOpen: boolean;
@@ -74,6 +77,8 @@ export function ChatView(props: ChatViewProps) {
   const stickToBottom = useRef(true);
   // The reader scrolled up: a button takes them back down.
   const [atBottom, setAtBottom] = useState(true);
+  // An image being drawn ("Create image"): its prompt and sampling step, shown until it is stored.
+  const [drawing, setDrawing] = useState<{ prompt: string; model: string; step: number; total: number } | null>(null);
   // The chat this view created itself (on its first message): already loaded, not to be fetched.
   const created = useRef<string | null>(null);
 
@@ -226,9 +231,9 @@ export function ChatView(props: ChatViewProps) {
   attachRef.current = attach;
 
   /** The chat's id, made on Atlas with its first message (null: no model to make it with). */
-  const ensureConversation = async (): Promise<string | null> => {
+  const ensureConversation = async (needsModel = true): Promise<string | null> => {
     if (conversation) return conversation.id;
-    if (!model) {
+    if (!model && needsModel) {
       toast({ text: 'No model yet: import one (see the README); the list updates by itself.', kind: 'error' });
       return null;
     }
@@ -279,6 +284,38 @@ export function ChatView(props: ChatViewProps) {
       if (firstExchange) window.setTimeout(onChanged, 5000);
     }
     return true;
+  };
+
+  /**
+   * "Create image": an image model draws the prompt on the server; the page shows its steps, then
+   * the prompt and the picture as they are stored on Atlas. Resolves false when nothing was stored.
+   */
+  const runImage = async (draft: ImageDraft): Promise<boolean> => {
+    if (streamingRef.current || drawing) return false;
+    const firstExchange = messages.length === 0;
+    setDrawing({ prompt: draft.prompt, model: draft.model, step: 0, total: draft.steps });
+    stickToBottom.current = true;
+    let stored = false;
+    try {
+      const id = await ensureConversation(false);
+      if (!id) return false;
+      await api.createImage(id, { parentId: last?.id ?? null, ...draft }, (event) => {
+        if (event.type === 'progress') setDrawing((d) => d && { ...d, step: event.step, total: event.total });
+        else if (event.type === 'message' || event.type === 'done') {
+          stored = true;
+          upsert(event.message);
+          setLeafId(event.message.id);
+        }
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 0) lost.current = true;
+      else toast({ text: (err as Error).message, kind: 'error' });
+    } finally {
+      setDrawing(null);
+      onChanged();
+      if (firstExchange) window.setTimeout(onChanged, 1000);
+    }
+    return stored;
   };
 
   /** After a failed request: says so (unless the view went away); false when nothing was stored. */
@@ -582,13 +619,30 @@ export function ChatView(props: ChatViewProps) {
               streaming={streaming?.assistantId === m.id}
               onPrevious={() => showBranch(m, -1)}
               onNext={() => showBranch(m, +1)}
-              onRegenerate={() => void runReply({ parentId: m.parentId })}
+              onRegenerate={
+                // A created image is not a model's reply: Create image again instead.
+                m.role === 'assistant' && m.attachments.some((a) => a.image)
+                  ? undefined
+                  : () => void runReply({ parentId: m.parentId })
+              }
               onContinue={() => void runContinue(m)}
               onEdit={(content) => void runReply({ parentId: m.parentId, content })}
               onCopied={() => toast({ text: 'Copied.' })}
             />
           );
         })}
+        {drawing && (
+          <article className="message assistant drawing" aria-label={`Image from ${drawing.model}`} aria-busy="true">
+            <div className="message-head">
+              <span className="who">{drawing.model}</span>
+            </div>
+            <p role="status">
+              Creating “{drawing.prompt}”…{' '}
+              {drawing.step > 0 ? `step ${drawing.step} of ${drawing.total}` : 'loading the model'}
+            </p>
+            <progress max={drawing.total} value={drawing.step} aria-label="Image progress" />
+          </article>
+        )}
         {comparing && last?.id === comparing.userId && (
           <section className="compare" aria-label="Replies side by side">
             {(tree.children.get(comparing.userId) ?? []).map((m) => (
@@ -640,14 +694,16 @@ export function ChatView(props: ChatViewProps) {
             ? `${modelInfo.name} cannot see images (it has no vision capability): pick a vision model, or remove the image.`
             : null
         }
-        busy={streaming !== null}
+        busy={streaming !== null || drawing !== null}
         disabled={Boolean(missing)}
+        imageModels={props.imageModels}
+        onCreateImage={runImage}
         onSend={(draft) =>
           compareModels.length >= 2 && showCompare
             ? runCompare(draft, compareModels)
             : runReply({ parentId: last?.id ?? null, content: draft.text, attachments: draft.attachments })
         }
-        onStop={() => void stop()}
+        onStop={drawing ? undefined : () => void stop()}
         onError={(text) => toast({ text, kind: 'error' })}
       />
     </main>

@@ -1,4 +1,5 @@
 import { type KeyboardEvent, useRef, useState } from 'react';
+import type { ImageModelInfo } from '../api';
 import { Icon } from './Icon';
 
 /** A file for a message: text read here, or the bytes (base64) of a PDF or an image, which the server reads. */
@@ -8,6 +9,26 @@ export interface Draft {
   text: string;
   attachments: DraftFile[];
 }
+
+/** What "Create image" sends: the prompt and the image options. */
+export interface ImageDraft {
+  prompt: string;
+  model: string;
+  size: string;
+  steps: number;
+}
+
+/** Sizes offered for "Create image" (the server takes any multiple of 8 from 64 to 4096). */
+const IMAGE_SIZES = [
+  ['256x256', 'Small square, 256×256'],
+  ['512x512', 'Square, 512×512'],
+  ['768x512', 'Landscape, 768×512'],
+  ['512x768', 'Portrait, 512×768'],
+  ['768x768', 'Square, 768×768'],
+  ['1024x1024', 'Large square, 1024×1024'],
+] as const;
+/** An image model's own size: SDXL draws 1024×1024, SD 1.x/2.x 512×512. */
+const nativeSize = (model: ImageModelInfo | undefined) => (model?.family === 'sdxl' ? '1024x1024' : '512x512');
 
 /** Files the server reads from their bytes: PDF (its text layer) and images (for vision models). */
 const AS_BYTES = /\.(pdf|png|jpe?g|gif|webp)$/i;
@@ -35,16 +56,38 @@ export function Composer(props: {
   disabled: boolean;
   /** Resolves false when the message was not taken (an error): the text comes back to the box. */
   onSend: (draft: Draft) => Promise<boolean>;
-  onStop: () => void;
+  /** Stops the reply being written (absent: what runs cannot be stopped, e.g. an image being drawn). */
+  onStop?: (() => void) | undefined;
   onError: (text: string) => void;
   /** Why the chosen model takes no images (null: it sees them) */
   noImages: string | null;
+  /** The image models: with any, "Create image" is offered. */
+  imageModels: ImageModelInfo[];
+  /** Resolves false when the image was not made (an error): the prompt comes back to the box. */
+  onCreateImage: (draft: ImageDraft) => Promise<boolean>;
 }) {
   const [text, setText] = useState('');
   const [attachments, setAttachments] = useState<Draft['attachments']>([]);
   const files = useRef<HTMLInputElement>(null);
+  // "Create image" mode: the text is a prompt for an image model.
+  const [imageMode, setImageMode] = useState(false);
+  const [imageModel, setImageModel] = useState('');
+  const [size, setSize] = useState('');
+  const [steps, setSteps] = useState(20);
+  const drawing = imageMode && props.imageModels.length > 0;
+  const chosen = props.imageModels.find((m) => m.name === imageModel) ?? props.imageModels[0];
+
+  const createImage = () => {
+    if (props.busy || props.disabled || !text.trim() || !chosen) return;
+    const prompt = text;
+    setText('');
+    void props.onCreateImage({ prompt, model: chosen.name, size: size || nativeSize(chosen), steps }).then((taken) => {
+      if (!taken) setText((now) => now || prompt);
+    });
+  };
 
   const send = () => {
+    if (drawing) return createImage();
     if (props.busy || props.disabled || (!text.trim() && attachments.length === 0)) return;
     const draft = { text, attachments };
     setText('');
@@ -132,10 +175,71 @@ export function Composer(props: {
           ))}
         </ul>
       )}
+      {drawing && chosen && (
+        <fieldset className="image-options">
+          <legend className="visually-hidden">Image options</legend>
+          <label>
+            Image model{' '}
+            <select
+              value={chosen.name}
+              onChange={(e) => {
+                setImageModel(e.target.value);
+                setSize('');
+              }}
+            >
+              {props.imageModels.map((m) => (
+                <option key={m.name} value={m.name}>
+                  {m.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Size{' '}
+            <select value={size || nativeSize(chosen)} onChange={(e) => setSize(e.target.value)}>
+              {IMAGE_SIZES.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Steps{' '}
+            <input
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={100}
+              value={steps}
+              onChange={(e) => setSteps(Math.min(100, Math.max(1, Math.round(Number(e.target.value)) || 1)))}
+            />
+          </label>
+        </fieldset>
+      )}
       <div className="composer-row">
-        <button type="button" className="icon attach" aria-label="Attach files" onClick={() => files.current?.click()}>
-          <Icon name="attach" />
-        </button>
+        {!drawing && (
+          <button
+            type="button"
+            className="icon attach"
+            aria-label="Attach files"
+            onClick={() => files.current?.click()}
+          >
+            <Icon name="attach" />
+          </button>
+        )}
+        {props.imageModels.length > 0 && (
+          <button
+            type="button"
+            className="icon create-image"
+            aria-label="Create image"
+            aria-pressed={drawing}
+            title={drawing ? 'Back to messages' : 'Create an image with an image model'}
+            onClick={() => setImageMode((on) => !on)}
+          >
+            <Icon name="image" />
+          </button>
+        )}
         <input
           ref={files}
           type="file"
@@ -149,8 +253,8 @@ export function Composer(props: {
         />
         <textarea
           id="composer-input"
-          aria-label="Message"
-          placeholder="Send a message"
+          aria-label={drawing ? 'Image prompt' : 'Message'}
+          placeholder={drawing ? 'Describe an image' : 'Send a message'}
           rows={Math.min(10, Math.max(1, text.split('\n').length))}
           value={text}
           onChange={(e) => setText(e.target.value)}
@@ -162,9 +266,17 @@ export function Composer(props: {
           }}
           disabled={props.disabled}
         />
-        {props.busy ? (
+        {props.busy && !props.onStop ? (
+          <button type="button" className="primary send" disabled aria-busy="true">
+            Creating…
+          </button>
+        ) : props.busy ? (
           <button type="button" className="stop" onClick={props.onStop} aria-keyshortcuts="Escape">
             Stop
+          </button>
+        ) : drawing ? (
+          <button type="submit" className="primary send" disabled={props.disabled || !text.trim()}>
+            Create
           </button>
         ) : (
           <button

@@ -10,6 +10,7 @@ const PATHS = {
   star: 'M12 3l2.8 5.7 6.2.9-4.5 4.4 1 6.2L12 17.3 6.5 20.2l1-6.2L3 9.6l6.2-.9z',
   file: 'M6 3h8l4 4v14H6zM14 3v4h4',
   close: 'M6 6l12 12M18 6L6 18',
+  image: 'M4 5h16v14H4zM4 16l5-5 4 4 2.5-2.5L20 17M15.5 9.5h.01',
 } as const;
 
 export type IconName = keyof typeof PATHS;

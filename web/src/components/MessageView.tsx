@@ -17,7 +17,8 @@ interface MessageViewProps {
   streaming: boolean;
   onPrevious: () => void;
   onNext: () => void;
-  onRegenerate: () => void;
+  /** absent: the reply cannot be written again (a created image: create another instead) */
+  onRegenerate?: (() => void) | undefined;
   /** continues a reply that ended early, appending to its text */
   onContinue: () => void;
   onEdit: (content: string) => void;
@@ -229,7 +230,7 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
               Edit
             </button>
           )}
-          {m.role === 'assistant' && (
+          {m.role === 'assistant' && props.onRegenerate && (
             <button type="button" disabled={props.busy} onClick={props.onRegenerate}>
               Regenerate
             </button>
