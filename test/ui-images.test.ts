@@ -2,7 +2,7 @@
 // prompt through the images API's code (ONNX Runtime on CPU), and the chat keeps it on Atlas (PGlite
 // and a files folder): one PNG of the asked size and the two messages. Every bad request is refused
 // before any work and writes nothing.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,23 @@ describe('Create image', () => {
     const second = ndjson(again.text).at(-1).message;
     expect(second.attachments[0].image).toBe(answer.attachments[0].image);
     expect((await atlasState()).files).toEqual(after.files);
+  });
+
+  it('writes nothing when the image model fails in ONNX Runtime, and says where', async () => {
+    await addImageModel(hearth.url, dirs.atlas, 'broken-sd', (dir) =>
+      writeFile(join(dir, 'unet', 'model.onnx'), 'not a protobuf'),
+    );
+    const before = await atlasState();
+    const res = await bob.call('POST', `/api/ui/conversations/${chatId}/images`, {
+      parentId: null,
+      prompt: 'a blue tree',
+      model: 'broken-sd',
+      size: '64x64',
+      steps: 1,
+    });
+    expect(res.status).toBe(500);
+    expect(res.json.error).toMatch(/ONNX Runtime failed in loading unet/);
+    expect(await atlasState()).toEqual(before);
   });
 
   it('is refused for a chat of another person, and their images stay theirs', async () => {

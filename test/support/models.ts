@@ -44,9 +44,17 @@ export async function makeTestModels(dir: string): Promise<TestModels> {
 /**
  * Writes the tiny SD 1.5 diffusers-layout ONNX fixture under Atlas files (`models/sd/<name>`) and
  * registers it, in place, in a running hearth as `<name>` (POST /api/create from `atlas:`).
+ * `change`: edits the folder before it is registered (to break a file, say).
  */
-export async function addImageModel(baseUrl: string, atlasDir: string, name = 'tiny-sd'): Promise<void> {
-  await generateDiffusersModel({ dir: join(atlasDir, 'models', 'sd', name), family: 'sd15' });
+export async function addImageModel(
+  baseUrl: string,
+  atlasDir: string,
+  name = 'tiny-sd',
+  change?: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = join(atlasDir, 'models', 'sd', name);
+  await generateDiffusersModel({ dir, family: 'sd15' });
+  await change?.(dir);
   const created = await fetch(`${baseUrl}/api/create`, {
     method: 'POST',
     body: JSON.stringify({ model: name, from: `atlas:models/sd/${name}`, stream: false }),
