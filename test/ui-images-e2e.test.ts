@@ -85,7 +85,23 @@ describe('Create image in the chat', () => {
     expect(await axeViolations(page)).toEqual([]);
     await page.screenshot({ path: join(shots, 'create-image-390x844.png') });
 
+    // The answer is held back until the page's busy state is seen (a tiny image is drawn too fast to watch).
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/ui/conversations/*/images', async (route) => {
+      const response = await route.fetch();
+      await held;
+      await route.fulfill({ response });
+    });
     await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page.getByRole('status').getByText('Creating “a red house”…').waitFor();
+    expect(await page.getByRole('button', { name: 'Creating…' }).isDisabled()).toBe(true);
+    await page.getByRole('progressbar', { name: 'Image progress' }).waitFor();
+    await page.screenshot({ path: join(shots, 'creating-390x844.png') });
+    expect(await axeViolations(page)).toEqual([]);
+    release();
     const reply = page.getByRole('article', { name: 'Reply from tiny-sd:latest' });
     const thumb = reply.getByRole('img', { name: 'a red house.png' });
     expect(await loadedWidth(thumb)).toBe(256);

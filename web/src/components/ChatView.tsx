@@ -593,7 +593,7 @@ export function ChatView(props: ChatViewProps) {
             {missing}
           </p>
         )}
-        {!loading && !missing && branch.length === 0 && (
+        {!loading && !missing && branch.length === 0 && !drawing && (
           <div className="empty">
             <h2>What shall we talk about?</h2>
             <p className="muted">
@@ -637,8 +637,7 @@ export function ChatView(props: ChatViewProps) {
               <span className="who">{drawing.model}</span>
             </div>
             <p role="status">
-              Creating “{drawing.prompt}”…{' '}
-              {drawing.step > 0 ? `step ${drawing.step} of ${drawing.total}` : 'loading the model'}
+              Creating “{drawing.prompt}”… {drawing.step > 0 ? `step ${drawing.step} of ${drawing.total}` : 'starting'}
             </p>
             <progress max={drawing.total} value={drawing.step} aria-label="Image progress" />
           </article>
