@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type AtlasDb, type AtlasDbOptions, openAtlasDb } from '../src/atlas/db/index.js';
+import { type AtlasDb, type AtlasDbOptions, NOTIFY_PAYLOAD_MAX_BYTES, openAtlasDb } from '../src/atlas/db/index.js';
 import { isHearthError } from '../src/errors.js';
 import { captureLog } from './support/log.js';
 import { freshEmbeddedAtlas } from './support/pglite.js';
@@ -141,6 +141,30 @@ describe.each(backends)('Atlas database on $name', (backend) => {
     expect(last).toEqual([{ n: 7 }]);
     await expect(db.ping(2000)).resolves.toBeUndefined();
   });
+
+  it('delivers notifications to each listener of a channel until it stops listening; refuses oversized payloads', async () => {
+    const { where } = await fresh(backend);
+    const db = await open({ ...where, log: captureLog().log });
+    const heard: string[] = [];
+    const other: string[] = [];
+    const stop = await db.listen('hearth_test', (p) => heard.push(p));
+    const stopOther = await db.listen('hearth_test', (p) => other.push(`b:${p}`));
+    await db.notify('hearth_test', '{"id":"r1","length":12}');
+    await db.notify('hearth_elsewhere', 'not for them');
+    await vi.waitFor(() => expect(other).toEqual(['b:{"id":"r1","length":12}']));
+    expect(heard).toEqual(['{"id":"r1","length":12}']);
+    await stop();
+    await db.notify('hearth_test', 'second');
+    await vi.waitFor(() => expect(other).toHaveLength(2));
+    expect(heard).toHaveLength(1);
+    await stopOther();
+
+    const tooLong = await db.notify('hearth_test', 'x'.repeat(NOTIFY_PAYLOAD_MAX_BYTES + 1)).catch((e: unknown) => e);
+    expect(isHearthError(tooLong, 'INTERNAL')).toBe(true);
+    expect((tooLong as Error).message).toContain("over PostgreSQL's limit (7999)");
+    const badName = await db.listen('Robert"); drop table nodes; --', () => undefined).catch((e: unknown) => e);
+    expect((badName as Error).message).toContain('is not a channel name');
+  });
 });
 
 describe('Atlas database on PostgreSQL', () => {
@@ -270,6 +294,51 @@ describe('Atlas database on PostgreSQL', () => {
     await db.close();
     expect(Date.now() - started).toBeLessThan(2000);
     expect(records.some((r) => String(r['msg']).includes('still in use'))).toBe(false);
+  });
+});
+
+describe('LISTEN on PostgreSQL', () => {
+  it('hears another process, listens again after its connection is killed, and close() releases it', async () => {
+    const adminUrl = sharedPostgresUrl();
+    const { url, drop } = await createTestDatabase(adminUrl);
+    toClean.push(drop);
+    const name = new URL(url).pathname.slice(1);
+    const listeners = async () =>
+      (
+        await withAdmin(adminUrl, (c) =>
+          c.query("select pid from pg_stat_activity where datname = $1 and application_name = 'hearth-listen'", [name]),
+        )
+      ).rows as { pid: number }[];
+    const { log, records } = captureLog();
+    const db = await openAtlasDb({ database: url, embeddedDir: '', log });
+    const writer = await open({ database: url, embeddedDir: '', log: captureLog().log });
+    expect(await listeners()).toEqual([]); // nobody listens: no connection of its own
+    const heard: string[] = [];
+    await db.listen('hearth_a', (p) => heard.push(`a:${p}`));
+    await db.listen('hearth_b', (p) => heard.push(`b:${p}`));
+    const [first, ...more] = await listeners();
+    expect(more).toEqual([]); // one connection for every channel
+    await writer.notify('hearth_a', 'one');
+    await writer.notify('hearth_b', 'two');
+    await vi.waitFor(() => expect(heard).toEqual(['a:one', 'b:two']));
+
+    // The connection dies (a server restart, a network cut): it is opened again, both channels listened to.
+    await withAdmin(adminUrl, (c) => c.query('select pg_terminate_backend($1)', [first?.pid]));
+    await vi.waitFor(
+      async () => {
+        await writer.notify('hearth_b', 'three');
+        expect(heard).toContain('b:three');
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    await writer.notify('hearth_a', 'four');
+    await vi.waitFor(() => expect(heard).toContain('a:four'));
+    expect(records.some((r) => r['msg'] === 'atlas database listening connection lost; reconnecting')).toBe(true);
+    expect(records.some((r) => r['msg'] === 'atlas database listening again')).toBe(true);
+    expect(await listeners()).toHaveLength(1);
+
+    await db.close();
+    await vi.waitFor(async () => expect(await listeners()).toEqual([]));
   });
 });
 

@@ -9,7 +9,7 @@ import { silentLogger } from '../src/log.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { imageOnlyPdf, textPdf } from './support/pdf.js';
-import { importModel, type Json, LONG, PNG_1X1, UiClient } from './support/ui-client.js';
+import { importModel, type Json, LONG, orphanReply, PNG_1X1, UiClient } from './support/ui-client.js';
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
@@ -632,7 +632,8 @@ describe('replies that keep going', () => {
     // under a second, too quick for the several writes to Atlas this follows.
     const id = await newChat(alice, { ...LONG.params, num_ctx: 2048 });
     const { chat, inference, engine } = hearth.ctx;
-    // A second node's reply service on the same Atlas: it writes nothing, so it follows from the database.
+    // A second node's reply service on the same Atlas: it writes nothing, so it follows from the database,
+    // woken by the writer's notifications (PGlite's in-process LISTEN/NOTIFY): its poll is too slow to matter.
     const elsewhere = new ChatReplies({
       conversations: chat.conversations,
       inference,
@@ -640,7 +641,7 @@ describe('replies that keep going', () => {
       titles: chat.titles,
       log: silentLogger(),
       nodeId: 'another-node',
-      followEveryMs: 200,
+      followPollMs: 60_000,
     });
     let assistantId = '';
     let followed: Promise<Json> | undefined;
@@ -669,20 +670,13 @@ describe('replies that keep going', () => {
     // (up to the last write; the final message carries the rest).
     expect(arrivals.length).toBeGreaterThan(3);
     expect(written.content.startsWith(text)).toBe(true);
+    expect(elsewhere.followWakes.polled).toBe(0);
+    expect(elsewhere.followWakes.notified).toBeGreaterThanOrEqual(arrivals.length - 1);
   });
 
   it('marks a reply whose node stopped renewing its lease as interrupted, text kept', async () => {
     const id = await newChat(alice);
-    const { conversations } = hearth.ctx.chat;
-    const question = await conversations.addMessage(id, { parentId: null, role: 'user', content: 'hello' });
-    const orphan = await conversations.addMessage(id, {
-      parentId: question.id,
-      role: 'assistant',
-      content: 'half a rep',
-      status: 'streaming',
-      nodeId: 'a-node-that-died',
-      leaseMs: 1,
-    });
+    const orphan = await orphanReply(hearth.ctx.chat.conversations, id, 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const saved = await alice.get(`/api/ui/conversations/${id}`);
     expect(saved.json.messages.find((m: Json) => m.id === orphan.id)).toMatchObject({

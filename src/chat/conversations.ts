@@ -256,6 +256,17 @@ export function cleanTitle(text: string, max = TITLE_MAX): string {
   return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
 }
 
+function parseReplyWritten(payload: string): ReplyWritten | null {
+  try {
+    const value = JSON.parse(payload) as Partial<ReplyWritten>;
+    return typeof value.id === 'string' && typeof value.length === 'number' && typeof value.status === 'string'
+      ? { id: value.id, length: value.length, status: value.status }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 /** `lighthouse keep` → `'lighthouse':* & 'keep':*` (prefix match per word); null when nothing is searchable. */
 export function searchQuery(text: string): string | null {
   const words = (text.normalize('NFC').match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 8);
@@ -263,11 +274,33 @@ export function searchQuery(text: string): string | null {
   return words.map((w) => `'${w.toLowerCase()}':*`).join(' & ');
 }
 
-export class ConversationStore {
-  private readonly db: Pick<AtlasDb, 'query' | 'transaction'>;
+/** The channel on which every write of a streaming reply is announced (see {@link ConversationStore.watchReplies}). */
+const REPLY_CHANNEL = 'hearth_reply';
 
-  constructor(opts: { db: Pick<AtlasDb, 'query' | 'transaction'> }) {
+/** What a reply's write announces: which reply, how long its saved text is now, and its status. */
+export interface ReplyWritten {
+  id: string;
+  length: number;
+  status: MessageStatus;
+}
+
+export class ConversationStore {
+  private readonly db: Pick<AtlasDb, 'query' | 'transaction' | 'notify' | 'listen'>;
+
+  constructor(opts: { db: Pick<AtlasDb, 'query' | 'transaction' | 'notify' | 'listen'> }) {
     this.db = opts.db;
+  }
+
+  /**
+   * Calls `onWrite` for each write of a reply's text or end, on any node sharing this Atlas
+   * (PostgreSQL LISTEN/NOTIFY; in-process on PGlite), until the returned function is called. A
+   * signal only: read the reply ({@link replyState}) for its text. Throws ATLAS_DB_UNREACHABLE.
+   */
+  watchReplies(onWrite: (written: ReplyWritten) => void): Promise<() => Promise<void>> {
+    return this.db.listen(REPLY_CHANNEL, (payload) => {
+      const written = parseReplyWritten(payload);
+      if (written) onWrite(written);
+    });
   }
 
   /**
@@ -512,22 +545,28 @@ export class ConversationStore {
     messageId: string,
     update: { content: string; status?: MessageStatus; stats?: MessageStats; error?: string | null; leaseMs?: number },
   ): Promise<{ stopRequested: boolean }> {
-    const [row] = await this.db.query<{ stop_requested: boolean }>(
+    const content = storableText(update.content);
+    const [row] = await this.db.query<{ stop_requested: boolean; status: MessageStatus }>(
       `update chat_messages set content = $2, status = coalesce($3, status), stats = coalesce($4::jsonb, stats),
          error = coalesce($5, error), updated_at = now(),
          node_id = case when coalesce($3, status) = 'streaming' then node_id else null end,
          lease_until = case when coalesce($3, status) = 'streaming'
            then now() + coalesce($6::integer, 0) * interval '1 millisecond' else null end
-       where id = $1 returning stop_requested`,
+       where id = $1 returning stop_requested, status`,
       [
         messageId,
-        storableText(update.content),
+        content,
         update.status ?? null,
         update.stats ? JSON.stringify(update.stats) : null,
         update.error ?? null,
         update.leaseMs ?? null,
       ],
     );
+    if (row) {
+      // Followers on other nodes wake on it. A lost notification costs them only time (they also poll).
+      const written: ReplyWritten = { id: messageId, length: content.length, status: row.status };
+      await this.db.notify(REPLY_CHANNEL, JSON.stringify(written)).catch(() => undefined);
+    }
     return { stopRequested: row?.stop_requested ?? false };
   }
 

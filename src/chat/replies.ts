@@ -5,7 +5,7 @@
  * end (done, stopped, error) when it ends. A reply runs on the server whatever
  * the browser does; it ends only by itself, by an explicit stop, or with its
  * node. Anyone may follow it ({@link ChatReplies.follow}): from memory on the
- * node writing it, through Atlas on any other. Each write renews the reply's
+ * node writing it, through Atlas on any other (woken by LISTEN/NOTIFY). Each write renews the reply's
  * lease; a reply past its lease (a crashed node) is marked interrupted by the
  * next node that looks at it. Generation goes through the one inference path
  * (`InferencePlanner.prepare` then `Engine.generate`).
@@ -76,8 +76,12 @@ export interface ChatRepliesOptions {
   flushEveryMs?: number;
   /** A streaming reply's lease, ms (default 15 000): renewed by every write, at least every third of it. */
   leaseMs?: number;
-  /** How often a follower on another node reads a reply from Atlas, ms (default 250). */
-  followEveryMs?: number;
+  /**
+   * A follower on another node reads a reply from Atlas when its writer announces a write
+   * (LISTEN/NOTIFY, see ConversationStore.watchReplies), and also every `followPollMs` without one
+   * (default 2000): a notification lost with a connection, or a writer that died, is noticed then.
+   */
+  followPollMs?: number;
   /**
    * Knowledge for a question (the `#name` bases it mentions, src/knowledge): the system text with the
    * retrieved passages, and the passages, stored with the reply. Null: no base mentioned, or nothing found.
@@ -112,9 +116,18 @@ interface Running {
 /** A chunk that ends a sentence (or a line): the text so far is written to Atlas at once. */
 const SENTENCE_END = /[.!?。！？:;]["')\]]*\s*$|\n/;
 
+/** Why followers through Atlas read the reply again, counted since start (tests and the node screen). */
+export interface FollowWakes {
+  /** a write of the reply was announced */
+  notified: number;
+  /** `followPollMs` passed without one */
+  polled: number;
+}
+
 export class ChatReplies {
   private readonly opts: ChatRepliesOptions;
   private readonly running = new Map<string, Running>();
+  private readonly wakes: FollowWakes = { notified: 0, polled: 0 };
 
   constructor(opts: ChatRepliesOptions) {
     this.opts = opts;
@@ -320,7 +333,8 @@ export class ChatReplies {
    * Follows a reply from character `from` of its text: `events.text` gets the
    * text from there as it grows, and the final message is returned when the
    * reply ends (at once when it already has). On the node writing it the text
-   * comes from memory; elsewhere from Atlas, read every `followEveryMs`.
+   * comes from memory; elsewhere from Atlas, read when the writer announces a write (and every
+   * `followPollMs` without one).
    * `signal` ends the following (not the reply); then null is returned.
    */
   async follow(
@@ -352,21 +366,60 @@ export class ChatReplies {
         running.followers.delete(follower);
       }
     }
-    let offset = from;
-    let state: ConversationMessage | null = message;
-    const every = this.opts.followEveryMs ?? 250;
-    for (;;) {
-      if (!state) throw new HearthError('MESSAGE_NOT_FOUND', `message ${JSON.stringify(messageId)} is gone`);
-      if (state.content.length > offset) {
-        events.text(state.content.slice(offset));
-        offset = state.content.length;
+    // Elsewhere: read from Atlas whenever the writer announces a write, and every followPollMs anyway.
+    let announced = false;
+    let wake: (() => void) | null = null;
+    const unwatch = await conversations
+      .watchReplies((written) => {
+        if (written.id !== messageId) return;
+        announced = true;
+        wake?.();
+      })
+      .catch((err: unknown) => {
+        this.opts.log.warn({ err, message: messageId }, 'chat: cannot listen for reply writes; polling Atlas only');
+        return null;
+      });
+    try {
+      let offset = from;
+      // Read again after listening: a write between the first read and the LISTEN was not announced.
+      let state: ConversationMessage | null = unwatch ? await conversations.replyState(messageId) : message;
+      const every = this.opts.followPollMs ?? 2000;
+      for (;;) {
+        if (!state) throw new HearthError('MESSAGE_NOT_FOUND', `message ${JSON.stringify(messageId)} is gone`);
+        if (state.content.length > offset) {
+          events.text(state.content.slice(offset));
+          offset = state.content.length;
+        }
+        if (state.status !== 'streaming') return state;
+        if (signal?.aborted) return null;
+        if (!announced) {
+          const woken = await new Promise<boolean>((resolve) => {
+            const done = (byNotice: boolean) => {
+              clearTimeout(timer);
+              signal?.removeEventListener('abort', aborted);
+              wake = null;
+              resolve(byNotice);
+            };
+            const aborted = () => done(false);
+            const timer = setTimeout(() => done(false), every);
+            signal?.addEventListener('abort', aborted, { once: true });
+            wake = () => done(true);
+          });
+          if (signal?.aborted) return null;
+          if (!woken) this.wakes.polled++;
+        }
+        if (announced) this.wakes.notified++;
+        announced = false;
+        state = await conversations.replyState(messageId);
       }
-      if (state.status !== 'streaming') return state;
-      if (signal?.aborted) return null;
-      await sleep(every, signal);
-      if (signal?.aborted) return null;
-      state = await conversations.replyState(messageId);
+    } finally {
+      await unwatch?.();
     }
+  }
+
+  /** Why followers through Atlas read replies again, since start. */
+  get followWakes(): Readonly<FollowWakes> {
+    return { ...this.wakes };
   }
 
   /** Replies being written on this node, by message id (for tests and the node screen). */
@@ -525,19 +578,6 @@ export class ChatReplies {
     const stored = { ...assistant, content: text, status, stats, error, updatedAt: new Date() };
     return stored;
   }
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function round(n: number, digits: number): number {

@@ -1,6 +1,7 @@
 // A browser-like client of the chat UI API for tests: keeps the session cookie and sends the CSRF header.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { ConversationMessage, ConversationStore } from '../../src/chat/conversations.js';
 
 /** Parsed JSON in tests: shapes are asserted, not typed. */
 export type Json = any;
@@ -147,16 +148,52 @@ async function readEvents(
   return { status: res.status, events, headers: res.headers };
 }
 
-/** Puts a GGUF into a running hearth as `name` (blob upload, then create). */
-export async function importModel(baseUrl: string, name: string, path: string, extra: Record<string, unknown> = {}) {
+/** Uploads a file to a running hearth as a blob (POST /api/blobs/:digest); returns its digest. */
+export async function uploadBlob(baseUrl: string, path: string): Promise<string> {
   const bytes = await readFile(path);
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   const up = await fetch(`${baseUrl}/api/blobs/${digest}`, { method: 'POST', body: bytes });
   if (up.status !== 200 && up.status !== 201) throw new Error(`blob upload failed: ${up.status} ${await up.text()}`);
+  return digest;
+}
+
+/**
+ * Puts a GGUF into a running hearth as `name` (blob upload, then create); with `projector`, a vision
+ * model: that mmproj GGUF goes with it as its projector layer.
+ */
+export async function importModel(
+  baseUrl: string,
+  name: string,
+  path: string,
+  extra: Record<string, unknown> = {},
+  projector?: string,
+) {
+  const files: Record<string, string> = { 'model.gguf': await uploadBlob(baseUrl, path) };
+  if (projector) files['mmproj.gguf'] = await uploadBlob(baseUrl, projector);
   const created = await fetch(`${baseUrl}/api/create`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: name, files: { 'model.gguf': digest }, stream: false, ...extra }),
+    body: JSON.stringify({ model: name, files, stream: false, ...extra }),
   });
   if (created.status !== 200) throw new Error(`model create failed: ${created.status} ${await created.text()}`);
+}
+
+/**
+ * A reply left behind by a node that died while writing it: `half a rep` saved, status `streaming`,
+ * a lease of `leaseMs` that nobody renews (under a new user message `hello` in `conversationId`).
+ */
+export async function orphanReply(
+  conversations: ConversationStore,
+  conversationId: string,
+  leaseMs: number,
+): Promise<ConversationMessage> {
+  const question = await conversations.addMessage(conversationId, { parentId: null, role: 'user', content: 'hello' });
+  return conversations.addMessage(conversationId, {
+    parentId: question.id,
+    role: 'assistant',
+    content: 'half a rep',
+    status: 'streaming',
+    nodeId: 'a-node-that-died',
+    leaseMs,
+  });
 }

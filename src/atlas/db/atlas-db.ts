@@ -43,6 +43,20 @@ export interface AtlasDb extends SqlRunner {
    * the same raw `$n` runner as `query`; inside `fn` use only it (PGlite has one connection).
    */
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Sends `payload` to every session listening on `channel` (PostgreSQL's NOTIFY, sent when the
+   * statement commits). The payload is a short signal, under NOTIFY_PAYLOAD_MAX_BYTES: listeners read
+   * the state it points to from the database. Throws INTERNAL for a longer payload or a bad channel name.
+   */
+  notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Calls `onNotify` with each payload sent on `channel` (by this process or any other on the same
+   * database) until the returned function is called; resolves once listening. PostgreSQL: one
+   * dedicated connection per process, outside the pool, opened again with a bounded back-off when
+   * lost (notifications sent meanwhile are lost: listeners that must not miss a change also poll,
+   * slowly). PGlite: in-process. Throws ATLAS_DB_UNREACHABLE when the database cannot be reached.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Throws ATLAS_DB_UNREACHABLE within `timeoutMs` (default 5000) if the database does not answer `select 1`. */
   ping(timeoutMs?: number): Promise<void>;
   /** Applies pending migrations (see ./migrator.ts); throws ATLAS_DB_SCHEMA_TOO_NEW if a newer hearth migrated it. */
@@ -50,6 +64,21 @@ export interface AtlasDb extends SqlRunner {
   migrationStatus(): Promise<MigrationStatus>;
   /** Closes connections (and the embedded database's lock). Idempotent. */
   close(): Promise<void>;
+}
+
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
+export const NOTIFY_PAYLOAD_MAX_BYTES = 7999;
+
+/** Channel names: plain lower-case identifiers, so they need no quoting rules and match on both backends. */
+const CHANNEL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function checkChannel(channel: string): void {
+  if (!CHANNEL_NAME.test(channel)) {
+    throw new HearthError(
+      'INTERNAL',
+      `atlas database: ${JSON.stringify(channel)} is not a channel name (lower-case letters, digits and _, at most 63)`,
+    );
+  }
 }
 
 /**
@@ -105,6 +134,23 @@ class AtlasDatabase implements AtlasDb {
 
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
     return this.driver.transaction(fn);
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    checkChannel(channel);
+    const bytes = Buffer.byteLength(payload);
+    if (bytes > NOTIFY_PAYLOAD_MAX_BYTES) {
+      throw new HearthError(
+        'INTERNAL',
+        `atlas database: a notification on ${channel} of ${bytes} bytes is over PostgreSQL's limit (${NOTIFY_PAYLOAD_MAX_BYTES})`,
+      );
+    }
+    await this.driver.query('select pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    return this.driver.listen(channel, onNotify);
   }
 
   async ping(timeoutMs = 5000): Promise<void> {

@@ -40,6 +40,11 @@ export interface AtlasDbDriver extends SqlRunner {
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
   /** Answers `select 1` or throws (no timeout of its own). */
   ping(): Promise<void>;
+  /**
+   * Calls `onNotify` with each notification's payload on `channel` (a valid, lower-case name) until
+   * the returned function is called; resolves once listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Lends one dedicated connection to `fn`. */
   withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PostgresTarget } from '../database-url.js';
 import type { AtlasDbDriver, AtlasTransaction, MigrationSession, MigrationTransaction } from '../driver.js';
 import { isConnectionError, unreachable } from './connection-errors.js';
+import { PostgresListener } from './listener.js';
 
 const CLOSE_WAIT_MS = 5000;
 
@@ -37,11 +38,17 @@ class PostgresDriver implements AtlasDbDriver {
   readonly describe: string;
   readonly pool: pg.Pool;
   private readonly opts: PostgresDriverOptions;
+  private readonly listener: PostgresListener;
   private closed: Promise<void> | undefined;
 
   constructor(opts: PostgresDriverOptions) {
     this.opts = opts;
     this.describe = opts.target.masked;
+    this.listener = new PostgresListener({
+      target: opts.target,
+      log: opts.log,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
     this.pool = new pg.Pool({
       connectionString: opts.target.url,
       application_name: 'hearth',
@@ -125,6 +132,10 @@ class PostgresDriver implements AtlasDbDriver {
     await this.query('select 1');
   }
 
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.listener.listen(channel, onNotify);
+  }
+
   private toAtlasError(err: unknown): unknown {
     return isConnectionError(err) ? unreachable(err, this.opts.target, 'cannot reach') : err;
   }
@@ -183,6 +194,7 @@ class PostgresDriver implements AtlasDbDriver {
 
   close(): Promise<void> {
     this.closed ??= (async () => {
+      await this.listener.close();
       // pool.end() waits for every lent connection; one never given back must not hang shutdown.
       let timer: NodeJS.Timeout | undefined;
       const waited = new Promise<'timeout'>((resolve) => {

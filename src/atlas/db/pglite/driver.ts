@@ -72,6 +72,18 @@ class PgliteDriver implements AtlasDbDriver {
     await this.pglite.query('select 1');
   }
 
+  // PGlite has LISTEN/NOTIFY within its one process (the only one that may open the embedded database).
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    const subscriber = (payload: string) => onNotify(payload);
+    const unlisten = await this.pglite.listen(channel, subscriber);
+    let removed = false;
+    return async () => {
+      if (removed) return;
+      removed = true;
+      await unlisten().catch(() => undefined);
+    };
+  }
+
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T> {
     return this.pglite.transaction((tx) =>
       fn({ query: async (sql, params) => (await tx.query<never>(sql, params ? [...params] : undefined)).rows }),
