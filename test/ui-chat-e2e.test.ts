@@ -4,31 +4,31 @@
 // phone, 44 px touch targets, the theme kept with the account, every sampling option with the
 // model's bounds, unique preset names, Continue on a stopped reply, and axe on every screen.
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { storeImages } from '../src/chat/attachments.js';
+import { generateProjector } from './fixtures/gguf/index.js';
 import { axeViolations, launchChromium } from './support/browser.js';
-import {
-  type HearthDirs,
-  hearthDirs,
-  type InProcessHearth,
-  REPO_ROOT,
-  startHearthInProcess,
-} from './support/hearth.js';
+import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { textPdf } from './support/pdf.js';
 import { createTestDatabase } from './support/postgres.js';
 import { importModel, LONG, PNG_1X1, UiClient } from './support/ui-client.js';
 
-/** Screenshots for people to look at; .hearth-test/ is git-ignored. */
-const ARTIFACTS = join(REPO_ROOT, '.hearth-test', 'ui-chat');
+/** Screenshots for people to look at, in the temp folder (never in the repository). */
+const ARTIFACTS = join(tmpdir(), 'hearth-ui-chat-e2e');
 
 let dirs: HearthDirs;
 let hearth: InProcessHearth;
 let database: { url: string; drop(): Promise<void> };
 let browser: Browser;
 let page: Page;
+/** a small picture (40×30) for the vision model, and how many tokens its projector makes of an image */
+let picture: Buffer;
+let imageTokens: number;
 
 /** The element that has the focus, as a short description (runs in the page: self-contained). */
 const focusInDialog = () => {
@@ -36,6 +36,14 @@ const focusInDialog = () => {
     .document;
   return Boolean(doc.activeElement?.closest('[role="dialog"]'));
 };
+
+/** An image's width once it has loaded (0 if it has not within 5 s). */
+async function loadedWidth(image: Locator): Promise<number> {
+  await image.waitFor();
+  const width = () => image.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth);
+  for (let i = 0; i < 50 && (await width()) === 0; i++) await image.page().waitForTimeout(100);
+  return width();
+}
 
 async function signIn(p: Page, username: string, password: string) {
   await p.goto(`${hearth.url}/ui/`);
@@ -61,6 +69,20 @@ beforeAll(async () => {
   await importModel(hearth.url, 'chat', models.chat, { parameters: LONG.params });
   // A second model to compare with (another GGUF, so another engine instance), with short replies.
   await importModel(hearth.url, 'second', models.tools, { parameters: { num_predict: 40, temperature: 0 } });
+  // A vision model: the chat model with a generated projector (llama.cpp's mmproj), so an image runs
+  // through llama-server's real image path (random weights: the path is tested, not what is seen).
+  const projector = await generateProjector({ path: join(dirs.root, 'models', 'mmproj.gguf'), textWidth: 64 });
+  imageTokens = projector.imageTokens;
+  await importModel(
+    hearth.url,
+    'seeing',
+    models.chat,
+    { parameters: { num_predict: 8, temperature: 0 } },
+    projector.path,
+  );
+  picture = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+    .png()
+    .toBuffer();
   const alice = new UiClient(hearth.url);
   alice.csrf = 'x';
   const setup = await alice.post('/api/ui/setup', { username: 'alice', password: 'correct horse' });
@@ -433,15 +455,7 @@ describe('attachments', () => {
     });
     expect(imported.status, imported.text).toBe(200);
     await page.goto(`${hearth.url}/ui/c/${imported.json.conversations[0].id}`);
-    const thumb = page.locator('.message.user img.thumb');
-    await thumb.waitFor();
-    for (
-      let i = 0;
-      i < 50 && (await thumb.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)) === 0;
-      i++
-    )
-      await page.waitForTimeout(100);
-    expect(await thumb.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBe(1);
+    expect(await loadedWidth(page.locator('.message.user img.thumb'))).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
     await page.getByRole('button', { name: 'Open dot.png' }).click();
     const viewer = page.getByRole('dialog', { name: 'dot.png' });
@@ -450,6 +464,64 @@ describe('attachments', () => {
     expect(await axeViolations(page)).toEqual([]);
     await page.keyboard.press('Escape');
     await viewer.waitFor({ state: 'detached' });
+  });
+});
+
+describe('images for a vision model', () => {
+  it('sends an attached image to a vision model, keeps it on Atlas and shows it; refuses it for a model without vision, saying why', async () => {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    const model = page.getByRole('combobox', { name: 'Model' });
+    await model.selectOption('seeing:latest');
+    const attach = page.getByLabel('Attach files (text, Markdown, code, PDF, images)');
+    await attach.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: picture });
+    const toSend = page.getByRole('list', { name: 'Files to send' });
+    await toSend.getByText('red.png').waitFor();
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill('What is in this picture?');
+    await box.press('Enter');
+    await page.locator('.message.user img.thumb').waitFor();
+    await page.getByRole('button', { name: 'Send' }).waitFor({ timeout: 60_000 });
+    await page.locator('.message.assistant[aria-busy="false"]').waitFor({ timeout: 60_000 });
+
+    // On Atlas: the image is kept with the message (a file on Atlas), and the model was given it:
+    // the reply's prompt counts the image's tokens besides the words.
+    const id = new URL(page.url()).pathname.split('/').at(-1) ?? '';
+    const alice = new UiClient(hearth.url);
+    await alice.login('alice', 'correct horse');
+    const [asked, answer] = (await alice.get(`/api/ui/conversations/${id}`)).json.messages;
+    expect(asked.attachments).toEqual([
+      expect.objectContaining({ name: 'red.png', image: expect.stringMatching(/^[0-9a-f]{64}\.png$/) }),
+    ]);
+    const stored = await fetch(`${hearth.url}/api/ui/images/${asked.attachments[0].image}`, {
+      headers: { cookie: alice.cookie ?? '' },
+    });
+    expect(Buffer.from(await stored.arrayBuffer()).equals(picture)).toBe(true);
+    expect(answer).toMatchObject({ role: 'assistant', model: 'seeing:latest', status: 'done' });
+    expect(answer.stats.promptTokens).toBeGreaterThan(imageTokens);
+
+    // The thumbnail shows the picture as stored (40 px wide), and opens in the viewer.
+    expect(await loadedWidth(page.locator('.message.user img.thumb'))).toBe(40);
+    await page.screenshot({ path: join(ARTIFACTS, 'vision-reply-1280x800.png') });
+    expect(await axeViolations(page)).toEqual([]);
+
+    // The same image, then a model without vision chosen before sending: the server refuses it and says
+    // why, nothing is stored, and the draft comes back to the box.
+    await attach.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: picture });
+    await toSend.getByText('red.png').waitFor();
+    await model.selectOption('chat:latest');
+    await box.fill('And this one?');
+    await box.press('Enter');
+    await page
+      .getByText(
+        'chat:latest cannot see images (it has no vision capability): pick a vision model for "red.png", or remove the image',
+      )
+      .waitFor();
+    await toSend.getByText('red.png').waitFor();
+    expect(await box.inputValue()).toBe('And this one?');
+    expect((await alice.get(`/api/ui/conversations/${id}`)).json.messages).toHaveLength(2);
+    await page.screenshot({ path: join(ARTIFACTS, 'vision-refused-1280x800.png') });
+    await page.getByRole('button', { name: 'Remove red.png' }).click();
+    await box.fill('');
   });
 });
 
