@@ -20,10 +20,8 @@ beforeAll(async () => {
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));
   hearth = await startHearthInProcess(dirs, {
-    // In-process llama.cpp: the tool tests force a call (tool_choice required / a named tool), which
-    // node-llama-cpp's grammar enforces and llama-server does not yet for this template (docs/engine.md).
-    // The translation is the same on both engines; the server engine runs ollama-api and openai-api.
-    inference: { numParallel: 2, numCtx: 1024, engine: 'inprocess' as const },
+    // The server engine (llama-server): a forced tool call comes in the template's own format.
+    inference: { numParallel: 2, numCtx: 1024 },
     listeners: [
       { name: 'local', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' },
       { name: 'keyed', address: '127.0.0.1:0', zones: ['loopback'], auth: 'required' },
@@ -83,7 +81,7 @@ describe('messages.create', () => {
     const question: Anthropic.MessageParam = { role: 'user', content: 'What is the weather in Paris?' };
     const first = await client.messages.create({
       model: 'tools',
-      max_tokens: 64,
+      max_tokens: 256,
       messages: [question],
       tools: [weatherTool],
       tool_choice: { type: 'any' },
@@ -185,7 +183,7 @@ describe('streaming', () => {
     const final = await client.messages
       .stream({
         model: 'tools',
-        max_tokens: 64,
+        max_tokens: 256,
         messages: [{ role: 'user', content: 'Weather in Oslo?' }],
         tools: [weatherTool],
         tool_choice: { type: 'tool', name: 'get_weather' },

@@ -19,10 +19,8 @@ let hearth: InProcessHearth;
 let client: OpenAI;
 
 const config = {
-  // In-process llama.cpp: the tool tests force a call (tool_choice required / a named tool), which
-  // node-llama-cpp's grammar enforces and llama-server does not yet for this template (docs/engine.md).
-  // The translation is the same on both engines; the server engine runs ollama-api and openai-api.
-  inference: { numParallel: 2, numCtx: 1024, engine: 'inprocess' as const },
+  // The server engine (llama-server): a forced tool call comes in the template's own format.
+  inference: { numParallel: 2, numCtx: 1024 },
   listeners: [
     { name: 'local', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' },
     // The same machine, but every caller needs a key: where stored responses are told apart by key.
@@ -120,7 +118,9 @@ describe('responses.create', () => {
       input: 'What is the weather in Paris?',
       tools: [weatherTool],
       tool_choice: 'required',
-      max_output_tokens: 64,
+      // one call: the grammar admits further calls after the first, which a random model goes on to make
+      parallel_tool_calls: false,
+      max_output_tokens: 256,
       seed: 3,
     } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
     const call = first.output.find((o) => o.type === 'function_call');
@@ -221,7 +221,9 @@ describe('streaming', () => {
       input: 'Weather in Oslo?',
       tools: [weatherTool],
       tool_choice: { type: 'function', name: 'get_weather' },
-      max_output_tokens: 64,
+      // one call's events (as above)
+      parallel_tool_calls: false,
+      max_output_tokens: 256,
       stream: true,
       ...seeded,
     });

@@ -35,10 +35,8 @@ beforeAll(async () => {
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));
   hearth = await startHearthInProcess(dirs, {
-    // In-process llama.cpp (the in-process smoke suite; the server engine runs ollama-api, openai-api and
-    // engine-server): tool_choice required / a named tool is forced by node-llama-cpp's grammar here, which
-    // llama-server does not do yet for this template.
-    inference: { numParallel: 2, numCtx: 1024, engine: 'inprocess' },
+    // The server engine (llama-server): a forced tool call comes in the template's own format.
+    inference: { numParallel: 2, numCtx: 1024 },
     // Loopback peers need no key here: the Bearer token every OpenAI client sends is accepted and not checked.
     listeners: [{ name: 'test', address: '127.0.0.1:0', zones: ['loopback'], auth: 'loopback-exempt' }],
   });
@@ -69,6 +67,18 @@ const weatherTool: ChatCompletionTool = {
     },
   },
 };
+
+/** tool_choice required on the weather question, seeded. */
+function forcedWeatherCall(maxTokens: number, seed: number) {
+  return client.chat.completions.create({
+    model: 'tools',
+    messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+    tools: [weatherTool],
+    tool_choice: 'required',
+    max_tokens: maxTokens,
+    seed,
+  });
+}
 
 describe('chat completions', () => {
   it('answers without streaming, with real token counts', async () => {
@@ -148,14 +158,7 @@ describe('chat completions', () => {
   });
 
   it('calls a tool when tool_choice is required, streamed and not', async () => {
-    const res = await client.chat.completions.create({
-      model: 'tools',
-      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
-      tools: [weatherTool],
-      tool_choice: 'required',
-      max_tokens: 64,
-      seed: 3,
-    });
+    const res = await forcedWeatherCall(256, 3);
     const choice = res.choices[0]!;
     expect(choice.finish_reason).toBe('tool_calls');
     const call = choice.message.tool_calls![0]!;
@@ -185,7 +188,7 @@ describe('chat completions', () => {
       messages: [{ role: 'user', content: 'Weather in Oslo?' }],
       tools: [weatherTool],
       tool_choice: { type: 'function', function: { name: 'get_weather' } },
-      max_tokens: 64,
+      max_tokens: 256,
       seed: 1,
     });
     const final = await runner.finalChatCompletion();
@@ -195,6 +198,14 @@ describe('chat completions', () => {
     if (streamed.type !== 'function') throw new Error('unreachable');
     expect(streamed.function.name).toBe('get_weather');
     expect(['Paris', 'Oslo', 'Lima']).toContain(JSON.parse(streamed.function.arguments).city);
+  });
+
+  it('stops with finish_reason length when max_tokens cuts a forced call', async () => {
+    // 20 tokens reach into the call (its name, the start of its arguments) but not to its end
+    const cut = await forcedWeatherCall(20, 1);
+    expect(cut.choices[0]!.finish_reason).toBe('length');
+    expect(cut.choices[0]!.message.tool_calls ?? []).toEqual([]);
+    expect(cut.usage!.completion_tokens).toBe(20);
   });
 });
 

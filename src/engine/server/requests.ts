@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { HearthError } from '../../errors.js';
+import { newToolCallId } from '../chat.js';
 import { normalize } from '../embed.js';
 import type {
   ChatMessage,
@@ -14,6 +14,7 @@ import type {
   TokenLogprob,
   ToolCall,
 } from '../types.js';
+import { prefillCallMarker } from './forced-call.js';
 import type { LlamaServerProcess } from './process.js';
 
 /** llama-server's per-request timings (the last chunk of a stream carries them). */
@@ -219,7 +220,10 @@ export async function generateOnServer(
     counted = total;
   };
   if (req.kind === 'chat') {
-    await proc.post('/v1/chat/completions', chatBody(req), {
+    const body = chatBody(req);
+    // a forced call: the template's call marker prefilled, so the grammar admits only a call (./forced-call.ts)
+    await prefillCallMarker(proc, body);
+    await proc.post('/v1/chat/completions', body, {
       signal,
       onEvent: (data) => {
         const chunk = JSON.parse(data) as {
@@ -293,8 +297,9 @@ export async function generateOnServer(
 
 function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalDurationNs'> {
   const t = state.timings;
-  const toolCalls: ToolCall[] = [...state.calls.values()].map((c) => ({
-    id: c.id || `call_${randomBytes(12).toString('hex')}`,
+  const toolCalls: ToolCall[] = completeCalls(state).map((c) => ({
+    // hearth's call ids on both engines (OpenAI's `call_` form), not llama-server's bare random ones
+    id: newToolCallId(),
     name: c.name,
     arguments: parseArguments(c.name, c.args),
   }));
@@ -312,6 +317,27 @@ function result(state: Partial): Omit<GenerateResult, 'loadDurationNs' | 'totalD
     promptEvalDurationNs: promptEvalNs,
     evalDurationNs: Math.round((t.predicted_ms ?? 0) * 1e6),
   };
+}
+
+/**
+ * The calls to return. A generation stopped by `num_predict` may end inside a
+ * call (the grammar admits a further call after each one): such a call is left
+ * out, and with none complete the answer is a plain `length` stop, as OpenAI's
+ * `finish_reason: "length"` says to raise the limit.
+ */
+function completeCalls(state: Partial): Array<{ id: string; name: string; args: string }> {
+  const calls = [...state.calls.values()];
+  if (state.finish !== 'length') return calls;
+  return calls.filter((c) => c.name !== '' && isJsonObject(c.args));
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
 }
 
 function parseArguments(name: string, text: string): Record<string, unknown> {
