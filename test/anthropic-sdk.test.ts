@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Anthropic, { AuthenticationError, BadRequestError, NotFoundError } from '@anthropic-ai/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiKeyStore } from '../src/net/keys/key-store.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
@@ -16,6 +16,7 @@ let hearth: InProcessHearth;
 let client: Anthropic;
 
 beforeAll(async () => {
+  expect(inject('serverEngineUnavailable'), 'the global setup could not build llama-server').toBe('');
   dirs = await hearthDirs('hearth-anthropic-');
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));

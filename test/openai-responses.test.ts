@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import OpenAI, { BadRequestError, NotFoundError } from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 import type { FunctionTool, ResponseStreamEvent } from 'openai/resources/responses/responses';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { ApiKeyStore } from '../src/net/keys/key-store.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
@@ -34,6 +34,7 @@ async function start(): Promise<void> {
 }
 
 beforeAll(async () => {
+  expect(inject('serverEngineUnavailable'), 'the global setup could not build llama-server').toBe('');
   dirs = await hearthDirs('hearth-responses-');
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));

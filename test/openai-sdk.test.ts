@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import OpenAI, { BadRequestError, NotFoundError } from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import type { ChatCompletionChunk, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
@@ -31,6 +31,7 @@ async function uploadModel(name: string, path: string, extra: Record<string, unk
 }
 
 beforeAll(async () => {
+  expect(inject('serverEngineUnavailable'), 'the global setup could not build llama-server').toBe('');
   dirs = await hearthDirs('hearth-openai-sdk-');
   await mkdir(join(dirs.root, 'models'));
   const models = await makeTestModels(join(dirs.root, 'models'));
@@ -54,17 +55,19 @@ afterAll(async () => {
 
 const hello = [{ role: 'user' as const, content: 'Say hello' }];
 
+// An enum keeps a random-weight model's arguments short: the grammar allows nothing else.
+const weatherParameters = {
+  type: 'object',
+  properties: { city: { type: 'string', enum: ['Paris', 'Oslo', 'Lima'] } },
+  required: ['city'],
+};
+
 const weatherTool: ChatCompletionTool = {
   type: 'function',
   function: {
     name: 'get_weather',
     description: 'Get the weather for a city',
-    // An enum keeps a random-weight model's arguments short: the grammar allows nothing else.
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string', enum: ['Paris', 'Oslo', 'Lima'] } },
-      required: ['city'],
-    },
+    parameters: weatherParameters,
   },
 };
 
@@ -305,5 +308,52 @@ describe('errors', () => {
     expect(bad).toBeInstanceOf(BadRequestError);
     expect(bad).toMatchObject({ status: 400, param: 'temperature', type: 'invalid_request_error' });
     expect((bad as BadRequestError).message).toMatch(/temperature/);
+  });
+
+  it('refuses tools on a model whose template has none, on every API, as Ollama does', async () => {
+    const refusal = /model "chat:latest" does not support tools/;
+    const chat = await client.chat.completions
+      .create({ model: 'chat', messages: hello, tools: [weatherTool], tool_choice: 'required' })
+      .catch((e: unknown) => e);
+    expect(chat).toBeInstanceOf(BadRequestError);
+    expect(chat).toMatchObject({ status: 400, param: 'tools' });
+    expect((chat as BadRequestError).message).toMatch(refusal);
+
+    const response = await client.responses
+      .create({
+        model: 'chat',
+        input: 'hi',
+        tools: [{ type: 'function', strict: false, name: 'get_weather', parameters: weatherParameters }],
+      })
+      .catch((e: unknown) => e);
+    expect(response).toBeInstanceOf(BadRequestError);
+    expect((response as BadRequestError).message).toMatch(refusal);
+
+    const post = (path: string, body: unknown) =>
+      fetch(`${hearth.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const anthropic = await post('/v1/messages', {
+      model: 'chat',
+      max_tokens: 8,
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [{ name: 'get_weather', input_schema: weatherParameters }],
+    });
+    expect(anthropic.status).toBe(400);
+    expect(await anthropic.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.stringMatching(refusal) },
+    });
+
+    const ollama = await post('/api/chat', {
+      model: 'chat',
+      messages: hello,
+      tools: [weatherTool],
+      stream: false,
+    });
+    expect(ollama.status).toBe(400);
+    expect(((await ollama.json()) as { error: string }).error).toMatch(refusal);
   });
 });
