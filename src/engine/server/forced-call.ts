@@ -22,7 +22,7 @@ import { ServerExited } from './process.js';
  * one-token probe's `__verbose.generation_settings.grammar_triggers`. A
  * template whose calls have no marker word (raw JSON calls; gpt-oss and
  * Functionary, whose triggers are patterns), or a llama-server that does not
- * answer the probe (an older `inference.llamaServer`), gets plain `required`.
+ * take the probe (an older `inference.llamaServer`), gets plain `required`.
  */
 
 /** llama.cpp's grammar trigger types: a token, a word (the two with a fixed text), a pattern, a full pattern. */
@@ -31,15 +31,16 @@ const TRIGGER_WORD = 1;
 
 const markers = new WeakMap<LlamaServerProcess, Promise<string | null>>();
 
-/** The probe: one user turn, one tool, `auto`, one token; `verbose` returns the generation settings. */
-const PROBE = {
-  messages: [{ role: 'user', content: 'hi' }],
-  tools: [
-    {
-      type: 'function',
-      function: { name: 'probe', description: 'probe', parameters: { type: 'object', properties: {} } },
-    },
-  ],
+const PROBE_TOOL = {
+  type: 'function',
+  function: { name: 'probe', description: 'probe', parameters: { type: 'object', properties: {} } },
+};
+const PROBE_TURN = { role: 'user', content: 'hi' };
+
+/** The probe: `auto`, one token; `verbose` returns the generation settings with the grammar's triggers. */
+const ASK_MARKER = {
+  messages: [PROBE_TURN],
+  tools: [PROBE_TOOL],
   tool_choice: 'auto',
   n_predict: 1,
   stream: false,
@@ -50,7 +51,7 @@ interface ProbeAnswer {
   __verbose?: { generation_settings?: { grammar_triggers?: Array<{ type?: number; value?: unknown }> } };
 }
 
-/** Bounded: the probe is one token on a tiny prompt; a process too busy to answer it in time gets plain `required`. */
+/** Bounded: the probe is one token on a tiny prompt; a process too busy to answer in time gets plain `required`. */
 const PROBE_TIMEOUT_MS = 30_000;
 
 /** What the probe found: the marker, none (cached), or no answer (asked again next time). */
@@ -72,22 +73,32 @@ export async function callMarker(proc: LlamaServerProcess): Promise<string | nul
   return known;
 }
 
-async function probe(proc: LlamaServerProcess): Promise<ProbeResult> {
+/** POSTs a probe: its answer, or why there is none (the server's error answer, or no answer in time). */
+async function ask(
+  proc: LlamaServerProcess,
+  body: Record<string, unknown>,
+): Promise<{ answer: ProbeAnswer } | { refused: number } | 'no answer'> {
   let answer: ProbeAnswer = {};
-  const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
   try {
-    await proc.post('/v1/chat/completions', PROBE, {
-      signal,
+    await proc.post('/v1/chat/completions', body, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
       onEvent: (data) => {
         answer = JSON.parse(data) as ProbeAnswer;
       },
     });
   } catch (err) {
     if (err instanceof ServerExited) throw err;
-    // refused (a HearthError for the server's answer: it does not take the probe) or not answered in time
-    return isHearthError(err) ? { marker: null } : 'no answer';
+    return isHearthError(err) ? { refused: err.status } : 'no answer';
   }
-  const triggers = answer.__verbose?.generation_settings?.grammar_triggers ?? [];
+  return { answer };
+}
+
+async function probe(proc: LlamaServerProcess): Promise<ProbeResult> {
+  const asked = await ask(proc, ASK_MARKER);
+  if (asked === 'no answer') return asked;
+  // 4xx: this llama-server does not take the probe (an older one); 5xx: the one token did not parse (ask again)
+  if ('refused' in asked) return asked.refused < 500 ? { marker: null } : 'no answer';
+  const triggers = asked.answer.__verbose?.generation_settings?.grammar_triggers ?? [];
   const first = triggers.find(
     (t) => (t.type === TRIGGER_WORD || t.type === TRIGGER_TOKEN) && typeof t.value === 'string',
   );
