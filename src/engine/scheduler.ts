@@ -127,6 +127,10 @@ export class Scheduler {
 
   /** What decides a model's effective options, read once a blob (the server engine's pool reads them here too). */
   modelFacts(spec: ModelSpec): Promise<ModelFacts> {
+    // every request of the server engine asks: reading a GGUF header again (its whole vocabulary,
+    // 30k strings and more) cost a one-token request about 150 ms (docs/benchmarks.md)
+    const known = this.facts.get(spec.digest);
+    if (known) return Promise.resolve(known);
     let pending = this.factsPending.get(spec.digest);
     if (!pending) {
       pending = (async () => {
