@@ -105,6 +105,7 @@ export async function openContext(
       ...(config.inference.memoryBudget > 0 ? { memoryBudget: config.inference.memoryBudget } : {}),
       observer: metrics.engine,
       onServerCrash: (model) => metrics.engine.serverCrashed(model),
+      attention: { flashAttention: config.inference.flashAttention, kvCacheType: config.inference.kvCacheType },
       log: log.child({ component: 'engine' }),
     });
     closers.push(() => engine.close());

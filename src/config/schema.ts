@@ -271,6 +271,15 @@ export const configSchema = z
         llamaServer: pathField().optional(),
         /** fetch http(s) image URLs of OpenAI image_url parts (off: only inline data URLs; the node never reaches out) */
         fetchImageUrls: z.boolean().default(false),
+        /** flash attention (Ollama's OLLAMA_FLASH_ATTENTION): auto = where the backend has it; a quantized KV cache needs it */
+        flashAttention: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** KV cache element type (Ollama's OLLAMA_KV_CACHE_TYPE): q8_0 about halves its memory, q4_0 quarters it; server engine only */
+        kvCacheType: z.enum(['f16', 'q8_0', 'q4_0']).default('f16'),
+      })
+      .refine((i) => i.kvCacheType === 'f16' || i.flashAttention !== 'off', {
+        message:
+          'inference.kvCacheType q8_0 and q4_0 need flash attention (llama.cpp quantizes the KV cache only with it): set inference.flashAttention to auto or on, or inference.kvCacheType to f16',
+        path: ['kvCacheType'],
       })
       .prefault({}),
     jobs: z

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { type AttentionSettings, DEFAULT_ATTENTION, resolveAttention } from './attention.js';
 import { MemoryBudget } from './budget.js';
 import { readCapabilities } from './capabilities.js';
 import { prepareChat } from './chat.js';
@@ -61,6 +62,7 @@ export class Engine {
     memoryBudget: number;
     loadWaitMs: number;
     serverReadyTimeoutMs: number | undefined;
+    attention: AttentionSettings;
   };
   private readonly onServerCrash: ((model: string) => void) | undefined;
   /** the node's memory budget: language models here and image models (src/images) load within it */
@@ -76,6 +78,7 @@ export class Engine {
       memoryBudget: number;
       loadWaitMs: number;
       serverReadyTimeoutMs?: number | undefined;
+      attention: AttentionSettings;
     },
     gpuFallback: 'cpu' | 'none',
     observer?: EngineObserver,
@@ -98,6 +101,7 @@ export class Engine {
       maxQueue: settings.maxQueue,
       memoryBudget: settings.memoryBudget,
       loadWaitMs: settings.loadWaitMs,
+      attention: settings.attention,
       log,
       ...(observer ? { observer } : {}),
     });
@@ -115,6 +119,8 @@ export class Engine {
         throw new HearthError('CONFIG_INVALID', `engine: ${name} must be an integer >= ${min}, got ${String(value)}`);
       }
     }
+    // a quantized KV cache with flash attention off is refused here, before llama.cpp starts
+    const attention = resolveAttention(opts.attention ?? DEFAULT_ATTENTION);
     const lease = await acquireLlama(opts);
     try {
       const { llama, backend } = lease;
@@ -132,6 +138,7 @@ export class Engine {
           memoryBudget,
           loadWaitMs: opts.loadWaitMs ?? DEFAULT_LOAD_WAIT_MS,
           serverReadyTimeoutMs: opts.serverReadyTimeoutMs,
+          attention,
         },
         opts.gpuFallback,
         opts.observer,
@@ -139,7 +146,15 @@ export class Engine {
       );
       if (opts.server) engine.attachServer(opts.server);
       opts.log.info(
-        { backend, threads, maxLoadedModels, maxQueue: opts.maxQueue, memoryBudget: formatBytes(memoryBudget) },
+        {
+          backend,
+          threads,
+          maxLoadedModels,
+          maxQueue: opts.maxQueue,
+          memoryBudget: formatBytes(memoryBudget),
+          flashAttention: attention.flashAttention,
+          kvCacheType: attention.kvCacheType,
+        },
         'engine: ready',
       );
       return engine;
@@ -166,6 +181,7 @@ export class Engine {
       memoryBudget: this.settings.memoryBudget,
       budget: this.memory,
       loadWaitMs: this.settings.loadWaitMs,
+      attention: this.settings.attention,
       ...(this.settings.serverReadyTimeoutMs !== undefined
         ? { readyTimeoutMs: this.settings.serverReadyTimeoutMs }
         : {}),

@@ -148,6 +148,8 @@ export class ModelInstance {
     load: LoadOptions;
     weights: LoadedWeights;
     memory: MemoryNeed;
+    /** inference.flashAttention in node-llama-cpp's terms; default auto */
+    flashAttention?: 'auto' | boolean;
   }): Promise<ModelInstance> {
     const { load, weights } = opts;
     const resolved: LoadOptions = { ...load, numGpu: weights.model.gpuLayers };
@@ -161,6 +163,7 @@ export class ModelInstance {
       sequences: load.numParallel,
       batchSize: Math.min(load.numBatch, load.numCtx * load.numParallel),
       threads: load.numThread,
+      flashAttention: opts.flashAttention ?? 'auto',
       failedCreationRemedy: false,
     });
     const slots: SequenceSlot[] = [];

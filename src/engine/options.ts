@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { HearthError } from '../errors.js';
+import type { AttentionSettings } from './attention.js';
 import type { EngineObserver } from './observer.js';
 import type { ServerBinary } from './server/engine.js';
 import type { LoadOptions, SamplingOptions } from './types.js';
@@ -43,6 +44,8 @@ export interface EngineOptions {
   serverReadyTimeoutMs?: number;
   /** Told of each llama-server that exits while serving (the restarts metric). */
   onServerCrash?: (model: string) => void;
+  /** Flash attention and the KV cache type of every instance (inference.flashAttention, inference.kvCacheType); default auto and f16. */
+  attention?: AttentionSettings;
   log: Logger;
 }
 

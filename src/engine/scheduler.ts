@@ -2,6 +2,7 @@ import { GgufInsights, InsufficientMemoryError, type Llama, readGgufFileInfo, ty
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { type AttentionSettings, DEFAULT_ATTENTION, inProcessAttention } from './attention.js';
 import type { MemoryBudget, MemoryTenant } from './budget.js';
 import { generatesText } from './capabilities.js';
 import { ChangeSignal } from './changes.js';
@@ -60,6 +61,8 @@ export interface SchedulerOptions {
   observer?: EngineObserver;
   /** the node's memory budget shared with image models (budget.ts); without it, this scheduler's own */
   budget?: MemoryBudget;
+  /** flash attention and the KV cache type (resolved, see attention.ts); default auto and f16 */
+  attention?: AttentionSettings;
 }
 
 interface Waiter extends AcquireRequest {
@@ -387,6 +390,9 @@ export class Scheduler {
     await Promise.allSettled([...this.disposing]);
     const started = process.hrtime.bigint();
     const { llama, backend, gpu, log } = this.opts;
+    const attention = this.opts.attention ?? DEFAULT_ATTENTION;
+    // refused before anything loads: a quantized KV cache is the server engine's
+    const contextAttention = inProcessAttention(attention, spec.name);
     const gpuLayers = gpu.layersFor(load.numGpu);
     const weightsKey = `${spec.digest}|gpu=${gpuLayers}|mmap=${load.useMmap ? 1 : 0}`;
     let weights = this.weights.get(weightsKey) ?? null;
@@ -412,6 +418,7 @@ export class Scheduler {
         batchSize: generates ? Math.min(load.numBatch, numCtx * sequences) : numCtx,
         gpuLayers: estimatedLayers,
         embedding: !generates,
+        attention,
       });
       // With numGpu -1 on a GPU, llama.cpp offloads what fits and keeps the rest in RAM: VRAM is no hard limit there.
       const strict = backend === 'cpu' || gpuLayers >= 0;
@@ -443,6 +450,7 @@ export class Scheduler {
         load: { ...load, numCtx, numParallel: sequences },
         weights,
         memory: contextNeed,
+        flashAttention: contextAttention.flashAttention,
       });
       const loadDurationNs = Number(process.hrtime.bigint() - started);
       log.info(

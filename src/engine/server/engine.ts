@@ -1,11 +1,13 @@
+import { stat } from 'node:fs/promises';
 import { GgufInsights, type Llama, readGgufFileInfo } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../../errors.js';
+import { type AttentionSettings, attentionForModel, DEFAULT_ATTENTION, headSizes } from '../attention.js';
 import type { MemoryBudget } from '../budget.js';
 import { generatesText, isEmbeddingModel, isReranker } from '../capabilities.js';
 import type { GpuHealth } from '../gpu-health.js';
 import type { Backend } from '../llama.js';
-import { addMemory, budgetedBytes, estimateContext, estimateWeights } from '../memory.js';
+import { addMemory, budgetedBytes, estimateContext, estimateWeights, type MemoryNeed, NO_MEMORY } from '../memory.js';
 import type { EngineObserver, InferenceRequestObserver } from '../observer.js';
 import type { ModelFacts } from '../options.js';
 import type {
@@ -52,6 +54,8 @@ export interface ServerEngineOptions {
   onCrash?: (model: string) => void;
   /** the node's memory budget, shared with image models */
   budget?: MemoryBudget;
+  /** flash attention and the KV cache type (resolved, attention.ts); default auto and f16 */
+  attention?: AttentionSettings;
 }
 
 /**
@@ -71,7 +75,7 @@ export class ServerEngine {
       memoryBudget: opts.memoryBudget,
       loadWaitMs: opts.loadWaitMs,
       readyTimeoutMs: opts.readyTimeoutMs ?? 5 * 60_000,
-      facts: (path, load, mode) => this.facts(path, load, mode),
+      facts: (path, load, mode, projector) => this.facts(path, load, mode, projector),
       modelFacts: opts.modelFacts,
       log: opts.log,
       ...(opts.observer ? { observer: opts.observer } : {}),
@@ -250,7 +254,12 @@ export class ServerEngine {
     );
   }
 
-  private async facts(path: string, load: LoadOptions, mode: ServerMode): Promise<ServerModelFacts> {
+  private async facts(
+    path: string,
+    load: LoadOptions,
+    mode: ServerMode,
+    projectorPath?: string,
+  ): Promise<ServerModelFacts> {
     let insights: GgufInsights;
     try {
       insights = await GgufInsights.from(await readGgufFileInfo(path, { logWarnings: false }), this.opts.llama);
@@ -264,18 +273,25 @@ export class ServerEngine {
       );
     }
     const info = insights.ggufFileInfo;
+    const { attention, fallback } = attentionForModel(this.opts.attention ?? DEFAULT_ATTENTION, headSizes(info));
+    if (fallback)
+      this.opts.log.warn({ path }, `engine: inference.kvCacheType does not apply to this model: ${fallback}`);
     const generates = generatesText(info);
     const numCtx = load.numCtx; // effective already (capped at the trained context)
     const layers = load.numGpu < 0 ? insights.totalLayers : Math.min(load.numGpu, insights.totalLayers);
     const sequences = mode === 'generate' ? load.numParallel : 1;
     const need = addMemory(
-      estimateWeights(insights, layers, load.useMmap),
+      addMemory(
+        estimateWeights(insights, layers, load.useMmap),
+        await projectorMemory(projectorPath, this.opts.backend, layers),
+      ),
       estimateContext(insights, {
         contextSize: numCtx,
         sequences,
         batchSize: mode === 'generate' ? Math.min(load.numBatch, numCtx * sequences) : numCtx,
         gpuLayers: layers,
         embedding: mode !== 'generate',
+        attention,
       }),
     );
     return {
@@ -283,6 +299,18 @@ export class ServerEngine {
       generates,
       needsPooling: mode === 'embedding' && !isEmbeddingModel(info),
       reranks: isReranker(info),
+      attention,
     };
   }
+}
+
+/**
+ * A vision projector's weights (its mmproj file, tensors all but a header): llama-server loads them
+ * beside the model's, on the GPU when the model's layers go there (its --mmproj-offload default), else
+ * in RAM. Its compute buffer for one image is not counted (small beside the weights at these sizes).
+ */
+async function projectorMemory(path: string | undefined, backend: Backend, gpuLayers: number): Promise<MemoryNeed> {
+  if (!path) return NO_MEMORY;
+  const { size } = await stat(path);
+  return backend !== 'cpu' && gpuLayers > 0 ? { ram: 0, vram: size } : { ram: size, vram: 0 };
 }

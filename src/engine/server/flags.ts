@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describeError, HearthError } from '../../errors.js';
+import { type AttentionSettings, attentionFlags, DEFAULT_ATTENTION } from '../attention.js';
 import type { LoadOptions } from '../types.js';
 
 const run = promisify(execFile);
@@ -23,6 +24,8 @@ export const REQUIRED_FLAGS = [
   '--embeddings',
   '--pooling',
   '--flash-attn',
+  '--cache-type-k',
+  '--cache-type-v',
   '--no-kv-unified',
   '--mmproj',
   '--rerank',
@@ -39,6 +42,8 @@ export interface ServerArgsInput {
   needsPooling: boolean;
   /** a vision model's projector (llama.cpp mmproj GGUF): images go through it */
   projectorPath?: string;
+  /** flash attention and the KV cache type, resolved (attention.ts); default auto and f16 */
+  attention?: AttentionSettings;
 }
 
 /**
@@ -64,6 +69,7 @@ export function serverArgs(input: ServerArgsInput): string[] {
     '--load-mode',
     load.useMmap ? 'mmap' : 'none',
     '--no-webui',
+    ...attentionFlags(input.attention ?? DEFAULT_ATTENTION),
   ];
   // -1 (auto): llama.cpp fits as many layers as the device holds
   if (load.numGpu >= 0) args.push('--n-gpu-layers', String(load.numGpu));

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
+import type { AttentionSettings } from '../attention.js';
 import type { MemoryBudget } from '../budget.js';
 import { ChangeSignal } from '../changes.js';
 import type { EngineObserver } from '../observer.js';
@@ -12,7 +13,7 @@ import { LlamaServerProcess } from './process.js';
 
 /** What the pool needs to know about a GGUF before starting a server for it (from its metadata). */
 export interface ServerModelFacts {
-  /** bytes the instance is estimated to hold (weights + KV cache) in the budgeted memory */
+  /** bytes the instance is estimated to hold (weights + KV cache + a vision projector) in the budgeted memory */
   bytes: number;
   /** false for embedding models and rerankers */
   generates: boolean;
@@ -20,6 +21,8 @@ export interface ServerModelFacts {
   needsPooling: boolean;
   /** a reranker (rank pooling and a classifier head) */
   reranks: boolean;
+  /** flash attention and the KV cache type this model runs with (f16 where its heads cannot be quantized) */
+  attention: AttentionSettings;
 }
 
 export interface ServerPoolOptions {
@@ -32,8 +35,8 @@ export interface ServerPoolOptions {
   loadWaitMs: number;
   /** start, model load and first /health 200 */
   readyTimeoutMs: number;
-  /** reads the GGUF's facts (memory estimate for these load options, trained context) */
-  facts: (path: string, load: LoadOptions, mode: ServerMode) => Promise<ServerModelFacts>;
+  /** reads the GGUF's facts (memory estimate for these load options and the projector, if any; trained context) */
+  facts: (path: string, load: LoadOptions, mode: ServerMode, projectorPath?: string) => Promise<ServerModelFacts>;
   /** what decides a model's effective options (the in-process Scheduler's cache: read once a blob) */
   modelFacts: (spec: ModelSpec) => Promise<ModelFacts>;
   log: Logger;
@@ -339,7 +342,7 @@ export class ServerPool {
     };
     try {
       if (first.spec.projector && first.mode === 'generate') projector = await first.spec.projector.resolveFile();
-      const facts = await this.opts.facts(file.path, first.load, first.mode);
+      const facts = await this.opts.facts(file.path, first.load, first.mode, projector?.path);
       if (first.mode === 'generate' && !facts.generates) {
         throw new HearthError(
           'ENGINE_CAPABILITY',
@@ -367,6 +370,7 @@ export class ServerPool {
           mode: first.mode,
           needsPooling: facts.needsPooling,
           ...(projector ? { projectorPath: projector.path } : {}),
+          attention: facts.attention,
         }),
         readyTimeoutMs: this.opts.readyTimeoutMs,
         log,
