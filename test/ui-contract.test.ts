@@ -81,8 +81,9 @@ describe('the UI API answers as its contract says', () => {
   });
 
   it('models, conversations, messages, search and presets', async () => {
-    const models = read(ui.modelsAnswer, await alice.get('/api/ui/models')).models;
-    expect(models.map((m) => m.name)).toEqual(['chat:latest']);
+    const models = read(ui.modelsAnswer, await alice.get('/api/ui/models'));
+    expect(models.models.map((m) => m.name)).toEqual(['chat:latest']);
+    expect(models.imageModels).toEqual([]);
 
     const { conversation } = read(
       ui.conversationAnswer,
@@ -159,6 +160,7 @@ describe('a malformed request is refused with the contract schema’s own messag
     ['POST', '/api/ui/conversations', ui.conversationInit, { title: 7, knowledge: 'docs' }],
     ['POST', '/api/ui/presets', ui.presetBody, { name: '', shared: 'yes' }],
     ['PATCH', '/api/ui/me', ui.mePatch, { theme: 'sepia' }],
+    ['POST', '/api/ui/conversations/any/images', ui.createImageBody, { model: 'sd', prompt: '', steps: 0 }],
     ['POST', '/api/ui/admin/keys', ui.keyBody, { name: 'k', scopes: ['root'] }],
     ['POST', '/api/ui/knowledge', knowledge.createBaseBody, { name: 'docs', sharing: 'public' }],
   ] as const)('%s %s', async (method, path, schema, body) => {
@@ -195,6 +197,7 @@ describe('the contract modules', () => {
     expect([...seen.keys()].sort()).toEqual([
       'src/chat/vocabulary.ts',
       'src/http/knowledge/contract.ts',
+      'src/http/openai/images-schema.ts',
       'src/http/ui/contract.ts',
       'src/jobs/spec.ts',
       'src/knowledge/vocabulary.ts',
