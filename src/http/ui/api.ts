@@ -57,7 +57,7 @@ import {
   presetBody,
   presetsAnswer,
   replyBody,
-  type replyEvent,
+  replyEvent,
   searchAnswer,
   searchQuery,
   sessionAnswer,
@@ -494,10 +494,10 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         request.params.id,
         request.params.messageId,
         query.from,
-        { text: (text: string) => void stream.write({ type: 'text', text }) },
+        { text: (text: string) => void stream.write(answer(replyEvent, { type: 'text', text })) },
         gone,
       );
-      if (final) void stream.write({ type: 'done', message: final });
+      if (final) void stream.write(answer(replyEvent, { type: 'done', message: final }));
       if (!stream.hasStarted) return reply.code(204).send();
       stream.end();
       return reply;
