@@ -1,12 +1,29 @@
 // The chat UI's build: `npm run build` runs it after tsc; hearth serves web/dist under /ui/.
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
+
+/**
+ * `@contract/*` (web/tsconfig.json's path alias) is the server's contract, src/http/<area>/contract.ts
+ * (docs/ui.md, "One contract"). The page imports its types only; `import type` is erased before
+ * bundling, so an import that reaches the bundler would put zod and server code in the page: the
+ * build refuses it.
+ */
+function contractTypesOnly(): Plugin {
+  return {
+    name: 'hearth-contract-types-only',
+    enforce: 'pre',
+    resolveId(id, importer) {
+      if (!id.startsWith('@contract/')) return null;
+      this.error(`${importer ?? 'the page'} imports ${id} as a value: import its types only (\`import type\`)`);
+    },
+  };
+}
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: '/ui/',
-  plugins: [react()],
+  plugins: [contractTypesOnly(), react()],
   logLevel: 'warn',
   build: {
     outDir: 'dist',

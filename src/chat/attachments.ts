@@ -10,6 +10,7 @@ import type { FileStore } from '../atlas/files/index.js';
 import { HearthError } from '../errors.js';
 import { extractText, mediaTypeOf, SUPPORTED_FORMATS, UnreadableDocument } from '../knowledge/extract.js';
 import type { Attachment } from './conversations.js';
+import { MAX_ATTACHMENT_BYTES } from './vocabulary.js';
 
 /** A file the browser read as text. */
 export interface TextAttachmentInput {
@@ -25,8 +26,7 @@ export interface DataAttachmentInput {
 
 export type AttachmentInput = TextAttachmentInput | DataAttachmentInput;
 
-/** The largest file a message takes, bytes. */
-export const MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
+export { MAX_ATTACHMENT_BYTES };
 
 /** Image formats vision models read, by their file extension on Atlas. */
 const IMAGE_EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif', 'image/webp': 'webp' } as const;

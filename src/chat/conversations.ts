@@ -9,10 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AtlasDb } from '../atlas/db/index.js';
 import { HearthError } from '../errors.js';
+import { MESSAGE_ROLES, MESSAGE_STATUSES } from './vocabulary.js';
 
-export const MESSAGE_ROLES = ['system', 'user', 'assistant'] as const;
+export { MESSAGE_ROLES, MESSAGE_STATUSES };
+
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
-export const MESSAGE_STATUSES = ['streaming', 'done', 'stopped', 'error', 'interrupted'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export type TitleSource = 'default' | 'generated' | 'user' | 'imported';
 

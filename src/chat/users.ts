@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import type { AtlasDb } from '../atlas/db/index.js';
 import { HearthError } from '../errors.js';
 import { checkNewPassword, decoyHash, hashPassword, verifyPassword } from './passwords.js';
+import { THEMES, USER_ROLES } from './vocabulary.js';
 
-export const USER_ROLES = ['admin', 'user'] as const;
+export { THEMES, USER_ROLES };
+
 export type UserRole = (typeof USER_ROLES)[number];
 
 /** An account as the API and the CLI show it: never the password hash. */
@@ -22,9 +24,6 @@ export interface User {
   preferences: UserPreferences;
   createdAt: Date;
 }
-
-/** Themes of the chat UI: `system` follows the device's light or dark setting. */
-export const THEMES = ['system', 'light', 'dark'] as const;
 
 /** A person's own settings of the chat UI (users.preferences, migration 0013). */
 export interface UserPreferences {

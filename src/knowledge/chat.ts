@@ -1,8 +1,7 @@
 import type { ChatMessage } from '../engine/types.js';
 import type { Citation, KnowledgeService, Viewer } from './service.js';
 
-/** The hearth extension on chat requests: knowledge bases (by name) to answer from. */
-export const KNOWLEDGE_FIELD_MAX = 10;
+export { KNOWLEDGE_FIELD_MAX } from './vocabulary.js';
 
 /**
  * Adds retrieved sources to a chat (after the model's prelude): the chunks found for the last user

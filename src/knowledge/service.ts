@@ -12,6 +12,7 @@ import { mediaTypeOf, unsupportedMessage } from './extract.js';
 import { reciprocalRankFusion } from './fusion.js';
 import { KnowledgeIngestion } from './ingest.js';
 import type { SearchMode } from './vectors.js';
+import { SHARING } from './vocabulary.js';
 
 /** Knowledge settings (config `knowledge.*`). */
 export interface KnowledgeSettings {
@@ -51,7 +52,7 @@ export interface KnowledgeServiceOptions {
   observer?: KnowledgeObserver;
 }
 
-export const SHARING = ['private', 'shared'] as const;
+export { SHARING };
 export type Sharing = (typeof SHARING)[number];
 
 export interface KnowledgeBase {

@@ -1,178 +1,65 @@
 // The browser's side of hearth's UI API (/api/ui, documented in docs/ui.md). The session is an
 // HttpOnly cookie the browser sends by itself; writes carry the session's CSRF token in a header.
 
-export type Role = 'admin' | 'user';
-export type Theme = 'system' | 'light' | 'dark';
-export type MessageRole = 'system' | 'user' | 'assistant';
-export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error' | 'interrupted';
-export type ChatParams = Record<string, number | boolean | string[]>;
+import type {
+  AddAnswer,
+  BasesAnswer,
+  ConversationAnswer,
+  ConversationInit,
+  ConversationPage,
+  ConversationPatch,
+  ConversationWithMessages,
+  CreateBaseBody,
+  DocumentsAnswer,
+  ImageEvent,
+  ImageRequest,
+  ImportAnswer,
+  KnowledgeBase,
+  MePatch,
+  ModelsAnswer,
+  NewUser,
+  PresetAnswer,
+  PresetBody,
+  PresetsAnswer,
+  ReplyBody,
+  ReplyEvent,
+  SearchAnswer,
+  SessionInfo,
+  SignedIn,
+  StopAnswer,
+  User,
+  UserAnswer,
+  UserPatch,
+  UsersAnswer,
+} from '@contract/ui';
 
-export interface User {
-  id: string;
-  username: string;
-  role: Role;
-  defaultModel: string | null;
-  theme: Theme;
-  createdAt: string;
-  /** the latest use of one of the account's sessions (the Users list, for admins) */
-  lastSeenAt?: string | null;
-}
-
-export interface Attachment {
-  name: string;
-  size: number;
-  text: string;
-  truncated: boolean;
-  /** an image: its name under GET /api/ui/images/ */
-  image?: string;
-}
-
-export interface MessageStats {
-  promptTokens?: number;
-  evalTokens?: number;
-  tokensPerSecond?: number;
-  timeToFirstTokenMs?: number;
-  totalMs?: number;
-  doneReason?: string;
-  /** how long the reply's `<think>` reasoning took, from its first token */
-  reasoningMs?: number;
-  /** knowledge-base passages the reply was given (`#name` in the message), numbered as cited */
-  sources?: Source[];
-}
-
-/** A retrieved passage a reply cites as [n]. */
-export interface Source {
-  n: number;
-  base: string;
-  document: string;
-  document_id: string;
-  chunk_id: number;
-  heading: string;
-  text: string;
-  score: number;
-}
-
-export interface KnowledgeBase {
-  id: string;
-  name: string;
-  description: string;
-  sharing: 'private' | 'shared';
-  embedding_model: string;
-  documents: number;
-  documents_pending: number;
-  documents_failed: number;
-  chunks: number;
-}
-
-export interface KnowledgeDocument {
-  id: string;
-  name: string;
-  size: number;
-  state: 'pending' | 'ready' | 'failed';
-  error: string | null;
-  chunks: number;
-  embedded: number | null;
-}
-
-export interface AddedFile {
-  name: string;
-  status: 'added' | 'duplicate' | 'refused';
-  error?: string;
-}
-
-export interface Message {
-  id: string;
-  parentId: string | null;
-  role: MessageRole;
-  content: string;
-  attachments: Attachment[];
-  model: string | null;
-  status: MessageStatus;
-  error: string | null;
-  stats: MessageStats | null;
-  createdAt: string;
-}
-
-export interface Conversation {
-  id: string;
-  title: string;
-  titleSource: string;
-  model: string | null;
-  systemPrompt: string | null;
-  params: ChatParams;
-  /** knowledge bases every reply answers from (applied from a preset) */
-  knowledge?: string[];
-  currentLeafId: string | null;
-  pinned: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface ConversationSummary {
-  id: string;
-  title: string;
-  pinned: boolean;
-  model: string | null;
-  updatedAt: string;
-  /** a reply is being written in this chat */
-  streaming?: boolean;
-}
-
-export interface SearchHit extends ConversationSummary {
-  snippet: string;
-}
-
-export interface ModelInfo {
-  name: string;
-  size: number;
-  family: string;
-  parameterSize: string;
-  quantization: string;
-  contextLength: number | null;
-  defaultNumCtx: number;
-  /** the Modelfile's parameters (Ollama option names) */
-  parameters?: ChatParams;
-  /** what the model can do (`completion`, `vision`, `thinking`, ...) */
-  capabilities?: string[];
-}
-
-/** An image model of the library (for "Create image"). */
-export interface ImageModelInfo {
-  name: string;
-  size: number;
-  family: string;
-}
-
-/** What "Create image" asks for: the OpenAI images route's options, one image. */
-export interface ImageRequest {
-  parentId: string | null;
-  prompt: string;
-  model: string;
-  size?: string;
-  steps?: number;
-  seed?: number;
-}
-
-/** Events of POST .../images (NDJSON): a sampling step, then the two stored messages and `done`. */
-export type ImageEvent = { type: 'progress'; step: number; total: number } | ReplyEvent;
-
-export interface Preset {
-  id: string;
-  name: string;
-  model: string | null;
-  systemPrompt: string | null;
-  params: ChatParams;
-  /** knowledge bases a chat started from it answers from */
-  knowledge?: string[];
-  shared: boolean;
-  editable: boolean;
-}
-
-export interface SessionInfo {
-  user: User | null;
-  csrfToken: string | null;
-  setupRequired: boolean;
-}
+// The types come from the server's contract (src/http/ui/contract.ts, docs/ui.md "One contract"),
+// as types only: nothing of it is in the page's bundle.
+export type {
+  AddedFile,
+  Attachment,
+  ChatParams,
+  Conversation,
+  ConversationSummary,
+  ImageEvent,
+  ImageModelInfo,
+  ImageRequest,
+  KnowledgeBase,
+  KnowledgeDocument,
+  Message,
+  MessageRole,
+  MessageStats,
+  MessageStatus,
+  ModelInfo,
+  Preset,
+  ReplyEvent,
+  Role,
+  SearchHit,
+  SessionInfo,
+  Source,
+  Theme,
+  User,
+} from '@contract/ui';
 
 /** An error the API answered with: its status and hearth's message (which says what to do). */
 export class ApiError extends Error {
@@ -202,13 +89,6 @@ async function send(path: string, init: RequestInit): Promise<Response> {
     throw new ApiError(0, UNREACHABLE);
   }
 }
-
-/** Events of a reply being written (NDJSON lines of POST .../replies). */
-export type ReplyEvent =
-  | { type: 'message'; message: Message }
-  | { type: 'text'; text: string }
-  | { type: 'notice'; text: string }
-  | { type: 'done'; message: Message };
 
 let csrfToken = '';
 
@@ -245,7 +125,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 }
 
 /** Uploads files as multipart/form-data (the one write that is not JSON). */
-export async function uploadFiles<T>(path: string, files: File[]): Promise<T> {
+async function uploadFiles<T>(path: string, files: File[]): Promise<T> {
   const form = new FormData();
   for (const file of files) form.append('file', file, file.name);
   const res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: headers(false), body: form });
@@ -260,12 +140,12 @@ export const api = {
     return info;
   },
   async setup(username: string, password: string): Promise<User> {
-    const out = await request<{ user: User; csrfToken: string }>('POST', '/api/ui/setup', { username, password });
+    const out = await request<SignedIn>('POST', '/api/ui/setup', { username, password });
     csrfToken = out.csrfToken;
     return out.user;
   },
   async login(username: string, password: string): Promise<User> {
-    const out = await request<{ user: User; csrfToken: string }>('POST', '/api/ui/login', { username, password });
+    const out = await request<SignedIn>('POST', '/api/ui/login', { username, password });
     csrfToken = out.csrfToken;
     return out.user;
   },
@@ -273,60 +153,48 @@ export const api = {
     await request('POST', '/api/ui/logout', {});
     csrfToken = '';
   },
-  updateMe: (patch: { defaultModel?: string | null; theme?: Theme; currentPassword?: string; newPassword?: string }) =>
-    request<{ user: User }>('PATCH', '/api/ui/me', patch).then((r) => r.user),
+  updateMe: (patch: MePatch) => request<UserAnswer>('PATCH', '/api/ui/me', patch).then((r) => r.user),
   /** The chat models, and the image models apart (for "Create image"). */
-  models: () => request<{ models: ModelInfo[]; imageModels: ImageModelInfo[] }>('GET', '/api/ui/models'),
+  models: () => request<ModelsAnswer>('GET', '/api/ui/models'),
   conversations: (after?: string, limit = 100) =>
-    request<{ conversations: ConversationSummary[]; next: string | null }>(
+    request<ConversationPage>(
       'GET',
       `/api/ui/conversations?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
     ),
-  createConversation: (init: {
-    model?: string | null;
-    systemPrompt?: string | null;
-    params?: ChatParams;
-    knowledge?: string[];
-    title?: string;
-  }) => request<{ conversation: Conversation }>('POST', '/api/ui/conversations', init).then((r) => r.conversation),
+  createConversation: (init: ConversationInit) =>
+    request<ConversationAnswer>('POST', '/api/ui/conversations', init).then((r) => r.conversation),
   conversation: (id: string) =>
-    request<{ conversation: Conversation; messages: Message[] }>(
-      'GET',
-      `/api/ui/conversations/${encodeURIComponent(id)}`,
-    ),
-  updateConversation: (
-    id: string,
-    patch: Partial<Pick<Conversation, 'title' | 'pinned' | 'model' | 'systemPrompt' | 'params' | 'currentLeafId'>>,
-  ) =>
-    request<{ conversation: Conversation }>('PATCH', `/api/ui/conversations/${encodeURIComponent(id)}`, patch).then(
+    request<ConversationWithMessages>('GET', `/api/ui/conversations/${encodeURIComponent(id)}`),
+  updateConversation: (id: string, patch: ConversationPatch) =>
+    request<ConversationAnswer>('PATCH', `/api/ui/conversations/${encodeURIComponent(id)}`, patch).then(
       (r) => r.conversation,
     ),
   deleteConversation: (id: string) => request('DELETE', `/api/ui/conversations/${encodeURIComponent(id)}`),
   restoreConversation: (id: string) => request('POST', `/api/ui/conversations/${encodeURIComponent(id)}/restore`, {}),
   stop: (conversationId: string, messageId: string) =>
-    request<{ message?: Message; requested?: boolean }>(
+    request<StopAnswer>(
       'POST',
       `/api/ui/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/stop`,
       {},
     ),
   search: (q: string) =>
-    request<{ results: SearchHit[] }>('GET', `/api/ui/search?q=${encodeURIComponent(q)}`).then((r) => r.results),
-  importChats: (data: unknown) =>
-    request<{ format: string; imported: number; conversations: Array<{ id: string; title: string }> }>(
-      'POST',
-      '/api/ui/import',
-      data,
-    ),
-  presets: () => request<{ presets: Preset[] }>('GET', '/api/ui/presets').then((r) => r.presets),
-  createPreset: (p: Omit<Preset, 'id' | 'editable'>) =>
-    request<{ preset: Preset }>('POST', '/api/ui/presets', p).then((r) => r.preset),
+    request<SearchAnswer>('GET', `/api/ui/search?q=${encodeURIComponent(q)}`).then((r) => r.results),
+  importChats: (data: unknown) => request<ImportAnswer>('POST', '/api/ui/import', data),
+  presets: () => request<PresetsAnswer>('GET', '/api/ui/presets').then((r) => r.presets),
+  createPreset: (p: PresetBody) => request<PresetAnswer>('POST', '/api/ui/presets', p).then((r) => r.preset),
   deletePreset: (id: string) => request('DELETE', `/api/ui/presets/${encodeURIComponent(id)}`),
-  users: () => request<{ users: User[] }>('GET', '/api/ui/users').then((r) => r.users),
-  createUser: (u: { username: string; password: string; role: Role }) =>
-    request<{ user: User }>('POST', '/api/ui/users', u).then((r) => r.user),
-  updateUser: (id: string, patch: { role?: Role; password?: string }) =>
-    request<{ user: User }>('PATCH', `/api/ui/users/${encodeURIComponent(id)}`, patch).then((r) => r.user),
+  users: () => request<UsersAnswer>('GET', '/api/ui/users').then((r) => r.users),
+  createUser: (u: NewUser) => request<UserAnswer>('POST', '/api/ui/users', u).then((r) => r.user),
+  updateUser: (id: string, patch: UserPatch) =>
+    request<UserAnswer>('PATCH', `/api/ui/users/${encodeURIComponent(id)}`, patch).then((r) => r.user),
   deleteUser: (id: string) => request('DELETE', `/api/ui/users/${encodeURIComponent(id)}`),
+
+  knowledgeBases: () => request<BasesAnswer>('GET', '/api/ui/knowledge').then((r) => r.bases),
+  createKnowledgeBase: (body: CreateBaseBody) => request<KnowledgeBase>('POST', '/api/ui/knowledge', body),
+  knowledgeDocuments: (base: string) =>
+    request<DocumentsAnswer>('GET', `/api/ui/knowledge/${encodeURIComponent(base)}/documents`).then((r) => r.documents),
+  addKnowledgeFiles: (base: string, files: File[]) =>
+    uploadFiles<AddAnswer>(`/api/ui/knowledge/${encodeURIComponent(base)}/documents`, files).then((r) => r.files),
 
   /**
    * Asks for a reply and calls `onEvent` for each event as it arrives. Resolves when the reply
@@ -335,12 +203,8 @@ export const api = {
    */
   async reply(
     conversationId: string,
-    body: {
-      parentId: string | null;
-      content?: string;
-      attachments?: Array<{ name: string; text: string } | { name: string; data: string; preview?: string }>;
-      model?: string;
-    },
+    /** an image attachment may carry the page's own `preview` (an object URL): it is not sent */
+    body: ReplyBody,
     onEvent: (event: ReplyEvent) => void,
     signal: AbortSignal,
   ): Promise<void> {

@@ -1,33 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import * as z from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
-import { SHARING, type Viewer } from '../../knowledge/index.js';
+import type { Viewer } from '../../knowledge/index.js';
 import { parseMultipart } from '../comfy/multipart.js';
-import { parseRequest } from '../validate.js';
-
-const createBody = z.strictObject({
-  name: z.string().min(1).max(64),
-  description: z.string().max(2000).optional(),
-  sharing: z.enum(SHARING).optional(),
-  embedding_model: z.string().min(1).max(200).optional(),
-  chunk_tokens: z.int().min(16).max(8192).optional(),
-  chunk_overlap: z.int().min(0).max(4096).optional(),
-});
-const patchBody = z.strictObject({
-  description: z.string().max(2000).optional(),
-  sharing: z.enum(SHARING).optional(),
-});
-const folderBody = z.strictObject({
-  /** an Atlas folder whose files are registered in place */
-  folder: z.string().min(1).max(1024),
-});
-const rawQuery = z.strictObject({ name: z.string().min(1).max(255) });
-const queryBody = z.strictObject({
-  query: z.string().min(1).max(10_000),
-  limit: z.int().min(1).max(50).optional(),
-  mode: z.enum(['indexed', 'exact']).optional(),
-});
+import { answer, parseRequest } from '../validate.js';
+import {
+  addAnswer,
+  basesAnswer,
+  createBaseBody,
+  documentsAnswer,
+  folderBody,
+  knowledgeBase,
+  patchBaseBody,
+  queryBody,
+  rawQuery,
+} from './contract.js';
 
 type IdParams = { id: string };
 type DocParams = { id: string; doc: string };
@@ -50,11 +37,11 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
   const knowledge = ctx.knowledge;
   const uploadLimit = Math.max(ctx.config.server.bodyLimit, knowledge.settings.maxFileBytes + 1024 ** 2);
 
-  app.get(prefix, async (request) => ({ bases: await knowledge.list(viewer(request)) }));
+  app.get(prefix, async (request) => answer(basesAnswer, { bases: await knowledge.list(viewer(request)) }));
 
   app.post(prefix, async (request, reply) => {
-    const body = parseRequest(createBody, request.body);
-    return reply.code(201).send(await knowledge.create(viewer(request), body));
+    const body = parseRequest(createBaseBody, request.body);
+    return reply.code(201).send(answer(knowledgeBase, await knowledge.create(viewer(request), body)));
   });
 
   app.get<{ Params: IdParams }>(`${prefix}/:id`, async (request) => {
@@ -64,7 +51,7 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
   });
 
   app.patch<{ Params: IdParams }>(`${prefix}/:id`, async (request) => {
-    const body = parseRequest(patchBody, request.body);
+    const body = parseRequest(patchBaseBody, request.body);
     return knowledge.update(viewer(request), request.params.id, body);
   });
 
@@ -73,9 +60,9 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
     return { deleted: request.params.id };
   });
 
-  app.get<{ Params: IdParams }>(`${prefix}/:id/documents`, async (request) => ({
-    documents: await knowledge.documents(viewer(request), request.params.id),
-  }));
+  app.get<{ Params: IdParams }>(`${prefix}/:id/documents`, async (request) =>
+    answer(documentsAnswer, { documents: await knowledge.documents(viewer(request), request.params.id) }),
+  );
 
   app.delete<{ Params: DocParams }>(`${prefix}/:id/documents/:doc`, async (request) => {
     await knowledge.removeDocument(viewer(request), request.params.id, request.params.doc);
@@ -119,7 +106,7 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
           const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
           result = await knowledge.addFiles(who, request.params.id, [{ name: query.name, bytes }]);
         }
-        return reply.code(result.job ? 202 : 200).send(result);
+        return reply.code(result.job ? 202 : 200).send(answer(addAnswer, result));
       },
     );
   });

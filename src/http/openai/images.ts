@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import {
@@ -16,27 +16,7 @@ import { OUTPUT_FOLDER } from '../../workflows/nodes/index.js';
 import { parseMultipart } from '../comfy/multipart.js';
 import { clientGone } from '../stream.js';
 import { parseRequest } from '../validate.js';
-
-/** OpenAI's images request, plus hearth's extensions (seed, steps, negative_prompt, cfg_scale, sampler, scheduler). */
-const imageSchema = z.object({
-  model: z.string({ error: 'model is required: an image model in the library (hearth list)' }).min(1),
-  prompt: z.string({ error: 'prompt is required' }).min(1, 'prompt must not be empty').max(10_000),
-  n: z.coerce.number().int().min(1).max(10).nullish(),
-  size: z.string().nullish(),
-  response_format: z.enum(['b64_json', 'url']).nullish(),
-  quality: z.string().nullish(),
-  style: z.string().nullish(),
-  user: z.string().nullish(),
-  output_format: z.enum(['png']).nullish(),
-  seed: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
-  steps: z.coerce.number().int().min(1).max(500).nullish(),
-  cfg_scale: z.coerce.number().min(0).max(100).nullish(),
-  negative_prompt: z.string().max(10_000).nullish(),
-  sampler: z.string().nullish(),
-  scheduler: z.string().nullish(),
-  /** edits: how much of the source image to redo */
-  strength: z.coerce.number().min(0).max(1).nullish(),
-});
+import { imageSchema } from './images-schema.js';
 
 type ImageBody = z.infer<typeof imageSchema>;
 

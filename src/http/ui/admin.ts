@@ -6,51 +6,40 @@
  * cannot do anything those APIs cannot, nor differently.
  */
 import type { FastifyInstance } from 'fastify';
-import * as z from 'zod';
+import type * as z from 'zod';
 import { atlasDbHealth, atlasFilesHealth } from '../../atlas/health.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { MANIFEST_FILE, shardFileName } from '../../jobs/commit.js';
-import { FINISHED_STATES, JOB_STATES } from '../../jobs/index.js';
+import { FINISHED_STATES } from '../../jobs/index.js';
 import { parseKeepAlive } from '../../models/keep-alive.js';
 import { parseModelfile } from '../../models/modelfile.js';
-import { ApiKeyStore, assessExposure, exposureReport, KEY_SCOPES } from '../../net/index.js';
+import { ApiKeyStore, assessExposure, exposureReport } from '../../net/index.js';
 import { keyJson } from '../admin/keys.js';
-import { parseRequest } from '../validate.js';
+import { answer, parseRequest } from '../validate.js';
 import type { UiAuth } from './auth.js';
+import {
+  adminModelsAnswer,
+  copyBody,
+  createdKeyAnswer,
+  createModelBody,
+  jobAnswer,
+  jobResultsAnswer,
+  jobsAnswer,
+  jobsQuery,
+  keepAliveBody,
+  keyBody,
+  keysAnswer,
+  logsAnswer,
+  logsQuery,
+  nameQuery,
+  nodeAnswer,
+  pullAnswer,
+  pullBody,
+  pullsAnswer,
+} from './contract.js';
 
 const ADMIN = { config: { uiAccess: 'admin' as const } };
-
-const modelName = z.string().trim().min(1).max(200);
-const nameQuery = z.strictObject({ name: modelName });
-const pullBody = z.strictObject({ source: z.string().trim().min(1).max(2000), insecure: z.boolean().optional() });
-const copyBody = z.strictObject({ source: modelName, destination: modelName });
-const keepAliveBody = z.strictObject({ name: modelName, keepAlive: z.union([z.string().max(40), z.number()]) });
-const createBody = z
-  .strictObject({
-    name: modelName,
-    /** a Modelfile's text (FROM an existing model or `atlas:<key>`, PARAMETER, SYSTEM, ...) */
-    modelfile: z.string().max(1_000_000).optional(),
-    /** a GGUF (or image model folder) already in the Atlas file store, registered where it is */
-    atlasPath: z.string().trim().min(1).max(1000).optional(),
-  })
-  .refine((b) => (b.modelfile === undefined) !== (b.atlasPath === undefined), {
-    message: 'give either modelfile or atlasPath',
-  });
-const keyBody = z.strictObject({
-  name: z.string().trim().min(1).max(100),
-  scopes: z.array(z.enum(KEY_SCOPES)).min(1),
-  expires: z.string().trim().min(1).max(40).optional(),
-});
-const jobsQuery = z.strictObject({
-  state: z.enum(JOB_STATES).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z.string().min(1).optional(),
-});
-const logsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(2000).default(500),
-});
 
 /** Lines of a job's first output shard shown under "results". */
 const RESULT_PREVIEW_LINES = 20;
@@ -67,7 +56,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
   app.get('/api/ui/admin/models', ADMIN, async () => {
     const loaded = ctx.engine.loaded();
     const entries = await ctx.models.list();
-    const models = [];
+    const models: z.input<typeof adminModelsAnswer>['models'] = [];
     for (const entry of entries) {
       const arch = entry.modelInfo['general.architecture'];
       const contextLength = typeof arch === 'string' ? entry.modelInfo[`${arch}.context_length`] : undefined;
@@ -88,7 +77,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
         modifiedAt: entry.modifiedAt.toISOString(),
       });
     }
-    return {
+    return answer(adminModelsAnswer, {
       models,
       loaded: loaded.map((l) => ({
         name: l.name,
@@ -99,7 +88,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
         expiresAt: l.expiresAt?.toISOString() ?? null,
         activeSequences: l.activeSequences,
       })),
-    };
+    });
   });
 
   app.delete('/api/ui/admin/models', ADMIN, async (request) => {
@@ -117,7 +106,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
   });
 
   app.post('/api/ui/admin/models/create', ADMIN, async (request, reply) => {
-    const body = parseRequest(createBody, request.body);
+    const body = parseRequest(createModelBody, request.body);
     let entry: Awaited<ReturnType<typeof ctx.models.create>>;
     if (body.atlasPath !== undefined) {
       entry = await ctx.models.create({ model: body.name, from: `atlas:${body.atlasPath.replace(/^atlas:/, '')}` });
@@ -154,7 +143,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
 
   // ---- pulls: tasks on Atlas, followed by polling (any node answers)
 
-  app.get('/api/ui/admin/pulls', ADMIN, async () => ({ pulls: await ctx.pulls.list() }));
+  app.get('/api/ui/admin/pulls', ADMIN, async () => answer(pullsAnswer, { pulls: await ctx.pulls.list() }));
 
   app.post('/api/ui/admin/pulls', ADMIN, async (request, reply) => {
     const body = parseRequest(pullBody, request.body);
@@ -162,22 +151,22 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
       insecure: body.insecure ?? false,
       createdBy: auth.session(request).user.username,
     });
-    return reply.code(202).send({ pull });
+    return reply.code(202).send(answer(pullAnswer, { pull }));
   });
 
-  app.get<{ Params: IdParams }>('/api/ui/admin/pulls/:id', ADMIN, async (request) => ({
-    pull: await ctx.pulls.get(request.params.id),
-  }));
+  app.get<{ Params: IdParams }>('/api/ui/admin/pulls/:id', ADMIN, async (request) =>
+    answer(pullAnswer, { pull: await ctx.pulls.get(request.params.id) }),
+  );
 
-  app.post<{ Params: IdParams }>('/api/ui/admin/pulls/:id/cancel', ADMIN, async (request) => ({
-    pull: await ctx.pulls.cancel(request.params.id),
-  }));
+  app.post<{ Params: IdParams }>('/api/ui/admin/pulls/:id/cancel', ADMIN, async (request) =>
+    answer(pullAnswer, { pull: await ctx.pulls.cancel(request.params.id) }),
+  );
 
   // ---- API keys
 
-  app.get('/api/ui/admin/keys', ADMIN, async () => ({
-    keys: (await keys.list({ includeRevoked: true })).map(keyJson),
-  }));
+  app.get('/api/ui/admin/keys', ADMIN, async () =>
+    answer(keysAnswer, { keys: (await keys.list({ includeRevoked: true })).map(keyJson) }),
+  );
 
   app.post('/api/ui/admin/keys', ADMIN, async (request, reply) => {
     const body = parseRequest(keyBody, request.body);
@@ -187,7 +176,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
       ...(body.expires !== undefined ? { expires: body.expires } : {}),
     });
     // The key itself is shown this once; Atlas keeps only its hash.
-    return reply.code(201).send({ key: created.key, info: keyJson(created.info) });
+    return reply.code(201).send(answer(createdKeyAnswer, { key: created.key, info: keyJson(created.info) }));
   });
 
   app.delete<{ Params: { name: string } }>('/api/ui/admin/keys/:name', ADMIN, async (request) => ({
@@ -198,29 +187,30 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
 
   app.get('/api/ui/admin/jobs', ADMIN, async (request) => {
     const query = parseRequest(jobsQuery, request.query, 'query');
-    return ctx.jobs.list({
+    const page = await ctx.jobs.list({
       limit: query.limit,
       ...(query.state ? { states: [query.state] } : {}),
       ...(query.before ? { before: query.before } : {}),
     });
+    return answer(jobsAnswer, page);
   });
 
-  app.get<{ Params: IdParams }>('/api/ui/admin/jobs/:id', ADMIN, async (request) => ({
-    job: await ctx.jobs.get(request.params.id),
-  }));
+  app.get<{ Params: IdParams }>('/api/ui/admin/jobs/:id', ADMIN, async (request) =>
+    answer(jobAnswer, { job: await ctx.jobs.get(request.params.id) }),
+  );
 
   app.get<{ Params: IdParams }>('/api/ui/admin/jobs/:id/logs', ADMIN, async (request) => {
     const query = parseRequest(logsQuery, request.query, 'query');
-    return { events: await ctx.jobs.events(request.params.id, query.after, query.limit) };
+    return answer(logsAnswer, { events: await ctx.jobs.events(request.params.id, query.after, query.limit) });
   });
 
-  app.post<{ Params: IdParams }>('/api/ui/admin/jobs/:id/cancel', ADMIN, async (request) => ({
-    job: await ctx.jobs.cancel(request.params.id),
-  }));
+  app.post<{ Params: IdParams }>('/api/ui/admin/jobs/:id/cancel', ADMIN, async (request) =>
+    answer(jobAnswer, { job: await ctx.jobs.cancel(request.params.id) }),
+  );
 
-  app.post<{ Params: IdParams }>('/api/ui/admin/jobs/:id/retry', ADMIN, async (request) => ({
-    job: await ctx.jobs.retry(request.params.id),
-  }));
+  app.post<{ Params: IdParams }>('/api/ui/admin/jobs/:id/retry', ADMIN, async (request) =>
+    answer(jobAnswer, { job: await ctx.jobs.retry(request.params.id) }),
+  );
 
   // A finished job's results: its manifest and the first lines of its first shard.
   app.get<{ Params: IdParams }>('/api/ui/admin/jobs/:id/results', ADMIN, async (request) => {
@@ -237,7 +227,8 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
     const lines = text.split('\n').filter((l) => l.trim());
     // The last line of a cut read may be partial: keep whole lines only.
     const whole = text.length >= RESULT_PREVIEW_BYTES ? lines.slice(0, -1) : lines;
-    return { output: job.output, manifest, preview: whole.slice(0, RESULT_PREVIEW_LINES), previewFile: first };
+    const preview = whole.slice(0, RESULT_PREVIEW_LINES);
+    return answer(jobResultsAnswer, { output: job.output, manifest, preview, previewFile: first });
   });
 
   // ---- the node (what `hearth doctor` checks, as this running node sees it)
@@ -249,7 +240,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
     const files = await check(() => atlasFilesHealth(ctx.atlas.files));
     const vram = await ctx.engine.vram().catch(() => null);
     const { warnings, problems } = assessExposure(ctx.config);
-    return {
+    return answer(nodeAnswer, {
       node: { id: ctx.node.id, hostname: ctx.node.hostname, version: ctx.version },
       engine: {
         engine: serving.engine,
@@ -269,7 +260,7 @@ export async function uiAdminRoutes(app: FastifyInstance, opts: { ctx: AppContex
       })),
       atlas: { database, files },
       exposure: { report: exposureReport(ctx.config), warnings, problems },
-    };
+    });
   });
 }
 

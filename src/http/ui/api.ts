@@ -4,7 +4,7 @@
  * the `{"error": "..."}` shape.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { ChatParams, ConversationMessage, ReplyEvents, User } from '../../chat/index.js';
 import {
   conversationMarkdown,
@@ -15,13 +15,11 @@ import {
   imageMediaType,
   MAX_ATTACHMENT_BYTES,
   parseImport,
-  THEMES,
 } from '../../chat/index.js';
 import { LOOPBACK_ZONE } from '../../config/index.js';
 import type { AppContext } from '../../context.js';
 import { HearthError } from '../../errors.js';
 import { generateImages } from '../../images/generate.js';
-import { KNOWLEDGE_FIELD_MAX } from '../../knowledge/index.js';
 import { parseOptions } from '../../models/options.js';
 import {
   FailedAuthLimiter,
@@ -33,75 +31,43 @@ import {
   ZonePolicy,
 } from '../../net/index.js';
 import { knowledgeRoutes } from '../knowledge/routes.js';
-import { imageRequest, imageSchema } from '../openai/images.js';
+import { imageRequest } from '../openai/images.js';
 import { NdjsonStream } from '../stream.js';
-import { parseRequest } from '../validate.js';
+import { answer, parseRequest } from '../validate.js';
 import { uiAdminRoutes } from './admin.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, UiAuth } from './auth.js';
+import {
+  conversationAnswer,
+  conversationInit,
+  conversationPatch,
+  conversationsAnswer,
+  conversationWithMessages,
+  createImageBody,
+  credentials,
+  exportQuery,
+  followQuery,
+  imageEvent,
+  importAnswer,
+  listQuery,
+  mePatch,
+  modelsAnswer,
+  newUser,
+  okAnswer,
+  presetAnswer,
+  presetBody,
+  presetsAnswer,
+  replyBody,
+  replyEvent,
+  searchAnswer,
+  searchQuery,
+  sessionAnswer,
+  signedInAnswer,
+  stopAnswer,
+  userAnswer,
+  userPatch,
+  usersAnswer,
+} from './contract.js';
 import { uiWorkflowRoutes } from './workflows.js';
-
-const credentials = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
-const paramsField = z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.string())]));
-const nullableText = (max: number) => z.string().max(max).nullable();
-/** knowledge bases (names) a conversation or preset answers from (docs/knowledge.md) */
-const knowledgeField = z.array(z.string().min(1).max(64)).max(KNOWLEDGE_FIELD_MAX);
-
-const conversationInit = z.object({
-  title: z.string().max(200).optional(),
-  model: nullableText(200).optional(),
-  systemPrompt: nullableText(100_000).optional(),
-  params: paramsField.optional(),
-  knowledge: knowledgeField.optional(),
-});
-const conversationPatch = conversationInit.extend({
-  pinned: z.boolean().optional(),
-  currentLeafId: z.string().min(1).optional(),
-});
-const replyBody = z.object({
-  parentId: z.string().min(1).nullable(),
-  content: z.string().max(1_000_000).optional(),
-  // Text files as text; PDFs and images as their bytes, base64 (src/chat/attachments.ts).
-  attachments: z
-    .array(
-      z.union([
-        z.object({ name: z.string().min(1).max(255), text: z.string() }),
-        z.object({ name: z.string().min(1).max(255), data: z.string().max(Math.ceil(MAX_ATTACHMENT_BYTES / 3) * 4) }),
-      ]),
-    )
-    .max(20)
-    .optional(),
-  model: z.string().min(1).max(200).optional(),
-});
-const mePatch = z.object({
-  defaultModel: nullableText(200).optional(),
-  theme: z.enum(THEMES).optional(),
-  currentPassword: z.string().optional(),
-  newPassword: z.string().optional(),
-});
-const newUser = credentials.extend({ role: z.enum(['admin', 'user']).default('user') });
-const userPatch = z.object({ role: z.enum(['admin', 'user']).optional(), password: z.string().optional() });
-const presetBody = z.object({
-  name: z.string().min(1).max(80),
-  model: nullableText(200).optional(),
-  systemPrompt: nullableText(100_000).optional(),
-  params: paramsField.optional(),
-  knowledge: knowledgeField.optional(),
-  shared: z.boolean().optional(),
-});
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  after: z.string().min(1).optional(),
-});
-const searchQuery = z.object({
-  q: z.string().max(500).default(''),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-});
-/** "Create image": the OpenAI images route's fields and bounds (one image), under a message of the chat. */
-const createImageBody = imageSchema
-  .pick({ model: true, prompt: true, size: true, steps: true, seed: true })
-  .extend({ parentId: z.string().min(1).nullable() });
-const followQuery = z.object({ from: z.coerce.number().int().min(0).max(100_000_000).default(0) });
-const exportQuery = z.object({ format: z.enum(['json', 'md']).default('json') });
 
 type IdParams = { id: string };
 type MessageParams = { id: string; messageId: string };
@@ -163,7 +129,7 @@ async function streamReply(
   write: (events: ReplyEvents) => Promise<ConversationMessage>,
 ): Promise<FastifyReply> {
   const stream = new NdjsonStream(request, reply);
-  const send = (event: unknown) => void stream.write(event);
+  const send = (event: z.input<typeof replyEvent>) => void stream.write(event);
   try {
     const final = await write({
       message: (message: ConversationMessage) => send({ type: 'message', message }),
@@ -220,7 +186,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User) => {
     const { token, session } = await chat.sessions.create(user);
     reply.header('set-cookie', sessionCookie(token, chat.sessions.ttlMs, secureCookie(request)));
-    return { user: publicUser(user), csrfToken: session.csrfToken };
+    return answer(signedInAnswer, { user: publicUser(user), csrfToken: session.csrfToken });
   };
 
   // ---- accounts and sessions
@@ -231,9 +197,13 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       // The page asks this on every load: the cookie's lifetime slides with the session's.
       const token = readCookie(request.headers.cookie, SESSION_COOKIE);
       if (token) reply.header('set-cookie', sessionCookie(token, chat.sessions.ttlMs, secureCookie(request)));
-      return { user: publicUser(session.user), csrfToken: session.csrfToken, setupRequired: false };
+      return answer(sessionAnswer, {
+        user: publicUser(session.user),
+        csrfToken: session.csrfToken,
+        setupRequired: false,
+      });
     }
-    return { user: null, csrfToken: null, setupRequired: (await chat.users.count()) === 0 };
+    return answer(sessionAnswer, { user: null, csrfToken: null, setupRequired: (await chat.users.count()) === 0 });
   });
 
   app.post('/api/ui/setup', { config: { uiAccess: 'public' } }, async (request, reply) => {
@@ -258,7 +228,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.post('/api/ui/logout', async (request, reply) => {
     await chat.sessions.revoke(auth.session(request).id);
     reply.header('set-cookie', clearedSessionCookie());
-    return { ok: true };
+    return answer(okAnswer, { ok: true });
   });
 
   app.patch('/api/ui/me', async (request, reply) => {
@@ -282,22 +252,22 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       user = await chat.users.setDefaultModel(user.id, body.defaultModel);
     }
     if (body.theme !== undefined) user = await chat.users.setPreferences(user.id, { theme: body.theme });
-    return { user: publicUser(user) };
+    return answer(userAnswer, { user: publicUser(user) });
   });
 
   // ---- users (admins)
 
   app.get('/api/ui/users', { config: { uiAccess: 'admin' } }, async () => {
     const seen = await chat.sessions.lastSeen();
-    return {
+    return answer(usersAnswer, {
       users: (await chat.users.list()).map((u) => ({ ...publicUser(u), lastSeenAt: seen.get(u.id) ?? null })),
-    };
+    });
   });
 
   app.post('/api/ui/users', { config: { uiAccess: 'admin' } }, async (request, reply) => {
     const body = parseRequest(newUser, request.body);
     const user = await chat.users.create(body);
-    return reply.code(201).send({ user: publicUser(user) });
+    return reply.code(201).send(answer(userAnswer, { user: publicUser(user) }));
   });
 
   app.patch<{ Params: IdParams }>('/api/ui/users/:id', { config: { uiAccess: 'admin' } }, async (request) => {
@@ -311,7 +281,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       await chat.users.setPassword(user.id, body.password);
       await chat.sessions.revokeUser(user.id);
     }
-    return { user: publicUser(user) };
+    return answer(userAnswer, { user: publicUser(user) });
   });
 
   app.delete<{ Params: IdParams }>('/api/ui/users/:id', { config: { uiAccess: 'admin' } }, async (request) => {
@@ -319,16 +289,16 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       throw new HearthError('USER_INVALID', 'you cannot delete your own account while signed in with it');
     }
     const user = await chat.users.delete(request.params.id);
-    return { user: publicUser(user) };
+    return answer(userAnswer, { user: publicUser(user) });
   });
 
   // ---- models
 
   app.get('/api/ui/models', async () => {
     const entries = await ctx.models.list();
-    const models = [];
+    const models: z.input<typeof modelsAnswer>['models'] = [];
     // Image models cannot chat: listed apart, for "Create image".
-    const imageModels = [];
+    const imageModels: z.input<typeof modelsAnswer>['imageModels'] = [];
     for (const entry of entries) {
       if (ctx.models.imageFiles(entry)) {
         imageModels.push({ name: entry.name, size: entry.size, family: entry.details.family });
@@ -351,7 +321,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         capabilities: caps ?? [],
       });
     }
-    return { models, imageModels };
+    return answer(modelsAnswer, { models, imageModels });
   });
 
   // ---- conversations
@@ -362,7 +332,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       limit: query.limit,
       ...(query.after ? { after: query.after } : {}),
     });
-    return { conversations: page.items, next: page.next };
+    return answer(conversationsAnswer, { conversations: page.items, next: page.next });
   });
 
   /** Attached knowledge bases must be ones the user sees (KNOWLEDGE_NOT_FOUND names the first that is not). */
@@ -377,14 +347,14 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       ...body,
       params: checkParams(body.params) ?? {},
     });
-    return reply.code(201).send({ conversation });
+    return reply.code(201).send(answer(conversationAnswer, { conversation }));
   });
 
   app.get<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
     const userId = auth.session(request).user.id;
     const conversation = await chat.conversations.get(userId, request.params.id);
     const messages = await chat.conversations.messages(userId, conversation.id);
-    return { conversation, messages };
+    return answer(conversationWithMessages, { conversation, messages });
   });
 
   app.patch<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
@@ -395,16 +365,17 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       ...body,
       ...(params ? { params } : {}),
     });
-    return { conversation };
+    return answer(conversationAnswer, { conversation });
   });
 
   app.delete<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
     await chat.conversations.delete(auth.session(request).user.id, request.params.id);
-    return { ok: true };
+    return answer(okAnswer, { ok: true });
   });
 
   app.post<{ Params: IdParams }>('/api/ui/conversations/:id/restore', async (request) => {
-    return { conversation: await chat.conversations.restore(auth.session(request).user.id, request.params.id) };
+    const conversation = await chat.conversations.restore(auth.session(request).user.id, request.params.id);
+    return answer(conversationAnswer, { conversation });
   });
 
   /**
@@ -472,7 +443,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const started = Date.now();
       const [png] = await generateImages(ctx.images, {
         ...req,
-        onStep: (step, total) => void stream.write({ type: 'progress', step, total }),
+        onStep: (step, total) => void stream.write(answer(imageEvent, { type: 'progress', step, total })),
       });
       if (!png) throw new HearthError('IMAGE_RUNTIME_FAILED', ['the image pipeline', 'it returned no image']);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -483,8 +454,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         png,
         caption: `${req.width}×${req.height} · ${req.steps} steps · seed ${req.seed} · ${seconds} s`,
       });
-      for (const message of messages) void stream.write({ type: 'message', message });
-      void stream.write({ type: 'done', message: messages.at(-1) });
+      for (const message of messages) void stream.write(answer(imageEvent, { type: 'message', message }));
+      void stream.write(answer(imageEvent, { type: 'done', message: messages.at(-1)! }));
       stream.end();
     } catch (err) {
       stream.fail(err);
@@ -523,10 +494,10 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
         request.params.id,
         request.params.messageId,
         query.from,
-        { text: (text: string) => void stream.write({ type: 'text', text }) },
+        { text: (text: string) => void stream.write(answer(replyEvent, { type: 'text', text })) },
         gone,
       );
-      if (final) void stream.write({ type: 'done', message: final });
+      if (final) void stream.write(answer(replyEvent, { type: 'done', message: final }));
       if (!stream.hasStarted) return reply.code(204).send();
       stream.end();
       return reply;
@@ -539,7 +510,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   app.post<{ Params: MessageParams }>('/api/ui/conversations/:id/messages/:messageId/stop', async (request, reply) => {
     const message = await chat.replies.stop(auth.session(request).user.id, request.params.id, request.params.messageId);
     // null: another node writes the reply; it stops at its next write (within about a second).
-    return message ? { message } : reply.code(202).send({ requested: true });
+    return message ? answer(stopAnswer, { message }) : reply.code(202).send(answer(stopAnswer, { requested: true }));
   });
 
   app.get<{ Params: IdParams }>('/api/ui/conversations/:id/export', async (request, reply) => {
@@ -578,17 +549,21 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     const { format, trees } = parseImport(request.body);
     const imported = [];
     for (const tree of trees) imported.push(await chat.conversations.insertTree(userId, tree));
-    return { format, imported: imported.length, conversations: imported.map((c) => ({ id: c.id, title: c.title })) };
+    const conversations = imported.map((c) => ({ id: c.id, title: c.title }));
+    return answer(importAnswer, { format, imported: imported.length, conversations });
   });
 
   app.get('/api/ui/search', async (request) => {
     const query = parseRequest(searchQuery, request.query, 'query');
-    return { results: await chat.conversations.search(auth.session(request).user.id, query.q, query.limit) };
+    const results = await chat.conversations.search(auth.session(request).user.id, query.q, query.limit);
+    return answer(searchAnswer, { results });
   });
 
   // ---- presets
 
-  app.get('/api/ui/presets', async (request) => ({ presets: await chat.presets.list(auth.session(request).user) }));
+  app.get('/api/ui/presets', async (request) =>
+    answer(presetsAnswer, { presets: await chat.presets.list(auth.session(request).user) }),
+  );
 
   app.post('/api/ui/presets', async (request, reply) => {
     const body = parseRequest(presetBody, request.body);
@@ -597,7 +572,7 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       ...body,
       params: checkParams(body.params) ?? {},
     });
-    return reply.code(201).send({ preset });
+    return reply.code(201).send(answer(presetAnswer, { preset }));
   });
 
   app.patch<{ Params: IdParams }>('/api/ui/presets/:id', async (request) => {
@@ -608,11 +583,11 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       ...body,
       ...(params ? { params } : {}),
     });
-    return { preset };
+    return answer(presetAnswer, { preset });
   });
 
   app.delete<{ Params: IdParams }>('/api/ui/presets/:id', async (request) => {
     await chat.presets.delete(auth.session(request).user, request.params.id);
-    return { ok: true };
+    return answer(okAnswer, { ok: true });
   });
 }

@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { parseDuration } from '../../config/index.js';
 import { hashSecret, type ScryptCost, verifySecret } from '../../secrets.js';
 
-/** What a key may be used for: the service classes that take bearer keys. */
-export const KEY_SCOPES = ['inference', 'workflows', 'jobs', 'admin'] as const;
+import { KEY_SCOPES } from './scopes.js';
+
+export { KEY_SCOPES };
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
 export const KEY_PREFIX = 'hth_';

@@ -1,16 +1,16 @@
 // API keys: create one (shown once, with Copy), list them with their last use, revoke.
 import { useCallback, useState } from 'react';
 import { Dialog } from '../components/Dialog';
-import { type ApiKey, admin, when } from './client';
+import { type ApiKey, admin, type KeyScope, when } from './client';
 import { usePoll } from './poll';
 
-const SCOPES = ['inference', 'workflows', 'jobs', 'admin'] as const;
+const SCOPES = ['inference', 'workflows', 'jobs', 'admin'] as const satisfies readonly KeyScope[];
 
 export function KeysScreen() {
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
   const [error, setError] = useState('');
   const [name, setName] = useState('');
-  const [scopes, setScopes] = useState<string[]>(['inference']);
+  const [scopes, setScopes] = useState<KeyScope[]>(['inference']);
   const [expires, setExpires] = useState('');
   const [created, setCreated] = useState<{ name: string; key: string } | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);

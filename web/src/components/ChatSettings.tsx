@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, type ChatParams, type KnowledgeBase, type ModelInfo, type Preset, request, type User } from '../api';
+import { api, type ChatParams, type KnowledgeBase, type ModelInfo, type Preset, type User } from '../api';
 import type { Toast } from './Toasts';
 
 interface Settings {
@@ -164,8 +164,9 @@ export function ChatSettings(props: {
   const [bases, setBases] = useState<KnowledgeBase[]>([]);
   const [presetBases, setPresetBases] = useState<string[]>([]);
   useEffect(() => {
-    request<{ bases: KnowledgeBase[] }>('GET', '/api/ui/knowledge')
-      .then((r) => setBases(r.bases))
+    api
+      .knowledgeBases()
+      .then(setBases)
       .catch(() => setBases([]));
   }, []);
   useEffect(() => setPresetBases(settings.knowledge ?? []), [settings.knowledge]);

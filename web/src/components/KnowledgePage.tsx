@@ -1,9 +1,7 @@
 // The Knowledge page (/ui/knowledge), loaded on demand so the chat's first bundle does not grow:
 // create a base, upload documents, watch their ingestion. Chats use a base with #name in the composer.
 import { useCallback, useEffect, useState } from 'react';
-import { type AddedFile, type KnowledgeBase, type KnowledgeDocument, request, uploadFiles } from '../api';
-
-const base = (name: string) => `/api/ui/knowledge/${encodeURIComponent(name)}`;
+import { type AddedFile, api, type KnowledgeBase, type KnowledgeDocument } from '../api';
 
 export default function KnowledgePage(props: { onClose: () => void }) {
   const [bases, setBases] = useState<KnowledgeBase[]>([]);
@@ -13,8 +11,7 @@ export default function KnowledgePage(props: { onClose: () => void }) {
   const [model, setModel] = useState('');
 
   const refresh = useCallback(async () => {
-    const out = await request<{ bases: KnowledgeBase[] }>('GET', '/api/ui/knowledge');
-    setBases(out.bases);
+    setBases(await api.knowledgeBases());
   }, []);
 
   useEffect(() => {
@@ -24,7 +21,7 @@ export default function KnowledgePage(props: { onClose: () => void }) {
   const create = async () => {
     setError('');
     try {
-      const made = await request<KnowledgeBase>('POST', '/api/ui/knowledge', {
+      const made = await api.createKnowledgeBase({
         name,
         ...(model ? { embedding_model: model } : {}),
       });
@@ -93,9 +90,9 @@ function BaseDocuments(props: { name: string; onChanged: () => Promise<void> }) 
   const [error, setError] = useState('');
 
   const load = useCallback(async () => {
-    const out = await request<{ documents: KnowledgeDocument[] }>('GET', `${base(props.name)}/documents`);
-    setDocuments(out.documents);
-    return out.documents;
+    const documents = await api.knowledgeDocuments(props.name);
+    setDocuments(documents);
+    return documents;
   }, [props.name]);
 
   // Poll while anything is being ingested.
@@ -118,8 +115,7 @@ function BaseDocuments(props: { name: string; onChanged: () => Promise<void> }) 
     if (!files?.length) return;
     setError('');
     try {
-      const out = await uploadFiles<{ files: AddedFile[] }>(`${base(props.name)}/documents`, [...files]);
-      setResults(out.files);
+      setResults(await api.addKnowledgeFiles(props.name, [...files]));
       const docs = await load();
       if (docs.some((d) => d.state === 'pending')) {
         const poll = async () => {
