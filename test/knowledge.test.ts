@@ -336,6 +336,73 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       const reloaded = await alice.get(`/api/ui/conversations/${id}`);
       expect(reloaded.json.conversation.knowledge).toEqual(['manuals']);
       expect(reloaded.json.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+
+      // An export carries the chat's bases and each reply's sources; importing it restores both.
+      const exported = await alice.get(`/api/ui/conversations/${id}/export`);
+      const [chat] = exported.json.conversations;
+      expect(chat.knowledge).toEqual(['manuals']);
+      expect(chat.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+      const imported = await alice.post('/api/ui/import', exported.json);
+      expect(imported.status, imported.text).toBe(200);
+      const copy = await alice.get(`/api/ui/conversations/${imported.json.conversations[0].id}`);
+      expect(copy.json.conversation.knowledge).toEqual(['manuals']);
+      expect(copy.json.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+      const markdown = await alice.call('GET', `/api/ui/conversations/${id}/export?format=md`);
+      expect(markdown.text).toMatch(/### Sources\n\n\[1\] guide\.md › [^\n]*Storage \(manuals\)\n\n> /);
+      expect(markdown.text).toContain('quokka marmalade ledger');
+      // A malformed source is refused with where it is; nothing is imported.
+      const broken = structuredClone(exported.json);
+      broken.conversations[0].messages.at(-1).stats.sources[0].text = 42;
+      const refused = await alice.post('/api/ui/import', broken);
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toMatch(
+        /not a valid hearth export at conversations\.0\.messages\.\d+\.stats\.sources\.0\.text/,
+      );
+      expect((await alice.get('/api/ui/conversations')).json.conversations).toHaveLength(2);
+
+      // Open WebUI's sources (one number per source, its passages joined) come over too.
+      const webui = await alice.post('/api/ui/import', {
+        title: 'From Open WebUI',
+        history: {
+          currentId: 'b',
+          messages: {
+            a: { id: 'a', parentId: null, role: 'user', content: 'Where is it?', timestamp: 1_700_000_000 },
+            b: {
+              id: 'b',
+              parentId: 'a',
+              role: 'assistant',
+              content: 'In the pantry [1].',
+              timestamp: 1_700_000_010,
+              sources: [
+                {
+                  source: { id: 'kb1', name: 'house', type: 'collection' },
+                  document: ['The jar is in the pantry.', 'Second shelf.'],
+                  metadata: [
+                    { source: 'pantry.md', name: 'pantry.md', file_id: 'f1' },
+                    { source: 'pantry.md', name: 'pantry.md', file_id: 'f1' },
+                  ],
+                  distances: [0.8, 0.7],
+                },
+                { source: { name: 'a web search' }, urls: ['https://example.invalid'] },
+              ],
+            },
+          },
+        },
+      });
+      expect(webui.status, webui.text).toBe(200);
+      const fromWebui = await alice.get(`/api/ui/conversations/${webui.json.conversations[0].id}`);
+      expect(fromWebui.json.messages.at(-1).stats.sources).toEqual([
+        {
+          n: 1,
+          base: 'house',
+          document: 'pantry.md',
+          document_id: 'f1',
+          chunk_id: 0,
+          heading: '',
+          text: 'The jar is in the pantry.\n\nSecond shelf.',
+          score: 0.8,
+        },
+      ]);
     });
 
     it('deletes a document with its chunks, and a base with everything it uploaded', async () => {
