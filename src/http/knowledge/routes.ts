@@ -27,6 +27,10 @@ const queryBody = z.strictObject({
   query: z.string().min(1).max(10_000),
   limit: z.int().min(1).max(50).optional(),
   mode: z.enum(['indexed', 'exact']).optional(),
+  /** false: no reranking; true: with knowledge.reranker; a name: that reranker model */
+  rerank: z
+    .union([z.boolean(), z.string().min(1).max(200)], { error: 'rerank is true, false or a reranker model name' })
+    .optional(),
 });
 
 type IdParams = { id: string };
@@ -88,6 +92,7 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
     const results = await knowledge.query(viewer(request), [request.params.id], body.query, {
       ...(body.limit !== undefined ? { limit: body.limit } : {}),
       ...(body.mode ? { mode: body.mode } : {}),
+      ...(body.rerank !== undefined ? { rerank: body.rerank } : {}),
     });
     return { results, took_ms: Math.round(performance.now() - started) };
   });
