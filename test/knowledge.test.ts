@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docx } from './support/docx.js';
 import {
   type HearthDirs,
   hearthDirs,
@@ -108,6 +109,11 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
         { name: 'notes.txt', bytes: 'Short notes about backups.\n\nAnother paragraph about restores.' },
         { name: 'printed.pdf', bytes: textPdf([['The boiler manual says: bleed the radiators in October.']]) },
         { name: 'scan.pdf', bytes: imageOnlyPdf() },
+        {
+          name: 'cellar.docx',
+          bytes: docx([{ text: 'Cellar', heading: 1 }, { text: 'The water meter is behind the wine rack.' }]),
+        },
+        { name: 'broken.docx', bytes: Buffer.from('PK\u0003\u0004 not really a zip') },
         { name: 'photo.jpg', bytes: Buffer.from([0xff, 0xd8, 0xff]) },
         { name: 'huge.txt', bytes: 'x'.repeat(70 * 1024) },
       ]);
@@ -122,7 +128,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
 
       const job = await waitForJob(base, up.json.job, finished);
       expect(job).toMatchObject({ type: 'knowledge', state: 'succeeded', manifest: null });
-      expect(job.progress).toMatchObject({ shards_total: 4, shards_committed: 4, records_ok: 3, records_failed: 1 });
+      expect(job.progress).toMatchObject({ shards_total: 6, shards_committed: 6, records_ok: 4, records_failed: 2 });
 
       const docs = (await call(base, '/api/knowledge/manuals/documents')).json.documents;
       const state = Object.fromEntries(docs.map((d: any) => [d.name, d]));
@@ -131,6 +137,13 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       expect(state['printed.pdf']).toMatchObject({ state: 'ready', chunks: 1 });
       expect(state['scan.pdf'].state).toBe('failed');
       expect(state['scan.pdf'].error).toMatch(/scan\.pdf: the PDF has no text layer/);
+      expect(state['cellar.docx']).toMatchObject({ state: 'ready', chunks: 1 });
+      const cellar = await call(base, '/api/knowledge/manuals/query', { query: 'water meter wine rack', limit: 1 });
+      expect(cellar.json.results[0]).toMatchObject({ heading: 'Cellar', document: { name: 'cellar.docx' } });
+      expect(state['broken.docx'].state).toBe('failed');
+      expect(state['broken.docx'].error).toMatch(
+        /^broken\.docx: is not a readable Word document \(.+\): check the file/,
+      );
       // The original is on Atlas files, named by its sha256.
       expect(existsSync(join(dirs.atlas, state['guide.md'].file_key))).toBe(true);
 
@@ -142,7 +155,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
         job: null,
         files: [{ name: 'copy-of-guide.md', status: 'duplicate', document: state['guide.md'].id }],
       });
-      expect((await call(base, '/api/knowledge/manuals/documents')).json.documents.length).toBe(4);
+      expect((await call(base, '/api/knowledge/manuals/documents')).json.documents.length).toBe(6);
     });
 
     it('ranks first, through the full-text side, the chunk whose words the query holds', async () => {
