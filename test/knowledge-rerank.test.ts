@@ -6,7 +6,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateReranker } from './fixtures/gguf/index.js';
-import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
+import {
+  type HearthDirs,
+  hearthDirs,
+  type InProcessHearth,
+  runHearthCli,
+  startHearthInProcess,
+} from './support/hearth.js';
 import { call, createModel, finished, waitForJob } from './support/jobs.js';
 import { captureLog } from './support/log.js';
 import { makeTestModels } from './support/models.js';
@@ -138,6 +144,19 @@ describe('reranking retrieved chunks', () => {
     expect(citations.map((c: any) => c.chunk_id)).toEqual(query.json.results.map((r: any) => r.chunk_id));
     expect(citations.map((c: any) => c.n)).toEqual([1, 2, 3]);
     for (const [i, c] of citations.entries()) expect(c.rerank_score).toBeCloseTo(query.json.results[i].rerank_score, 4);
+  });
+
+  it('reranks from the CLI: hearth kb query --rerank', async () => {
+    const env = { env: { HEARTH_HOST: base } };
+    const expected = (await call(base, '/api/knowledge/house/query', { query: QUESTION, limit: 2 })).json.results;
+    const ran = await runHearthCli(dirs, ['kb', 'query', 'house', '-n', '2', '--rerank', 'reranker', QUESTION], env);
+    expect(ran.code, ran.stderr).toBe(0);
+    const shown = [...ran.stdout.matchAll(/^\[(\d)\] .*\(score [\d.]+, rerank ([\d.]+)\)$/gm)];
+    expect(shown.map((m) => Number(m[1]))).toEqual([1, 2]);
+    for (const [i, m] of shown.entries()) expect(Number(m[2])).toBeCloseTo(expected[i].rerank_score, 3);
+    const plain = await runHearthCli(dirs, ['kb', 'query', 'house', '-n', '2', '--no-rerank', QUESTION], env);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).not.toMatch(/rerank/);
   });
 
   it('refuses a reranker that is missing or is not a reranker, and a malformed rerank', async () => {
