@@ -212,8 +212,13 @@ async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> 
   const knowledge = new KnowledgeService({
     db,
     files: undefined as never,
-    engine: { embed: async () => stub as never },
-    inference: { prepare: async () => ({ spec: {}, load: {}, keepAliveMs: 0 }) as never, capabilities: async () => [] },
+    engine: { embed: async () => stub as never, rerank: async () => ({}) as never },
+    inference: {
+      prepare: async () => ({ spec: {}, load: {}, keepAliveMs: 0 }) as never,
+      capabilities: async () => [],
+      embedding: () => ({}) as never,
+      rerank: () => ({}) as never,
+    },
     log: silentLogger(),
     cacheDir: dir,
     settings: { embeddingModel: 'bench', chunkTokens: 400, chunkOverlap: 60, maxFileBytes: 1, topK: 5, template: '' },

@@ -131,6 +131,7 @@ export async function openContext(
         maxFileBytes: config.knowledge.maxFileSize,
         topK: config.knowledge.topK,
         template: config.knowledge.template,
+        reranker: config.knowledge.reranker,
       },
       observer: metrics.knowledge,
     });

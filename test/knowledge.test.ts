@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docx } from './support/docx.js';
 import {
   type HearthDirs,
   hearthDirs,
@@ -108,6 +109,11 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
         { name: 'notes.txt', bytes: 'Short notes about backups.\n\nAnother paragraph about restores.' },
         { name: 'printed.pdf', bytes: textPdf([['The boiler manual says: bleed the radiators in October.']]) },
         { name: 'scan.pdf', bytes: imageOnlyPdf() },
+        {
+          name: 'cellar.docx',
+          bytes: docx([{ text: 'Cellar', heading: 1 }, { text: 'The water meter is behind the wine rack.' }]),
+        },
+        { name: 'broken.docx', bytes: Buffer.from('PK\u0003\u0004 not really a zip') },
         { name: 'photo.jpg', bytes: Buffer.from([0xff, 0xd8, 0xff]) },
         { name: 'huge.txt', bytes: 'x'.repeat(70 * 1024) },
       ]);
@@ -122,7 +128,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
 
       const job = await waitForJob(base, up.json.job, finished);
       expect(job).toMatchObject({ type: 'knowledge', state: 'succeeded', manifest: null });
-      expect(job.progress).toMatchObject({ shards_total: 4, shards_committed: 4, records_ok: 3, records_failed: 1 });
+      expect(job.progress).toMatchObject({ shards_total: 6, shards_committed: 6, records_ok: 4, records_failed: 2 });
 
       const docs = (await call(base, '/api/knowledge/manuals/documents')).json.documents;
       const state = Object.fromEntries(docs.map((d: any) => [d.name, d]));
@@ -131,6 +137,13 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       expect(state['printed.pdf']).toMatchObject({ state: 'ready', chunks: 1 });
       expect(state['scan.pdf'].state).toBe('failed');
       expect(state['scan.pdf'].error).toMatch(/scan\.pdf: the PDF has no text layer/);
+      expect(state['cellar.docx']).toMatchObject({ state: 'ready', chunks: 1 });
+      const cellar = await call(base, '/api/knowledge/manuals/query', { query: 'water meter wine rack', limit: 1 });
+      expect(cellar.json.results[0]).toMatchObject({ heading: 'Cellar', document: { name: 'cellar.docx' } });
+      expect(state['broken.docx'].state).toBe('failed');
+      expect(state['broken.docx'].error).toMatch(
+        /^broken\.docx: is not a readable Word document \(.+\): check the file/,
+      );
       // The original is on Atlas files, named by its sha256.
       expect(existsSync(join(dirs.atlas, state['guide.md'].file_key))).toBe(true);
 
@@ -142,7 +155,7 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
         job: null,
         files: [{ name: 'copy-of-guide.md', status: 'duplicate', document: state['guide.md'].id }],
       });
-      expect((await call(base, '/api/knowledge/manuals/documents')).json.documents.length).toBe(4);
+      expect((await call(base, '/api/knowledge/manuals/documents')).json.documents.length).toBe(6);
     });
 
     it('ranks first, through the full-text side, the chunk whose words the query holds', async () => {
@@ -336,6 +349,73 @@ function scenario(name: string, database: () => Promise<{ url: string; drop(): P
       const reloaded = await alice.get(`/api/ui/conversations/${id}`);
       expect(reloaded.json.conversation.knowledge).toEqual(['manuals']);
       expect(reloaded.json.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+
+      // An export carries the chat's bases and each reply's sources; importing it restores both.
+      const exported = await alice.get(`/api/ui/conversations/${id}/export`);
+      const [chat] = exported.json.conversations;
+      expect(chat.knowledge).toEqual(['manuals']);
+      expect(chat.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+      const imported = await alice.post('/api/ui/import', exported.json);
+      expect(imported.status, imported.text).toBe(200);
+      const copy = await alice.get(`/api/ui/conversations/${imported.json.conversations[0].id}`);
+      expect(copy.json.conversation.knowledge).toEqual(['manuals']);
+      expect(copy.json.messages.at(-1).stats.sources).toEqual(reply.stats.sources);
+      const markdown = await alice.call('GET', `/api/ui/conversations/${id}/export?format=md`);
+      expect(markdown.text).toMatch(/### Sources\n\n\[1\] guide\.md › [^\n]*Storage \(manuals\)\n\n> /);
+      expect(markdown.text).toContain('quokka marmalade ledger');
+      // A malformed source is refused with where it is; nothing is imported.
+      const broken = structuredClone(exported.json);
+      broken.conversations[0].messages.at(-1).stats.sources[0].text = 42;
+      const refused = await alice.post('/api/ui/import', broken);
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toMatch(
+        /not a valid hearth export at conversations\.0\.messages\.\d+\.stats\.sources\.0\.text/,
+      );
+      expect((await alice.get('/api/ui/conversations')).json.conversations).toHaveLength(2);
+
+      // Open WebUI's sources (one number per source, its passages joined) come over too.
+      const webui = await alice.post('/api/ui/import', {
+        title: 'From Open WebUI',
+        history: {
+          currentId: 'b',
+          messages: {
+            a: { id: 'a', parentId: null, role: 'user', content: 'Where is it?', timestamp: 1_700_000_000 },
+            b: {
+              id: 'b',
+              parentId: 'a',
+              role: 'assistant',
+              content: 'In the pantry [1].',
+              timestamp: 1_700_000_010,
+              sources: [
+                {
+                  source: { id: 'kb1', name: 'house', type: 'collection' },
+                  document: ['The jar is in the pantry.', 'Second shelf.'],
+                  metadata: [
+                    { source: 'pantry.md', name: 'pantry.md', file_id: 'f1' },
+                    { source: 'pantry.md', name: 'pantry.md', file_id: 'f1' },
+                  ],
+                  distances: [0.8, 0.7],
+                },
+                { source: { name: 'a web search' }, urls: ['https://example.invalid'] },
+              ],
+            },
+          },
+        },
+      });
+      expect(webui.status, webui.text).toBe(200);
+      const fromWebui = await alice.get(`/api/ui/conversations/${webui.json.conversations[0].id}`);
+      expect(fromWebui.json.messages.at(-1).stats.sources).toEqual([
+        {
+          n: 1,
+          base: 'house',
+          document: 'pantry.md',
+          document_id: 'f1',
+          chunk_id: 0,
+          heading: '',
+          text: 'The jar is in the pantry.\n\nSecond shelf.',
+          score: 0.8,
+        },
+      ]);
     });
 
     it('deletes a document with its chunks, and a base with everything it uploaded', async () => {

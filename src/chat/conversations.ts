@@ -56,7 +56,10 @@ export interface ChatSource {
   chunk_id: number;
   heading: string;
   text: string;
+  /** the retrieval's fusion score */
   score: number;
+  /** the reranker's relevance score, when a reranker ordered the sources */
+  rerank_score?: number;
 }
 
 export interface Conversation {
@@ -145,6 +148,8 @@ export interface ConversationTree {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases (names) attached to the chat */
+  knowledge?: string[];
   pinned: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -707,8 +712,8 @@ export class ConversationStore {
     const leaf = tree.currentLeafId ? (ids.get(tree.currentLeafId) ?? null) : (rows.at(-1)?.id ?? null);
     const [row] = await this.db.query<ConversationRow>(
       `with c as (
-         insert into conversations (id, user_id, title, title_source, model, system_prompt, params, current_leaf_id, pinned, created_at, updated_at)
-         values ($1, $2, $3, 'imported', $4, $5, $6::jsonb, $7, $8, $9, $10)
+         insert into conversations (id, user_id, title, title_source, model, system_prompt, params, current_leaf_id, pinned, created_at, updated_at, knowledge)
+         values ($1, $2, $3, 'imported', $4, $5, $6::jsonb, $7, $8, $9, $10, $12::text[])
          returning *
        ), m as (
          insert into chat_messages (id, conversation_id, parent_id, role, content, attachments, model, status, error, stats, created_at, updated_at)
@@ -731,6 +736,7 @@ export class ConversationStore {
         tree.createdAt.toISOString(),
         tree.updatedAt.toISOString(),
         JSON.stringify(rows),
+        tree.knowledge ?? [],
       ],
     );
     return toConversation(row!);

@@ -6,9 +6,11 @@
 
 import * as z from 'zod';
 import { HearthError } from '../errors.js';
+import { KNOWLEDGE_FIELD_MAX } from '../knowledge/chat.js';
 import { IMAGE_NAME } from './attachments.js';
 import type {
   ChatParams,
+  ChatSource,
   Conversation,
   ConversationMessage,
   ConversationTree,
@@ -26,10 +28,13 @@ export interface ExportedConversation {
   model: string | null;
   systemPrompt: string | null;
   params: ChatParams;
+  /** knowledge bases (names) every reply of the chat answers from */
+  knowledge: string[];
   pinned: boolean;
   createdAt: string;
   updatedAt: string;
   currentLeafId: string | null;
+  /** each reply's knowledge sources are in its `stats.sources`, as stored */
   messages: Array<{
     id: string;
     parentId: string | null;
@@ -58,6 +63,7 @@ export function exportConversation(conversation: Conversation, messages: Convers
     model: conversation.model,
     systemPrompt: conversation.systemPrompt,
     params: conversation.params,
+    knowledge: conversation.knowledge,
     pinned: conversation.pinned,
     createdAt: conversation.createdAt.toISOString(),
     updatedAt: conversation.updatedAt.toISOString(),
@@ -101,8 +107,19 @@ export function conversationMarkdown(conversation: Conversation, messages: Conve
       out.push(`Attached${a.image ? ' image' : ''}: ${a.name}${a.truncated ? ' (cut to fit)' : ''}`, '');
     out.push(m.content, '');
     if (m.status === 'stopped') out.push('*(stopped)*', '');
+    if (m.stats?.sources?.length) out.push(...sourcesMarkdown(m.stats.sources));
   }
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/** A reply's knowledge sources as Markdown: `[n] document › heading (base)` and the passage quoted. */
+function sourcesMarkdown(sources: ChatSource[]): string[] {
+  const out = ['### Sources', ''];
+  for (const s of sources) {
+    out.push(`[${s.n}] ${s.document}${s.heading ? ` › ${s.heading}` : ''}${s.base ? ` (${s.base})` : ''}`, '');
+    out.push(...s.text.split('\n').map((line) => (line ? `> ${line}` : '>')), '');
+  }
+  return out;
 }
 
 const date = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -113,6 +130,21 @@ const date = z.union([z.string(), z.number()]).transform((v, ctx) => {
   }
   return d;
 });
+
+/** A stored knowledge source (src/chat/conversations.ts ChatSource): checked, so the page can show it. */
+const chatSource = z.object({
+  n: z.int().min(1),
+  base: z.string(),
+  document: z.string(),
+  document_id: z.string(),
+  chunk_id: z.number(),
+  heading: z.string(),
+  text: z.string(),
+  score: z.number(),
+  rerank_score: z.number().optional(),
+});
+
+const BASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const hearthMessage = z.object({
   id: z.string().min(1),
@@ -134,7 +166,10 @@ const hearthMessage = z.object({
   model: z.string().nullable().default(null),
   status: z.enum(MESSAGE_STATUSES).default('done'),
   error: z.string().nullable().default(null),
-  stats: z.record(z.string(), z.unknown()).nullable().default(null),
+  stats: z
+    .looseObject({ sources: z.array(chatSource).optional() })
+    .nullable()
+    .default(null),
   createdAt: date,
 });
 
@@ -143,6 +178,8 @@ const hearthConversation = z.object({
   model: z.string().nullable().default(null),
   systemPrompt: z.string().nullable().default(null),
   params: z.record(z.string(), z.unknown()).default({}),
+  // bases that do not exist here are kept by name and skipped when a reply searches (as a deleted base is)
+  knowledge: z.array(z.string().regex(BASE_NAME, 'not a knowledge base name')).max(KNOWLEDGE_FIELD_MAX).default([]),
   pinned: z.boolean().default(false),
   createdAt: date,
   updatedAt: date,
@@ -167,6 +204,9 @@ const webuiMessage = z.object({
   content: z.unknown(),
   model: z.string().optional(),
   timestamp: z.number().optional(),
+  // retrieval sources (`citations` in older versions): read leniently, see webuiSources
+  sources: z.array(z.unknown()).optional().nullable(),
+  citations: z.array(z.unknown()).optional().nullable(),
 });
 
 const webuiChat = z.object({
@@ -263,7 +303,7 @@ function fromWebui(row: z.output<typeof webuiRow>): ConversationTree {
       model: m.model ?? null,
       status: 'done' as const,
       error: null,
-      stats: null,
+      stats: webuiStats(m.sources ?? m.citations),
       createdAt: epochDate(m.timestamp ?? chat.timestamp),
     }))
     .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
@@ -278,6 +318,49 @@ function fromWebui(row: z.output<typeof webuiRow>): ConversationTree {
     currentLeafId: chat.history.currentId ?? null,
     messages,
   };
+}
+
+const webuiSource = z.object({
+  source: z.looseObject({ id: z.string().optional(), name: z.string().optional() }).optional().nullable(),
+  document: z.array(z.string()),
+  metadata: z.array(z.looseObject({}).nullable()).optional().nullable(),
+  distances: z.array(z.number()).optional().nullable(),
+});
+
+/**
+ * Open WebUI's sources of a reply (`[{source: {id, name}, document: [passage...], metadata: [{source,
+ * name, file_id}...], distances}]`) as hearth's: numbered as Open WebUI numbers them for the model (one
+ * number per distinct source, in order), the passages of one number joined. Entries of another shape
+ * (a web search's, a tool's) are left out.
+ */
+function webuiStats(raw: unknown[] | null | undefined): ConversationMessage['stats'] {
+  const byCitation = new Map<string, ChatSource>();
+  for (const item of raw ?? []) {
+    const parsed = webuiSource.safeParse(item);
+    if (!parsed.success) continue;
+    const { source, document, metadata, distances } = parsed.data;
+    document.forEach((text, i) => {
+      const meta = (metadata?.[i] ?? {}) as Record<string, unknown>;
+      const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+      const id = str(meta['source']) ?? source?.id ?? 'N/A';
+      const known = byCitation.get(id);
+      if (known) {
+        known.text += `\n\n${text}`;
+        return;
+      }
+      byCitation.set(id, {
+        n: byCitation.size + 1,
+        base: source?.name ?? '',
+        document: str(meta['name']) ?? str(meta['source']) ?? source?.name ?? 'source',
+        document_id: str(meta['file_id']) ?? source?.id ?? '',
+        chunk_id: 0,
+        heading: '',
+        text,
+        score: distances?.[i] ?? 0,
+      });
+    });
+  }
+  return byCitation.size > 0 ? { sources: [...byCitation.values()] } : null;
 }
 
 /** Open WebUI writes epoch seconds (and, in places, milliseconds or nanoseconds): read each by its size. */

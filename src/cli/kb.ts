@@ -122,17 +122,21 @@ export function registerKnowledgeCommands(program: Command): void {
   kb.command('query <name> <text...>')
     .description('retrieve the chunks that best answer a question (hybrid: full text + vectors, fused by rank)')
     .option('-n, --limit <n>', 'how many chunks', '5')
+    .option('--rerank [model]', 'order the chunks with a reranker model (default: knowledge.reranker)')
+    .option('--no-rerank', 'keep the fusion order even when knowledge.reranker is set')
     .option('--json', 'print JSON')
     .action(
-      action(async (name: string, words: string[], o: { limit: string; json?: boolean }) => {
+      action(async (name: string, words: string[], o: { limit: string; rerank?: boolean | string; json?: boolean }) => {
         const reply = await client().json<{ results: KnowledgeHit[]; took_ms: number }>('POST', path(name, '/query'), {
           query: words.join(' '),
           limit: Number(o.limit),
+          ...(o.rerank !== undefined ? { rerank: o.rerank } : {}),
         });
         if (o.json) return void process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
         reply.results.forEach((r, i) => {
           const where = `${r.document.name}${r.heading ? ` › ${r.heading}` : ''}`;
-          process.stdout.write(`[${i + 1}] ${where}  (score ${r.score.toFixed(4)})\n${indent(r.text)}\n\n`);
+          const rerank = r.rerank_score !== undefined ? `, rerank ${r.rerank_score.toFixed(4)}` : '';
+          process.stdout.write(`[${i + 1}] ${where}  (score ${r.score.toFixed(4)}${rerank})\n${indent(r.text)}\n\n`);
         });
         process.stderr.write(`${reply.results.length} chunk(s) in ${reply.took_ms} ms\n`);
       }),

@@ -334,6 +334,8 @@ export const configSchema = z
         topK: z.int().min(1).max(50).default(DEFAULTS.knowledgeTopK),
         /** The system text that carries retrieved chunks into a chat; `{{sources}}` is replaced by them. */
         template: z.string().min(1).default(DEFAULTS.knowledgeTemplate),
+        /** The reranker model (a reranker GGUF in the library) that orders retrieved chunks ('' = the fusion order). */
+        reranker: z.string().default(''),
       })
       .prefault({}),
     ui: z

@@ -37,15 +37,14 @@ async function rerank(ctx: AppContext, raw: unknown, signal: AbortSignal) {
     parseOptions(body.options ?? {}),
     parseKeepAlive(body.keep_alive ?? undefined),
   );
-  const result = await ctx.engine.rerank({
-    model: prepared.spec,
-    load: prepared.load,
-    keepAliveMs: prepared.keepAliveMs,
-    signal,
-    query: body.query,
-    documents,
-    ...(body.top_n ? { topN: body.top_n } : {}),
-  });
+  const result = await ctx.engine.rerank(
+    ctx.inference.rerank(prepared, {
+      signal,
+      query: body.query,
+      documents,
+      ...(body.top_n ? { topN: body.top_n } : {}),
+    }),
+  );
   return {
     model: body.model,
     object: 'list',

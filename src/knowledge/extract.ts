@@ -66,12 +66,15 @@ const CODE = new Set([
 const NAMED_CODE = new Set(['dockerfile', 'makefile', 'justfile', 'readme', 'license']);
 
 /** The formats hearth reads, for messages. */
-export const SUPPORTED_FORMATS = 'text, Markdown, HTML, PDF and code files (.ts, .py, .go, .json, ...)';
+export const SUPPORTED_FORMATS = 'text, Markdown, HTML, PDF, Word (.docx) and code files (.ts, .py, .go, .json, ...)';
+
+const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 
 /** The media type stored with a document, from its name; null when hearth cannot read it. */
 export function mediaTypeOf(name: string): string | null {
   const ext = extname(name).toLowerCase();
   if (ext === '.pdf') return 'application/pdf';
+  if (ext === '.docx') return DOCX;
   if (MARKDOWN.has(ext)) return 'text/markdown';
   if (HTML.has(ext)) return 'text/html';
   if (TEXT.has(ext)) return 'text/plain';
@@ -84,14 +87,17 @@ export function mediaTypeOf(name: string): string | null {
 /** The message for a file whose type hearth does not read. */
 export function unsupportedMessage(name: string): string {
   const ext = extname(name).toLowerCase();
-  const what =
-    ext === '.docx' || ext === '.doc' ? 'Word documents' : ext ? `${ext} files` : 'files without an extension';
+  if (ext === '.doc') {
+    return `${name}: Word 97-2003 documents (.doc) are not supported; knowledge bases read ${SUPPORTED_FORMATS}. Save it as .docx (or PDF) first`;
+  }
+  const what = ext ? `${ext} files` : 'files without an extension';
   return `${name}: ${what} are not supported; knowledge bases read ${SUPPORTED_FORMATS}. Convert it to PDF, Markdown or text first`;
 }
 
 /** Extracts the text of a document. Throws UnreadableDocument with a message for people. */
 export async function extractText(name: string, mediaType: string, bytes: Uint8Array): Promise<ExtractedText> {
   if (mediaType === 'application/pdf') return { text: await pdfText(name, bytes), shape: 'text' };
+  if (mediaType === DOCX) return { text: await docxText(name, bytes), shape: 'markdown' };
   const text = decodeUtf8(name, bytes);
   if (mediaType === 'text/markdown') return { text, shape: 'markdown' };
   if (mediaType === 'text/html') return { text: htmlToText(text), shape: 'markdown' };
@@ -146,6 +152,24 @@ export function htmlToText(html: string): string {
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
+}
+
+/**
+ * The text of a Word document (.docx) with its headings (mammoth: maintained, pure JS, reads the
+ * document's XML; its HTML keeps Word's Heading 1-6 styles as <h1>-<h6>, which become Markdown headings
+ * here, so chunking sees the structure). A file that is not a readable .docx is refused.
+ */
+async function docxText(name: string, bytes: Uint8Array): Promise<string> {
+  const mammoth = await import('mammoth');
+  let html: string;
+  try {
+    html = (await mammoth.convertToHtml({ buffer: Buffer.from(bytes) })).value;
+  } catch (err) {
+    throw new UnreadableDocument(
+      `${name}: is not a readable Word document (${err instanceof Error ? err.message : String(err)}): check the file, or save it again as .docx`,
+    );
+  }
+  return htmlToText(html);
 }
 
 /**

@@ -23,7 +23,7 @@ export interface KnowledgeIngestionOptions {
   db: AtlasDb;
   files: FileStore;
   engine: Pick<Engine, 'embed'>;
-  inference: Pick<InferencePlanner, 'prepare'>;
+  inference: Pick<InferencePlanner, 'prepare' | 'embedding'>;
   log: Logger;
   observer?: KnowledgeObserver;
 }
@@ -100,14 +100,13 @@ export class KnowledgeIngestion implements ShardHandler {
     let tokens = 0;
     for (const [position, chunk] of chunks.entries()) {
       signal.throwIfAborted();
-      const result = await this.o.engine.embed({
-        model: prepared.spec,
-        load: prepared.load,
-        keepAliveMs: prepared.keepAliveMs,
-        signal,
-        inputs: [embeddingText(chunk.heading, chunk.text)],
-        truncate: true,
-      });
+      const result = await this.o.engine.embed(
+        this.o.inference.embedding(prepared, {
+          inputs: [passageText(chunk.heading, chunk.text)],
+          signal,
+          truncate: true,
+        }),
+      );
       tokens += result.promptTokens;
       rows.push({
         position,
@@ -148,14 +147,7 @@ export class KnowledgeIngestion implements ShardHandler {
   /** Embeds a query with a base's model (the vector side of retrieval). */
   async embedQuery(model: string, text: string): Promise<number[]> {
     const prepared = await this.o.inference.prepare(model, {}, undefined);
-    const result = await this.o.engine.embed({
-      model: prepared.spec,
-      load: prepared.load,
-      keepAliveMs: prepared.keepAliveMs,
-      signal: new AbortController().signal,
-      inputs: [text],
-      truncate: true,
-    });
+    const result = await this.o.engine.embed(this.o.inference.embedding(prepared, { inputs: [text], truncate: true }));
     return result.embeddings[0] ?? [];
   }
 
@@ -200,7 +192,7 @@ export class KnowledgeIngestion implements ShardHandler {
   }
 }
 
-/** What is embedded for a chunk: its heading path gives a short passage its context. */
-function embeddingText(heading: string, text: string): string {
+/** What is embedded (and reranked) for a chunk: its heading path gives a short passage its context. */
+export function passageText(heading: string, text: string): string {
   return heading ? `${heading}\n\n${text}` : text;
 }

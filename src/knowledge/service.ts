@@ -11,6 +11,7 @@ import { VectorIndexCache } from './cache.js';
 import { mediaTypeOf, unsupportedMessage } from './extract.js';
 import { reciprocalRankFusion } from './fusion.js';
 import { KnowledgeIngestion } from './ingest.js';
+import { rerankerChoice, rerankHits } from './rerank.js';
 import type { SearchMode } from './vectors.js';
 import { SHARING } from './vocabulary.js';
 
@@ -26,6 +27,8 @@ export interface KnowledgeSettings {
   topK: number;
   /** the system text that carries retrieved chunks into a chat; `{{sources}}` becomes them */
   template: string;
+  /** the reranker model that orders retrieved chunks ('' or absent: the fusion order) */
+  reranker?: string;
 }
 
 /** Who is asking: a UI user, or an API key / open listener (no user: sees shared bases only). */
@@ -43,8 +46,8 @@ export interface KnowledgeObserver {
 export interface KnowledgeServiceOptions {
   db: AtlasDb;
   files: FileStore;
-  engine: Pick<Engine, 'embed'>;
-  inference: Pick<InferencePlanner, 'prepare' | 'capabilities'>;
+  engine: Pick<Engine, 'embed' | 'rerank'>;
+  inference: Pick<InferencePlanner, 'prepare' | 'capabilities' | 'embedding' | 'rerank'>;
   log: Logger;
   /** `<node.cacheDir>/knowledge`: the vector index cache */
   cacheDir: string;
@@ -120,6 +123,8 @@ export interface KnowledgeHit {
   /** rank on the vector side, and the cosine similarity */
   vector_rank: number | null;
   vector_score: number | null;
+  /** the reranker's relevance score, when a reranker ordered the results */
+  rerank_score?: number;
 }
 
 /** A numbered source of an answer, as stored with the reply and shown in the UI. */
@@ -132,6 +137,7 @@ export interface Citation {
   heading: string;
   text: string;
   score: number;
+  rerank_score?: number;
 }
 
 export interface QueryOptions {
@@ -139,6 +145,10 @@ export interface QueryOptions {
   limit?: number;
   /** vector side: 'indexed' (default) or 'exact' */
   mode?: SearchMode;
+  /** rerank the fused candidates: false (no), true (with knowledge.reranker), a reranker model's name; default: knowledge.reranker if set */
+  rerank?: boolean | string;
+  /** a reranker that fails is logged and the fusion order kept (chat retrieval), instead of an error */
+  rerankFallback?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -412,6 +422,7 @@ export class KnowledgeService {
     const started = performance.now();
     const limit = Math.min(Math.max(opts.limit ?? 5, 1), 50);
     if (text.trim() === '') throw invalid('query', 'query is empty: send the text to search for');
+    const reranker = rerankerChoice(opts.rerank, this.o.settings.reranker ?? '');
     const bases = await Promise.all(refs.map((ref) => this.get(viewer, ref)));
     const ids = [...new Set(bases.map((b) => b.id))];
     const candidates = Math.max(CANDIDATES, limit * 4);
@@ -420,7 +431,8 @@ export class KnowledgeService {
       this.vectorSearch(bases, text, candidates, opts.mode ?? 'indexed'),
     ]);
     const vectorIds = vectorHits.map((h) => h.id);
-    const fused = reciprocalRankFusion([textIds, vectorIds]).slice(0, limit);
+    // A reranker orders all the candidates; without one, the fusion order is cut to the limit.
+    const fused = reciprocalRankFusion([textIds, vectorIds]).slice(0, reranker ? candidates : limit);
     const rows = await this.o.db.query(
       `select c.id, c.position, c.heading, c.text, d.id as document_id, d.name as document_name, b.name as base
          from knowledge_chunks c join knowledge_documents d on d.id = c.document_id join knowledge_bases b on b.id = c.base_id
@@ -446,8 +458,11 @@ export class KnowledgeService {
         vector_score: similarity.get(f.id) ?? null,
       });
     }
+    const ranked = reranker
+      ? await rerankHits(this.o, reranker, text, hits, limit, opts.rerankFallback === true)
+      : hits;
     this.o.observer?.queried((performance.now() - started) / 1000);
-    return hits;
+    return ranked;
   }
 
   /**
@@ -460,7 +475,7 @@ export class KnowledgeService {
     question: string,
   ): Promise<{ system: string; citations: Citation[] } | null> {
     if (refs.length === 0 || question.trim() === '') return null;
-    const hits = await this.query(viewer, refs, question, { limit: this.o.settings.topK });
+    const hits = await this.query(viewer, refs, question, { limit: this.o.settings.topK, rerankFallback: true });
     if (hits.length === 0) return null;
     const citations = hits.map((h, i) => ({
       n: i + 1,
@@ -471,6 +486,7 @@ export class KnowledgeService {
       heading: h.heading,
       text: h.text,
       score: h.score,
+      ...(h.rerank_score !== undefined ? { rerank_score: h.rerank_score } : {}),
     }));
     const sources = citations
       .map((c) => `[${c.n}] ${c.document}${c.heading ? ` › ${c.heading}` : ''}\n${c.text}`)

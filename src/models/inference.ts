@@ -8,6 +8,7 @@ import type {
   ModelCapabilities,
   ModelSpec,
   OutputFormat,
+  RerankRequest,
   SamplingOptions,
   ThinkSetting,
   TokenLogprob,
@@ -83,6 +84,14 @@ export interface EmbedInputs {
   signal?: AbortSignal | undefined;
   truncate: boolean;
   dimensions?: number | undefined;
+}
+
+export interface RerankInputs {
+  query: string;
+  documents: string[];
+  signal?: AbortSignal | undefined;
+  /** the best N only (default: all) */
+  topN?: number | undefined;
 }
 
 /**
@@ -201,6 +210,19 @@ export class InferencePlanner {
       truncate: inputs.truncate,
       ...(inputs.signal ? { signal: inputs.signal } : {}),
       ...(inputs.dimensions !== undefined ? { dimensions: inputs.dimensions } : {}),
+    };
+  }
+
+  /** The engine request of a reranking (/api/rerank, /v1/rerank, knowledge retrieval). */
+  rerank(prepared: PreparedRequest, inputs: RerankInputs): RerankRequest {
+    return {
+      model: prepared.spec,
+      load: prepared.load,
+      keepAliveMs: prepared.keepAliveMs,
+      query: inputs.query,
+      documents: inputs.documents,
+      ...(inputs.signal ? { signal: inputs.signal } : {}),
+      ...(inputs.topN !== undefined ? { topN: inputs.topN } : {}),
     };
   }
 

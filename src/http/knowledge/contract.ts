@@ -30,6 +30,10 @@ export const queryBody = z.strictObject({
   query: z.string().min(1).max(10_000),
   limit: z.int().min(1).max(50).optional(),
   mode: z.enum(['indexed', 'exact']).optional(),
+  /** false: no reranking; true: with knowledge.reranker; a name: that reranker model */
+  rerank: z
+    .union([z.boolean(), z.string().min(1).max(200)], { error: 'rerank is true, false or a reranker model name' })
+    .optional(),
 });
 
 // ---- answers

@@ -75,6 +75,7 @@ export async function knowledgeRoutes(app: FastifyInstance, opts: KnowledgeRoute
     const results = await knowledge.query(viewer(request), [request.params.id], body.query, {
       ...(body.limit !== undefined ? { limit: body.limit } : {}),
       ...(body.mode ? { mode: body.mode } : {}),
+      ...(body.rerank !== undefined ? { rerank: body.rerank } : {}),
     });
     return { results, took_ms: Math.round(performance.now() - started) };
   });

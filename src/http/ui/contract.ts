@@ -158,6 +158,8 @@ export const source = z.object({
   heading: z.string(),
   text: z.string(),
   score: z.number(),
+  /** the reranker's score, when the retrieval was reranked */
+  rerank_score: z.number().optional(),
 });
 export const messageStats = z.object({
   promptTokens: z.number().optional(),
