@@ -1,3 +1,5 @@
+import { SignBits } from './kernels.js';
+
 /** A float32 vector as the `bytea` stored on Atlas (little-endian). */
 export function encodeVector(vector: readonly number[] | Float32Array): Buffer {
   const buffer = Buffer.alloc(vector.length * 4);
@@ -46,6 +48,7 @@ export class VectorIndex {
   readonly codes: Int8Array;
   readonly bits: Uint32Array;
   readonly words: number;
+  private readonly signs: SignBits;
 
   constructor(parts: { dims: number; ids: Float64Array; scales: Float32Array; codes: Int8Array; bits: Uint32Array }) {
     this.dims = parts.dims;
@@ -53,8 +56,9 @@ export class VectorIndex {
     this.ids = parts.ids;
     this.scales = parts.scales;
     this.codes = parts.codes;
-    this.bits = parts.bits;
     this.words = Math.ceil(parts.dims / 32);
+    this.signs = new SignBits(parts.bits, this.count, this.words);
+    this.bits = this.signs.bits;
   }
 
   /** An empty builder for `dims`-dimensional vectors. */
@@ -76,17 +80,9 @@ export class VectorIndex {
   /** The indices of the vectors nearest by sign bits: about max(CANDIDATES, 20·k) of them. */
   private candidates(q: Float32Array, k: number): Uint32Array {
     const wanted = Math.min(this.count, Math.max(CANDIDATES, 20 * k));
-    const qbits = signBits(q, this.words);
-    const distances = new Uint16Array(this.count);
+    const distances = this.signs.distancesTo(signBits(q, this.words));
     const histogram = new Uint32Array(this.dims + 1);
-    const words = this.words;
-    const bits = this.bits;
-    for (let v = 0, base = 0; v < this.count; v++, base += words) {
-      let d = 0;
-      for (let w = 0; w < words; w++) d += popcount(bits[base + w]! ^ qbits[w]!);
-      distances[v] = d;
-      histogram[d]!++;
-    }
+    for (let v = 0; v < this.count; v++) histogram[distances[v]!]!++;
     let cutoff = 0;
     for (let seen = 0; cutoff <= this.dims; cutoff++) {
       seen += histogram[cutoff]!;
@@ -216,11 +212,4 @@ function signBits(vector: ArrayLike<number>, words: number): Uint32Array {
   const out = new Uint32Array(words);
   for (let i = 0; i < vector.length; i++) if (vector[i]! > 0) out[i >>> 5]! |= 1 << (i & 31);
   return out;
-}
-
-function popcount(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  x = (x + (x >>> 4)) & 0x0f0f0f0f;
-  return Math.imul(x, 0x01010101) >>> 24;
 }
