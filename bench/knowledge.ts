@@ -11,8 +11,8 @@
 //    exact.
 // 2. rebuild: N chunk rows in knowledge_chunks on a real PostgreSQL (started here, on loopback) and on
 //    PGlite; the time VectorIndexCache takes to rebuild the index from them (an empty cache folder).
-// 3. hybrid: KnowledgeService.query over the PostgreSQL base (full-text + vector + fusion), the query's
-//    embedding excluded (a fixed vector stands in for the engine: that call is what is excluded).
+// 3. hybrid: KnowledgeService.query over the PostgreSQL base and the PGlite one (full-text + vector +
+//    fusion), the query's embedding excluded (a fixed vector stands in for the engine: that call is what is excluded).
 // 4. ingest: documents through the real path (upload, a `knowledge` job, extraction, chunking, the engine
 //    embedding the chunks in batches with the tests' generated embedding model on the llama-server engine
 //    the tests build, commit) on PGlite; chunks/s, once per llama.cpp thread count.
@@ -205,7 +205,7 @@ async function rebuildBench(db: AtlasDb, n: number, label: string): Promise<stri
   return base;
 }
 
-async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> {
+async function hybridBench(db: AtlasDb, base: string, n: number, label: string): Promise<void> {
   const vector = [...clustered(1, 99)[0]!];
   const stub = { embeddings: [vector], promptTokens: 1, loadDurationNs: 0 };
   const dir = await mkdtemp(join(tmpdir(), 'hearth-bench-kb-'));
@@ -248,7 +248,7 @@ async function hybridBench(db: AtlasDb, base: string, n: number): Promise<void> 
         vectorTimes.push(performance.now() - v);
       }
       console.log(
-        `hybrid query n=${n} (PostgreSQL, ${mode} vectors, embedding excluded): ${ms(times)}; its vector side alone: ${ms(vectorTimes)}; load average ${loadavg()[0]!.toFixed(1)}`,
+        `hybrid query n=${n} (${label}, ${mode} vectors, embedding excluded): ${ms(times)}; its vector side alone: ${ms(vectorTimes)}; load average ${loadavg()[0]!.toFixed(1)}`,
       );
     }
   } finally {
@@ -335,7 +335,7 @@ async function pgBench(): Promise<void> {
     try {
       const n = Number(args['rebuild-pg']);
       const base = await rebuildBench(db, n, 'PostgreSQL');
-      await hybridBench(db, base, n);
+      await hybridBench(db, base, n, 'PostgreSQL');
     } finally {
       await db.close();
     }
@@ -349,7 +349,9 @@ async function pgliteBench(): Promise<void> {
   try {
     const db = await openAtlasDb({ database: 'embedded', embeddedDir: dir, log: silentLogger() });
     try {
-      await rebuildBench(db, Number(args['rebuild-pglite']), 'PGlite');
+      const n = Number(args['rebuild-pglite']);
+      const base = await rebuildBench(db, n, 'PGlite');
+      await hybridBench(db, base, n, 'PGlite');
     } finally {
       await db.close();
     }
