@@ -1,4 +1,4 @@
-import { SignBits } from './kernels.js';
+import { Quantiser, SignBits } from './kernels.js';
 
 /** A float32 vector as the `bytea` stored on Atlas (little-endian). */
 export function encodeVector(vector: readonly number[] | Float32Array): Buffer {
@@ -145,9 +145,12 @@ export class VectorIndexBuilder {
   private codes: Int8Array;
   private bits: Uint32Array;
 
+  private readonly quantiser: Quantiser;
+
   constructor(dims: number) {
     this.dims = dims;
     this.words = Math.ceil(dims / 32);
+    this.quantiser = new Quantiser(dims);
     this.codes = new Int8Array(1024 * dims);
     this.bits = new Uint32Array(1024 * this.words);
   }
@@ -163,24 +166,11 @@ export class VectorIndexBuilder {
       throw new Error(`chunk ${id} has a ${vector.length}-dimensional vector, the base ${dims}`);
     if (this._count === this.ids.length) this.grow();
     const n = this._count++;
-    let max = 0;
-    for (let i = 0; i < dims; i++) {
-      const a = Math.abs(vector[i]!);
-      if (a > max) max = a;
-    }
-    const scale = max === 0 ? 0 : max / 127;
-    const inverse = scale === 0 ? 0 : 1 / scale;
-    const codes = this.codes;
-    const bits = this.bits;
-    const base = n * dims;
-    const wordBase = n * this.words;
-    for (let i = 0; i < dims; i++) {
-      const x = vector[i]!;
-      codes[base + i] = Math.round(x * inverse);
-      if (x > 0) bits[wordBase + (i >>> 5)]! |= 1 << (i & 31);
-    }
+    // int8 codes with scale max|x| / 127, and the sign bits (kernels.ts: a tenth of the CPU of the same loop in JS).
+    this.scales[n] = this.quantiser.quantise(vector);
+    this.codes.set(this.quantiser.codes, n * dims);
+    this.bits.set(this.quantiser.bits, n * this.words);
     this.ids[n] = id;
-    this.scales[n] = scale;
   }
 
   build(): VectorIndex {
