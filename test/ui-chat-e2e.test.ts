@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { storeImages } from '../src/chat/attachments.js';
 import { generateProjector } from './fixtures/gguf/index.js';
 import { axeViolations, launchChromium } from './support/browser.js';
+import { docx } from './support/docx.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { textPdf } from './support/pdf.js';
@@ -391,13 +392,21 @@ describe('Compare', () => {
   });
 });
 
+const WORD = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+
 describe('attachments', () => {
-  it('reads an attached PDF into the message; refuses an image dropped for a model that cannot see, saying why', async () => {
+  it('reads an attached PDF and Word document into the message; refuses an image dropped for a model that cannot see, saying why', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
-    await page
-      .getByLabel('Attach files (text, Markdown, code, PDF, images)')
-      .setInputFiles({ name: 'report.pdf', mimeType: 'application/pdf', buffer: textPdf([['Quarterly report']]) });
+    await page.getByLabel('Attach files (text, Markdown, code, PDF, Word, images)').setInputFiles([
+      { name: 'report.pdf', mimeType: 'application/pdf', buffer: textPdf([['Quarterly report']]) },
+      {
+        name: 'notes.docx',
+        mimeType: WORD,
+        buffer: docx([{ text: 'Meeting notes', heading: 1 }, { text: 'Ship on Friday.' }]),
+      },
+    ]);
     await page.getByRole('list', { name: 'Files to send' }).getByText('report.pdf').waitFor();
+    await page.getByRole('list', { name: 'Files to send' }).getByText('notes.docx').waitFor();
     // Dropped on the message box: chat:latest has no vision, so the image is refused at once, with the reason.
     await page.evaluate((png) => {
       const web = globalThis as unknown as {
@@ -415,7 +424,7 @@ describe('attachments', () => {
         .dispatchEvent(new web.DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
     }, PNG_1X1);
     await page.getByText('dot.png: chat:latest cannot see images (it has no vision capability)').waitFor();
-    expect(await page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').count()).toBe(1);
+    expect(await page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').count()).toBe(2);
     const box = page.getByRole('textbox', { name: 'Message' });
     await box.fill('Hello there');
     await box.press('Enter');
@@ -425,10 +434,11 @@ describe('attachments', () => {
     const alice = new UiClient(hearth.url);
     await alice.login('alice', 'correct horse');
     const [asked] = (await alice.get(`/api/ui/conversations/${id}`)).json.messages;
-    expect(asked.attachments[0]).toMatchObject({
-      name: 'report.pdf',
-      text: expect.stringContaining('Quarterly report'),
-    });
+    // Both files' text is in the message the model was given (the Word document's heading as Markdown).
+    expect(asked.attachments).toMatchObject([
+      { name: 'report.pdf', text: expect.stringContaining('Quarterly report') },
+      { name: 'notes.docx', text: expect.stringMatching(/# Meeting notes[\s\S]*Ship on Friday\./) },
+    ]);
   });
 
   it('shows a message’s images as thumbnails that open in a viewer', async () => {

@@ -8,7 +8,15 @@
  * Node-free: zod and vocabulary leaves only, because web/'s type check reads this file.
  */
 import * as z from 'zod';
-import { MAX_ATTACHMENT_BYTES, MESSAGE_ROLES, MESSAGE_STATUSES, THEMES, USER_ROLES } from '../../chat/vocabulary.js';
+import {
+  type BYTE_ATTACHMENTS,
+  MAX_ATTACHMENT_BYTES,
+  MESSAGE_ROLES,
+  MESSAGE_STATUSES,
+  THEMES,
+  type UNREAD_ATTACHMENTS,
+  USER_ROLES,
+} from '../../chat/vocabulary.js';
 import { JOB_STATES } from '../../jobs/spec.js';
 import { KNOWLEDGE_FIELD_MAX } from '../../knowledge/vocabulary.js';
 import { KEY_SCOPES } from '../../net/keys/scopes.js';
@@ -423,6 +431,10 @@ export type UsersAnswer = Out<typeof usersAnswer>;
 export type ModelsAnswer = Out<typeof modelsAnswer>;
 export type ModelInfo = Out<typeof modelInfo>;
 export type Attachment = Out<typeof attachment>;
+/** Extensions of files a message carries as their bytes (src/chat/vocabulary.ts): the composer sends these so. */
+export type ByteAttachment = (typeof BYTE_ATTACHMENTS)[number];
+/** Extensions of files hearth does not read: the composer refuses them at once. */
+export type UnreadAttachment = (typeof UNREAD_ATTACHMENTS)[number];
 export type Source = Out<typeof source>;
 export type MessageStats = Out<typeof messageStats>;
 export type MessageRole = Out<typeof message>['role'];
