@@ -477,12 +477,58 @@ describe('attachments', () => {
   });
 });
 
+describe('citations', () => {
+  it('show a source’s score, and the reranker’s when the retrieval was reranked', async () => {
+    const alice = new UiClient(hearth.url);
+    await alice.login('alice', 'correct horse');
+    const at = new Date().toISOString();
+    const source = { base: 'home', document_id: 'd1', heading: 'Radiators', text: 'Bleed them in October.' };
+    const imported = await alice.post('/api/ui/import', {
+      format: 'hearth.chat',
+      version: 1,
+      conversations: [
+        {
+          title: 'Cited',
+          createdAt: at,
+          updatedAt: at,
+          messages: [
+            { id: 'q', parentId: null, role: 'user', content: 'When?', createdAt: at },
+            {
+              id: 'a',
+              parentId: 'q',
+              role: 'assistant',
+              content: 'In October [1].',
+              createdAt: at,
+              stats: {
+                sources: [
+                  { n: 1, document: 'boiler.docx', chunk_id: 0, score: 0.0328, rerank_score: 0.8712, ...source },
+                  { n: 2, document: 'notes.md', chunk_id: 1, score: 0.0161, ...source },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    });
+    expect(imported.status, imported.text).toBe(200);
+    await page.goto(`${hearth.url}/ui/c/${imported.json.conversations[0].id}`);
+    const sources = page.getByRole('region', { name: 'Sources' });
+    await sources.getByRole('button', { name: /^\[1\] boiler\.docx/ }).click();
+    const first = page.getByRole('blockquote', { name: 'Source 1' });
+    await first.getByText('score 0.033 · rerank 0.871').waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await sources.getByRole('button', { name: /^\[2\] notes\.md/ }).click();
+    const second = page.getByRole('blockquote', { name: 'Source 2' });
+    await second.getByText('score 0.016', { exact: true }).waitFor();
+  });
+});
+
 describe('images for a vision model', () => {
   it('sends an attached image to a vision model, keeps it on Atlas and shows it; refuses it for a model without vision, saying why', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
     const model = page.getByRole('combobox', { name: 'Model' });
     await model.selectOption('seeing:latest');
-    const attach = page.getByLabel('Attach files (text, Markdown, code, PDF, images)');
+    const attach = page.getByLabel('Attach files (text, Markdown, code, PDF, Word, images)');
     await attach.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: picture });
     const toSend = page.getByRole('list', { name: 'Files to send' });
     await toSend.getByText('red.png').waitFor();
