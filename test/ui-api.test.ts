@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeImages } from '../src/chat/attachments.js';
 import { ChatReplies, TitleWriter, titleFromReply } from '../src/chat/index.js';
 import { silentLogger } from '../src/log.js';
+import { docx } from './support/docx.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { imageOnlyPdf, textPdf } from './support/pdf.js';
@@ -277,7 +278,7 @@ describe('conversations', () => {
     expect((await bob.continueReply(id, replyId)).status).toBe(404);
   });
 
-  it('reads a PDF’s text into the message, refuses other binary files, and refuses images for a model that cannot see', async () => {
+  it('reads a PDF’s and a Word document’s text into the message, refuses other binary files, and refuses images for a model that cannot see', async () => {
     const id = await newChat(alice);
     const asText = await alice.reply(id, {
       parentId: null,
@@ -297,6 +298,24 @@ describe('conversations', () => {
     const asked = read.events.find((e) => e.type === 'message' && e.message.role === 'user').message;
     expect(asked.attachments[0]).toMatchObject({ name: 'report.pdf', truncated: false });
     expect(asked.attachments[0].text).toMatch(/Quarterly report[\s\S]*Revenue grew by 12 percent/);
+    // A Word document (.docx) likewise: its text, headings as Markdown (mammoth, on the server).
+    const word = docx([{ text: 'Boiler care', heading: 1 }, { text: 'Bleed the radiators every October.' }]);
+    const fromWord = await alice.reply(id, {
+      parentId: null,
+      content: 'summarise',
+      attachments: [{ name: 'boiler.docx', data: word.toString('base64') }],
+    });
+    expect(fromWord.status, JSON.stringify(fromWord.events[0])).toBe(200);
+    const askedWord = fromWord.events.find((e) => e.type === 'message' && e.message.role === 'user').message;
+    expect(askedWord.attachments[0]).toMatchObject({ name: 'boiler.docx', truncated: false });
+    expect(askedWord.attachments[0].text).toMatch(/# Boiler care[\s\S]*Bleed the radiators every October/);
+    const wordAsText = await alice.reply(id, {
+      parentId: null,
+      content: 'read this',
+      attachments: [{ name: 'boiler.docx', text: 'PK' }],
+    });
+    expect(wordAsText.status).toBe(415);
+    expect(wordAsText.events[0].error).toMatch(/"boiler.docx" is not a text file/);
     const scan = await alice.reply(id, {
       parentId: null,
       content: 'read this',

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { storeImages } from '../src/chat/attachments.js';
 import { generateProjector } from './fixtures/gguf/index.js';
 import { axeViolations, launchChromium } from './support/browser.js';
+import { docx } from './support/docx.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
 import { makeTestModels } from './support/models.js';
 import { textPdf } from './support/pdf.js';
@@ -391,13 +392,21 @@ describe('Compare', () => {
   });
 });
 
+const WORD = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+
 describe('attachments', () => {
-  it('reads an attached PDF into the message; refuses an image dropped for a model that cannot see, saying why', async () => {
+  it('reads an attached PDF and Word document into the message; refuses an image dropped for a model that cannot see, saying why', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
-    await page
-      .getByLabel('Attach files (text, Markdown, code, PDF, images)')
-      .setInputFiles({ name: 'report.pdf', mimeType: 'application/pdf', buffer: textPdf([['Quarterly report']]) });
+    await page.getByLabel('Attach files (text, Markdown, code, PDF, Word, images)').setInputFiles([
+      { name: 'report.pdf', mimeType: 'application/pdf', buffer: textPdf([['Quarterly report']]) },
+      {
+        name: 'notes.docx',
+        mimeType: WORD,
+        buffer: docx([{ text: 'Meeting notes', heading: 1 }, { text: 'Ship on Friday.' }]),
+      },
+    ]);
     await page.getByRole('list', { name: 'Files to send' }).getByText('report.pdf').waitFor();
+    await page.getByRole('list', { name: 'Files to send' }).getByText('notes.docx').waitFor();
     // Dropped on the message box: chat:latest has no vision, so the image is refused at once, with the reason.
     await page.evaluate((png) => {
       const web = globalThis as unknown as {
@@ -415,7 +424,7 @@ describe('attachments', () => {
         .dispatchEvent(new web.DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
     }, PNG_1X1);
     await page.getByText('dot.png: chat:latest cannot see images (it has no vision capability)').waitFor();
-    expect(await page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').count()).toBe(1);
+    expect(await page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').count()).toBe(2);
     const box = page.getByRole('textbox', { name: 'Message' });
     await box.fill('Hello there');
     await box.press('Enter');
@@ -425,10 +434,11 @@ describe('attachments', () => {
     const alice = new UiClient(hearth.url);
     await alice.login('alice', 'correct horse');
     const [asked] = (await alice.get(`/api/ui/conversations/${id}`)).json.messages;
-    expect(asked.attachments[0]).toMatchObject({
-      name: 'report.pdf',
-      text: expect.stringContaining('Quarterly report'),
-    });
+    // Both files' text is in the message the model was given (the Word document's heading as Markdown).
+    expect(asked.attachments).toMatchObject([
+      { name: 'report.pdf', text: expect.stringContaining('Quarterly report') },
+      { name: 'notes.docx', text: expect.stringMatching(/# Meeting notes[\s\S]*Ship on Friday\./) },
+    ]);
   });
 
   it('shows a message’s images as thumbnails that open in a viewer', async () => {
@@ -467,12 +477,58 @@ describe('attachments', () => {
   });
 });
 
+describe('citations', () => {
+  it('show a source’s score, and the reranker’s when the retrieval was reranked', async () => {
+    const alice = new UiClient(hearth.url);
+    await alice.login('alice', 'correct horse');
+    const at = new Date().toISOString();
+    const source = { base: 'home', document_id: 'd1', heading: 'Radiators', text: 'Bleed them in October.' };
+    const imported = await alice.post('/api/ui/import', {
+      format: 'hearth.chat',
+      version: 1,
+      conversations: [
+        {
+          title: 'Cited',
+          createdAt: at,
+          updatedAt: at,
+          messages: [
+            { id: 'q', parentId: null, role: 'user', content: 'When?', createdAt: at },
+            {
+              id: 'a',
+              parentId: 'q',
+              role: 'assistant',
+              content: 'In October [1].',
+              createdAt: at,
+              stats: {
+                sources: [
+                  { n: 1, document: 'boiler.docx', chunk_id: 0, score: 0.0328, rerank_score: 0.8712, ...source },
+                  { n: 2, document: 'notes.md', chunk_id: 1, score: 0.0161, ...source },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    });
+    expect(imported.status, imported.text).toBe(200);
+    await page.goto(`${hearth.url}/ui/c/${imported.json.conversations[0].id}`);
+    const sources = page.getByRole('region', { name: 'Sources' });
+    await sources.getByRole('button', { name: /^\[1\] boiler\.docx/ }).click();
+    const first = page.getByRole('blockquote', { name: 'Source 1' });
+    await first.getByText('score 0.033 · rerank 0.871').waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await sources.getByRole('button', { name: /^\[2\] notes\.md/ }).click();
+    const second = page.getByRole('blockquote', { name: 'Source 2' });
+    await second.getByText('score 0.016', { exact: true }).waitFor();
+  });
+});
+
 describe('images for a vision model', () => {
   it('sends an attached image to a vision model, keeps it on Atlas and shows it; refuses it for a model without vision, saying why', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
     const model = page.getByRole('combobox', { name: 'Model' });
     await model.selectOption('seeing:latest');
-    const attach = page.getByLabel('Attach files (text, Markdown, code, PDF, images)');
+    const attach = page.getByLabel('Attach files (text, Markdown, code, PDF, Word, images)');
     await attach.setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: picture });
     const toSend = page.getByRole('list', { name: 'Files to send' });
     await toSend.getByText('red.png').waitFor();

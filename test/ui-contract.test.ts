@@ -155,6 +155,65 @@ describe('the UI API answers as its contract says', () => {
   });
 });
 
+describe('the workflow editor’s API answers as the contract says', () => {
+  const W = '/api/ui/workflows';
+  const textPrompt = (text: string) => ({
+    '1': { class_type: 'Text', inputs: { text } },
+    '2': { class_type: 'SaveText', inputs: { text: ['1', 0], filename_prefix: 'contract/t' } },
+  });
+
+  it('queue, history and gallery', async () => {
+    const workflow = { nodes: [], links: [] };
+    const queued = read(
+      ui.promptAnswer,
+      await alice.post(`${W}/prompt`, { prompt: textPrompt('to the contract'), workflow, client: 'tab1' }),
+    );
+    let entry: ui.HistoryEntry | undefined;
+    for (let i = 0; i < 200 && !entry; i++) {
+      const one = read(ui.promptHistoryAnswer, await alice.get(`${W}/history/${queued.prompt_id}`));
+      const found = one[queued.prompt_id];
+      if (found && 'status' in found) entry = found;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(entry?.status.status_str).toBe('success');
+    expect(entry?.outputs['2']?.['text']).toEqual(['to the contract']);
+    expect(entry?.prompt[3].extra_pnginfo?.workflow).toEqual(workflow);
+    expect(Object.keys(read(ui.historyAnswer, await alice.get(`${W}/history?max_items=10`)))).toEqual([
+      queued.prompt_id,
+    ]);
+    expect(read(ui.queueAnswer, await alice.get(`${W}/queue`))).toEqual({ queue_running: [], queue_pending: [] });
+    expect(read(ui.interruptAnswer, await alice.post(`${W}/interrupt`, {}))).toEqual({ interrupted: 0 });
+    expect(read(ui.clearQueueAnswer, await alice.post(`${W}/queue/clear`, {}))).toEqual({ removed: 0 });
+    const gallery = read(ui.galleryAnswer, await alice.get(`${W}/gallery`));
+    expect(gallery.items.map((i) => [i.promptId, i.kind, i.classType, i.workflow])).toEqual([
+      [queued.prompt_id, 'text', 'SaveText', workflow],
+    ]);
+    const { filename, subfolder } = gallery.items[0]!;
+    const query = `filename=${encodeURIComponent(filename)}&subfolder=${encodeURIComponent(subfolder)}&type=output`;
+    expect(read(ui.okAnswer, await alice.delete(`${W}/gallery?${query}`))).toEqual({ ok: true });
+
+    const refused = read(
+      ui.promptRefusedAnswer,
+      await alice.post(`${W}/prompt`, { prompt: { '1': { class_type: 'NoSuchNode', inputs: {} } } }),
+      400,
+    );
+    expect(refused.error).toMatch(/NoSuchNode/);
+  });
+
+  it('saved workflows', async () => {
+    const workflow = { nodes: [{ id: 1 }], links: [] };
+    expect(read(ui.savedPutAnswer, await alice.call('PUT', `${W}/saved/first`, { workflow })).name).toBe('first');
+    expect(read(ui.savedWorkflowsAnswer, await alice.get(`${W}/saved`)).workflows.map((w) => w.name)).toEqual([
+      'first',
+    ]);
+    expect(read(ui.savedWorkflowAnswer, await alice.get(`${W}/saved/first`)).workflow).toEqual(workflow);
+    expect(read(ui.renamedAnswer, await alice.post(`${W}/saved/first/rename`, { name: 'second' }))).toEqual({
+      name: 'second',
+    });
+    expect(read(ui.okAnswer, await alice.delete(`${W}/saved/second`))).toEqual({ ok: true });
+  });
+});
+
 describe('a malformed request is refused with the contract schema’s own message', () => {
   it.each([
     ['POST', '/api/ui/conversations', ui.conversationInit, { title: 7, knowledge: 'docs' }],
@@ -216,7 +275,21 @@ describe('the contract modules', () => {
         else valueImports.push(`web/src/${file}: ${m[0].split('\n')[0]}`);
       }
       // The shapes the contract owns are not declared again in the page.
-      for (const name of ['User', 'Message', 'Conversation', 'Preset', 'Pull', 'Job', 'ApiKey', 'KnowledgeBase']) {
+      for (const name of [
+        'User',
+        'Message',
+        'Conversation',
+        'Preset',
+        'Pull',
+        'Job',
+        'ApiKey',
+        'KnowledgeBase',
+        'HistoryEntry',
+        'QueueItem',
+        'GalleryItem',
+        'NodeErrors',
+        'FileRef',
+      ]) {
         expect(text, `web/src/${file} declares ${name}`).not.toMatch(
           new RegExp(`^export (interface|type) ${name}\\b`, 'm'),
         );

@@ -1,6 +1,6 @@
 /**
  * Files given to a chat message. The browser sends text files as text, and PDFs and images as their
- * bytes (base64): a PDF's text layer is read here with the knowledge base's extractor (pdfjs-dist), so
+ * bytes (base64): a PDF's text layer and a Word document's text (.docx) are read here with the knowledge base's extractor (pdfjs-dist), so
  * the page never loads a PDF library; images are stored on Atlas files (`chat/<user>/<sha256>.<ext>`,
  * the same image once) and given to vision models as the engine's `images`, as Ollama's /api/chat
  * takes them. Text goes into the message, cut to fit the model's context (replies.ts).
@@ -10,7 +10,7 @@ import type { FileStore } from '../atlas/files/index.js';
 import { HearthError } from '../errors.js';
 import { extractText, mediaTypeOf, SUPPORTED_FORMATS, UnreadableDocument } from '../knowledge/extract.js';
 import type { Attachment } from './conversations.js';
-import { MAX_ATTACHMENT_BYTES } from './vocabulary.js';
+import { BYTE_ATTACHMENTS, MAX_ATTACHMENT_BYTES, UNREAD_ATTACHMENTS } from './vocabulary.js';
 
 /** A file the browser read as text. */
 export interface TextAttachmentInput {
@@ -38,9 +38,9 @@ export const imageKey = (userId: string, name: string) => `chat/${userId}/${name
 export const imageMediaType = (name: string): ImageType =>
   (Object.entries(IMAGE_EXTENSIONS).find(([, ext]) => name.endsWith(`.${ext}`))?.[0] as ImageType) ?? 'image/png';
 
-/** Extensions of files that are neither text nor a format hearth reads: refused with a message. */
-const BINARY =
-  /\.(pdf|png|jpe?g|gif|webp|bmp|heic|heif|tiff?|svg|ico|zip|gz|tgz|7z|rar|docx?|xlsx?|pptx?|odt|mp3|wav|mp4|mov|gguf|bin)$/i;
+/** Files that are not text: sent as their bytes (BYTE_ATTACHMENTS), or not read at all (UNREAD_ATTACHMENTS). */
+const NOT_TEXT = new Set<string>([...BYTE_ATTACHMENTS, ...UNREAD_ATTACHMENTS]);
+const notText = (name: string) => NOT_TEXT.has(name.slice(name.lastIndexOf('.')).toLowerCase());
 
 /** An image's type from its first bytes (its name may lie); null when it is not PNG, JPEG, GIF or WebP. */
 export function imageTypeOf(bytes: Uint8Array): ImageType | null {
@@ -70,7 +70,7 @@ export async function readAttachments(inputs: readonly AttachmentInput[]): Promi
   const out: ReadAttachments = { texts: [], images: [] };
   for (const input of inputs) {
     if ('text' in input) {
-      if (BINARY.test(input.name) || input.text.includes('\u0000')) {
+      if (notText(input.name) || input.text.includes('\u0000')) {
         throw refuse(
           `"${input.name}" is not a text file: send its bytes (data), or attach text, Markdown or code files`,
         );

@@ -16,7 +16,7 @@ import type { NodeRegistry, ObjectInfo } from './registry.js';
 import { PromptRunner, ticketFor } from './runner.js';
 import { type SavedWorkflow, savedWorkflows } from './saved.js';
 import { type PromptRow, promptStore } from './store.js';
-import type { NodeUi } from './types.js';
+import type { NodeUi, Prompt } from './types.js';
 
 export type { FrameListener, WorkflowFrame } from './events.js';
 
@@ -71,7 +71,7 @@ export class PromptRejected extends HearthError<'WORKFLOW_INVALID'> {
 }
 
 /** ComfyUI's queue item: `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
-export type QueueItem = [number, string, Record<string, unknown>, Record<string, unknown>, string[]];
+export type QueueItem = [number, string, Prompt, Record<string, unknown>, string[]];
 
 export interface HistoryEntry {
   prompt: QueueItem;
@@ -311,6 +311,7 @@ export class WorkflowService {
       const cls = (r.prompt[id] as { class_type?: string } | undefined)?.class_type;
       return cls ? this.registry.get(cls)?.outputNode === true : false;
     });
-    return [Number(r.number), r.id, r.prompt, r.extra_data, outputs];
+    // Stored only after planPrompt accepted it: a map of nodes with their class and inputs.
+    return [Number(r.number), r.id, r.prompt as Prompt, r.extra_data, outputs];
   }
 }

@@ -38,6 +38,7 @@ import type {
 export type {
   AddedFile,
   Attachment,
+  ByteAttachment,
   ChatParams,
   Conversation,
   ConversationSummary,
@@ -58,6 +59,7 @@ export type {
   SessionInfo,
   Source,
   Theme,
+  UnreadAttachment,
   User,
 } from '@contract/ui';
 

@@ -8,7 +8,15 @@
  * Node-free: zod and vocabulary leaves only, because web/'s type check reads this file.
  */
 import * as z from 'zod';
-import { MAX_ATTACHMENT_BYTES, MESSAGE_ROLES, MESSAGE_STATUSES, THEMES, USER_ROLES } from '../../chat/vocabulary.js';
+import {
+  type BYTE_ATTACHMENTS,
+  MAX_ATTACHMENT_BYTES,
+  MESSAGE_ROLES,
+  MESSAGE_STATUSES,
+  THEMES,
+  type UNREAD_ATTACHMENTS,
+  USER_ROLES,
+} from '../../chat/vocabulary.js';
 import { JOB_STATES } from '../../jobs/spec.js';
 import { KNOWLEDGE_FIELD_MAX } from '../../knowledge/vocabulary.js';
 import { KEY_SCOPES } from '../../net/keys/scopes.js';
@@ -407,6 +415,86 @@ export const nodeAnswer = z.object({
   exposure: z.object({ report: z.array(z.string()), warnings: z.array(z.string()), problems: z.array(z.string()) }),
 });
 
+// ---- the workflow editor (/api/ui/workflows): answers, ComfyUI's shapes with hearth's additions
+
+/** A prompt in ComfyUI's API format: node id → its class and inputs. */
+export const apiPrompt = z.record(
+  z.string(),
+  z.object({ class_type: z.string(), inputs: z.record(z.string(), z.unknown()), _meta: z.unknown().optional() }),
+);
+/** A file a node wrote: under GET /api/ui/workflows/view. */
+export const fileRef = z.object({ filename: z.string(), subfolder: z.string(), type: z.string() });
+/** What an output node showed: ComfyUI's `executed.output` (`images`, `text`, `files`, ...). */
+export const nodeOutput = z.record(z.string(), z.array(z.unknown()));
+/** Why a prompt was refused, per node and input (ComfyUI's `node_errors`). */
+export const nodeErrors = z.record(
+  z.string(),
+  z.object({
+    errors: z.array(
+      z.object({
+        type: z.string(),
+        message: z.string(),
+        details: z.string().optional(),
+        extra_info: z.object({ input_name: z.string().optional() }).optional(),
+      }),
+    ),
+    class_type: z.string().optional(),
+  }),
+);
+/** A queued prompt: [number, id, prompt, extra data (the editor's workflow), output node ids]. */
+export const queueItem = z.tuple([
+  z.number(),
+  z.string(),
+  apiPrompt,
+  z.looseObject({ extra_pnginfo: z.looseObject({ workflow: z.unknown().optional() }).optional() }),
+  z.array(z.string()),
+]);
+export const historyEntry = z.object({
+  prompt: queueItem,
+  outputs: z.record(z.string(), nodeOutput),
+  status: z.object({
+    status_str: z.enum(['success', 'error']),
+    completed: z.boolean(),
+    messages: z.array(z.tuple([z.string(), z.record(z.string(), z.unknown())])),
+    node: z.string().nullable(),
+  }),
+});
+export const promptAnswer = z.object({ prompt_id: z.string(), number: z.number() });
+/** The 400 of a refused prompt: hearth's error, with ComfyUI's node_errors to place on nodes. */
+export const promptRefusedAnswer = z.object({
+  error: z.string(),
+  type: z.string(),
+  details: z.unknown(),
+  /** `[]` when the prompt as a whole was refused (ComfyUI's shape) */
+  node_errors: z.union([nodeErrors, z.tuple([])]),
+});
+export const queueAnswer = z.object({ queue_running: z.array(queueItem), queue_pending: z.array(queueItem) });
+export const interruptAnswer = z.object({ interrupted: z.number() });
+export const clearQueueAnswer = z.object({ removed: z.number() });
+export const historyAnswer = z.record(z.string(), historyEntry);
+/** One prompt: its history entry, or where it stands when it has not finished. */
+export const promptHistoryAnswer = z.record(
+  z.string(),
+  z.union([historyEntry, z.object({ pending: z.boolean(), running: z.boolean() })]),
+);
+export const savedWorkflowsAnswer = z.object({
+  workflows: z.array(z.object({ name: z.string(), updatedAt: timestamp })),
+});
+export const savedWorkflowAnswer = z.object({ name: z.string(), workflow: z.unknown(), updatedAt: timestamp });
+export const savedPutAnswer = z.object({ name: z.string(), updatedAt: timestamp });
+export const renamedAnswer = z.object({ name: z.string() });
+export const galleryItem = fileRef.extend({
+  type: z.literal('output'),
+  kind: z.enum(['image', 'text', 'json']),
+  promptId: z.string(),
+  node: z.string(),
+  classType: z.string().nullable(),
+  createdAt: z.string().nullable(),
+  prompt: apiPrompt,
+  workflow: z.unknown(),
+});
+export const galleryAnswer = z.object({ items: z.array(galleryItem), more: z.boolean() });
+
 // ---- the types web/ uses: what it sends (a schema's input) and what it reads (an answer's output)
 
 type In<S extends z.ZodType> = z.input<S>;
@@ -423,6 +511,10 @@ export type UsersAnswer = Out<typeof usersAnswer>;
 export type ModelsAnswer = Out<typeof modelsAnswer>;
 export type ModelInfo = Out<typeof modelInfo>;
 export type Attachment = Out<typeof attachment>;
+/** Extensions of files a message carries as their bytes (src/chat/vocabulary.ts): the composer sends these so. */
+export type ByteAttachment = (typeof BYTE_ATTACHMENTS)[number];
+/** Extensions of files hearth does not read: the composer refuses them at once. */
+export type UnreadAttachment = (typeof UNREAD_ATTACHMENTS)[number];
 export type Source = Out<typeof source>;
 export type MessageStats = Out<typeof messageStats>;
 export type MessageRole = Out<typeof message>['role'];
@@ -476,3 +568,24 @@ export type NodeState = Out<typeof nodeAnswer>;
 export type CreateModelBody = In<typeof createModelBody>;
 export type KeyBody = In<typeof keyBody>;
 export type KeyScope = KeyBody['scopes'][number];
+
+export type ApiPromptShape = Out<typeof apiPrompt>;
+export type FileRef = Out<typeof fileRef>;
+export type NodeOutput = Out<typeof nodeOutput>;
+export type NodeErrors = Out<typeof nodeErrors>;
+export type NodeError = NodeErrors[string]['errors'][number];
+export type QueueItem = Out<typeof queueItem>;
+export type HistoryEntry = Out<typeof historyEntry>;
+export type PromptAnswer = Out<typeof promptAnswer>;
+export type PromptRefusedAnswer = Out<typeof promptRefusedAnswer>;
+export type QueueAnswer = Out<typeof queueAnswer>;
+export type InterruptAnswer = Out<typeof interruptAnswer>;
+export type ClearQueueAnswer = Out<typeof clearQueueAnswer>;
+export type PromptHistoryAnswer = Out<typeof promptHistoryAnswer>;
+export type SavedWorkflowsAnswer = Out<typeof savedWorkflowsAnswer>;
+export type SavedWorkflowAnswer = Out<typeof savedWorkflowAnswer>;
+export type SavedPutAnswer = Out<typeof savedPutAnswer>;
+export type RenamedAnswer = Out<typeof renamedAnswer>;
+export type OkAnswer = Out<typeof okAnswer>;
+export type GalleryItem = Out<typeof galleryItem>;
+export type GalleryAnswer = Out<typeof galleryAnswer>;

@@ -11,8 +11,24 @@ import { PromptRejected } from '../../workflows/service.js';
 import type { NodeUi } from '../../workflows/types.js';
 import { sendWorkflowFile, workflowFileKey } from '../comfy/view.js';
 import { SseStream } from '../stream.js';
-import { parseRequest } from '../validate.js';
+import { answer, parseRequest } from '../validate.js';
 import type { UiAuth } from './auth.js';
+import {
+  clearQueueAnswer,
+  type GalleryItem,
+  galleryAnswer,
+  historyAnswer,
+  interruptAnswer,
+  okAnswer,
+  promptAnswer,
+  promptHistoryAnswer,
+  promptRefusedAnswer,
+  queueAnswer,
+  renamedAnswer,
+  savedPutAnswer,
+  savedWorkflowAnswer,
+  savedWorkflowsAnswer,
+} from './contract.js';
 
 /** A browser tab's id: its prompts' frames go to it alone. */
 const tabId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'use 1 to 64 letters, digits, _ or -');
@@ -42,19 +58,6 @@ const interruptBody = z.object({ prompt_id: z.string().min(1).max(200).optional(
 
 /** How many finished prompts the gallery looks through. */
 const GALLERY_PROMPTS = 500;
-
-interface GalleryItem {
-  filename: string;
-  subfolder: string;
-  type: 'output';
-  kind: 'image' | 'text' | 'json';
-  promptId: string;
-  node: string;
-  classType: string | null;
-  createdAt: string | null;
-  prompt: Record<string, unknown>;
-  workflow: unknown;
-}
 
 function outputFiles(ui: NodeUi): Array<{ filename: string; subfolder: string; kind: GalleryItem['kind'] }> {
   const out: Array<{ filename: string; subfolder: string; kind: GalleryItem['kind'] }> = [];
@@ -87,7 +90,7 @@ export async function uiWorkflowRoutes(app: FastifyInstance, opts: { ctx: AppCon
     const body = parseRequest(promptBody, request.body);
     const user = auth.session(request).user;
     try {
-      return await wf.submit({
+      const queued = await wf.submit({
         prompt: body.prompt,
         ...(body.client ? { client_id: clientOf(user.id, body.client) } : {}),
         ...(body.front ? { front: true } : {}),
@@ -97,33 +100,38 @@ export async function uiWorkflowRoutes(app: FastifyInstance, opts: { ctx: AppCon
           ui_user: user.username,
         },
       });
+      return answer(promptAnswer, queued);
     } catch (err) {
       if (!(err instanceof PromptRejected)) throw err;
       // hearth's error shape, with ComfyUI's node_errors for the editor to place on nodes and inputs.
       const { error, node_errors } = err.rejection;
-      return reply.code(400).send({ error: error.message, type: error.type, details: error.details, node_errors });
+      return reply
+        .code(400)
+        .send(
+          answer(promptRefusedAnswer, { error: error.message, type: error.type, details: error.details, node_errors }),
+        );
     }
   });
 
-  app.get(`${base}/queue`, async () => wf.queue());
-  app.post(`${base}/queue/clear`, async () => ({ removed: await wf.deleteQueued('all') }));
+  app.get(`${base}/queue`, async () => answer(queueAnswer, await wf.queue()));
+  app.post(`${base}/queue/clear`, async () => answer(clearQueueAnswer, { removed: await wf.deleteQueued('all') }));
   app.post(`${base}/interrupt`, async (request) => {
     const body = parseRequest(interruptBody, request.body ?? {});
-    return { interrupted: await wf.interrupt(body.prompt_id) };
+    return answer(interruptAnswer, { interrupted: await wf.interrupt(body.prompt_id) });
   });
 
   app.get(`${base}/history`, async (request) => {
     const q = parseRequest(pageQuery, request.query, 'query');
-    return wf.history({ maxItems: q.max_items, offset: q.offset });
+    return answer(historyAnswer, await wf.history({ maxItems: q.max_items, offset: q.offset }));
   });
   app.get<{ Params: { id: string } }>(`${base}/history/:id`, async (request) => {
     const found = await wf.history({ id: request.params.id });
-    if (found[request.params.id]) return found;
+    if (found[request.params.id]) return answer(promptHistoryAnswer, found);
     // Not finished: still queued or running?
     const queue = await wf.queue();
     const running = queue.queue_running.some((q) => q[1] === request.params.id);
     const pending = queue.queue_pending.some((q) => q[1] === request.params.id);
-    if (running || pending) return { [request.params.id]: { pending: !running, running } };
+    if (running || pending) return answer(promptHistoryAnswer, { [request.params.id]: { pending: !running, running } });
     throw new HearthError('WORKFLOW_NOT_FOUND', `no prompt ${request.params.id} in the queue or the history`);
   });
 
@@ -155,27 +163,29 @@ export async function uiWorkflowRoutes(app: FastifyInstance, opts: { ctx: AppCon
 
   // ---- saved workflows: the store ComfyUI's /api/workflows (and /userdata) serve
 
-  app.get(`${base}/saved`, async () => ({
-    workflows: (await wf.listSaved()).map((w) => ({ name: w.name, updatedAt: w.updated_at })),
-  }));
+  app.get(`${base}/saved`, async () =>
+    answer(savedWorkflowsAnswer, {
+      workflows: (await wf.listSaved()).map((w) => ({ name: w.name, updatedAt: w.updated_at })),
+    }),
+  );
   app.get<{ Params: { name: string } }>(`${base}/saved/:name`, async (request) => {
     const row = await wf.getSaved(request.params.name);
-    return { name: row.name, workflow: row.workflow, updatedAt: row.updated_at };
+    return answer(savedWorkflowAnswer, { name: row.name, workflow: row.workflow, updatedAt: row.updated_at });
   });
   app.put<{ Params: { name: string } }>(`${base}/saved/:name`, async (request) => {
     const body = parseRequest(savedBody, request.body);
     await wf.putSaved(request.params.name, body.workflow);
     const row = await wf.getSaved(request.params.name);
-    return { name: row.name, updatedAt: row.updated_at };
+    return answer(savedPutAnswer, { name: row.name, updatedAt: row.updated_at });
   });
   app.post<{ Params: { name: string } }>(`${base}/saved/:name/rename`, async (request) => {
     const body = parseRequest(renameBody, request.body);
     await wf.renameSaved(request.params.name, body.name);
-    return { name: body.name };
+    return answer(renamedAnswer, { name: body.name });
   });
   app.delete<{ Params: { name: string } }>(`${base}/saved/:name`, async (request) => {
     await wf.deleteSaved(request.params.name);
-    return { ok: true };
+    return answer(okAnswer, { ok: true });
   });
 
   // ---- outputs
@@ -229,7 +239,7 @@ export async function uiWorkflowRoutes(app: FastifyInstance, opts: { ctx: AppCon
       }
       if (more) break;
     }
-    return { items, more };
+    return answer(galleryAnswer, { items, more });
   });
 
   app.delete(`${base}/gallery`, { config: { uiAccess: 'admin' } }, async (request) => {
@@ -238,6 +248,6 @@ export async function uiWorkflowRoutes(app: FastifyInstance, opts: { ctx: AppCon
     const { key, rel } = workflowFileKey(q);
     if (!(await ctx.atlas.files.delete(key)))
       throw new HearthError('NOT_FOUND', `no output ${rel} on Atlas: it was deleted already`);
-    return { ok: true };
+    return answer(okAnswer, { ok: true });
   });
 }

@@ -1,8 +1,8 @@
 import { type KeyboardEvent, useRef, useState } from 'react';
-import type { ImageModelInfo } from '../api';
+import type { ByteAttachment, ImageModelInfo, UnreadAttachment } from '../api';
 import { Icon } from './Icon';
 
-/** A file for a message: text read here, or the bytes (base64) of a PDF or an image, which the server reads. */
+/** A file for a message: text read here, or the bytes (base64) of a PDF, a Word document or an image, which the server reads. */
 export type DraftFile = { name: string; text: string } | { name: string; data: string; preview?: string };
 
 export interface Draft {
@@ -30,11 +30,50 @@ const IMAGE_SIZES = [
 /** An image model's own size: SDXL draws 1024×1024, SD 1.x/2.x 512×512. */
 const nativeSize = (model: ImageModelInfo | undefined) => (model?.family === 'sdxl' ? '1024x1024' : '512x512');
 
-/** Files the server reads from their bytes: PDF (its text layer) and images (for vision models). */
-const AS_BYTES = /\.(pdf|png|jpe?g|gif|webp)$/i;
+/**
+ * Files sent as their bytes, which the server reads: PDF and Word (.docx) for their text, images for
+ * vision models. Typed with the contract's list (src/chat/vocabulary.ts): a missing or extra entry
+ * fails the type check, so the composer and the server accept the same files.
+ */
+const AS_BYTES = {
+  '.pdf': true,
+  '.docx': true,
+  '.png': true,
+  '.jpg': true,
+  '.jpeg': true,
+  '.gif': true,
+  '.webp': true,
+} as const satisfies Record<ByteAttachment, true>;
 const IMAGE = /\.(png|jpe?g|gif|webp)$/i;
-/** Neither text nor read by hearth: refused at once, with what is read. */
-const NOT_READ = /\.(bmp|heic|heif|tiff?|svg|ico|zip|gz|tgz|7z|rar|docx?|xlsx?|pptx?|odt|mp3|wav|mp4|mov|gguf|bin)$/i;
+/** Neither text nor read by hearth: refused at once, with what is read (the server's list, as above). */
+const NOT_READ = {
+  '.doc': true,
+  '.xls': true,
+  '.xlsx': true,
+  '.ppt': true,
+  '.pptx': true,
+  '.odt': true,
+  '.bmp': true,
+  '.heic': true,
+  '.heif': true,
+  '.tif': true,
+  '.tiff': true,
+  '.svg': true,
+  '.ico': true,
+  '.zip': true,
+  '.gz': true,
+  '.tgz': true,
+  '.7z': true,
+  '.rar': true,
+  '.mp3': true,
+  '.wav': true,
+  '.mp4': true,
+  '.mov': true,
+  '.gguf': true,
+  '.bin': true,
+} as const satisfies Record<UnreadAttachment, true>;
+const extension = (name: string) => name.slice(name.lastIndexOf('.')).toLowerCase();
+const listed = (list: Record<string, true>, name: string) => Object.hasOwn(list, extension(name));
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** A file's bytes as base64 (what the reply request carries). */
@@ -111,9 +150,9 @@ export function Composer(props: {
       // A pasted screenshot has a generic name: give it one that says what it is.
       const name = file.name && file.name !== 'image.png' ? file.name : `pasted-${Date.now()}.png`;
       const image = file.type.startsWith('image/') || IMAGE.test(name);
-      if (NOT_READ.test(name) || (image && !IMAGE.test(name) && !/^image\/(png|jpeg|gif|webp)$/.test(file.type))) {
+      if (listed(NOT_READ, name) || (image && !IMAGE.test(name) && !/^image\/(png|jpeg|gif|webp)$/.test(file.type))) {
         props.onError(
-          `${name}: this kind of file is not read. Attach text, Markdown, code, PDF or images (PNG, JPEG, GIF, WebP).`,
+          `${name}: this kind of file is not read. Attach text, Markdown, code, PDF, Word (.docx) or images (PNG, JPEG, GIF, WebP).`,
         );
         continue;
       }
@@ -126,7 +165,7 @@ export function Composer(props: {
         continue;
       }
       let added: DraftFile;
-      if (image || AS_BYTES.test(name) || file.type === 'application/pdf') {
+      if (image || listed(AS_BYTES, name) || file.type === 'application/pdf') {
         added = { name, data: await base64Of(file), ...(image ? { preview: URL.createObjectURL(file) } : {}) };
       } else {
         const content = await file.text();
@@ -245,7 +284,7 @@ export function Composer(props: {
           type="file"
           multiple
           hidden
-          aria-label="Attach files (text, Markdown, code, PDF, images)"
+          aria-label="Attach files (text, Markdown, code, PDF, Word, images)"
           onChange={(e) => {
             if (e.target.files) void attach(e.target.files);
             e.target.value = '';

@@ -260,7 +260,10 @@ export const MessageView = memo(function MessageView(props: MessageViewProps) {
   );
 });
 
-/** The numbered passages a reply was given; each opens to show the passage as retrieved. */
+/**
+ * The numbered passages a reply was given; each opens to show the passage as retrieved, with its
+ * retrieval score (fused) and the reranker's score when the retrieval was reranked.
+ */
 function Sources(props: { sources: Source[] }) {
   const [open, setOpen] = useState<number | null>(null);
   const shown = props.sources.find((s) => s.n === open);
@@ -283,6 +286,10 @@ function Sources(props: { sources: Source[] }) {
           <p className="muted">
             #{shown.base} · {shown.document}
             {shown.heading ? ` › ${shown.heading}` : ''}
+          </p>
+          <p className="source-scores muted">
+            score {shown.score.toFixed(3)}
+            {shown.rerank_score === undefined ? '' : ` · rerank ${shown.rerank_score.toFixed(3)}`}
           </p>
           <p>{shown.text}</p>
         </blockquote>
