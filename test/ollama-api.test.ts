@@ -113,7 +113,13 @@ describe('model library', () => {
     expect((await call('/api/copy', { source: 'chat', destination: 'chat-copy:v1' })).status).toBe(200);
     const shown = await call('/api/show', { model: 'chat-copy:v1' });
     expect(shown.json.system).toBe('You are terse.');
+    // served (its manifest now kept on the node), then deleted: the next request is a 404 at once
+    const one = { model: 'chat-copy:v1', prompt: 'hi', stream: false, options: { num_predict: 1 } };
+    expect((await call('/api/generate', one)).status).toBe(200);
     expect((await call('/api/delete', { model: 'chat-copy:v1' }, 'DELETE')).status).toBe(200);
+    const unserved = await call('/api/generate', one);
+    expect(unserved.status).toBe(404);
+    expect(unserved.json.error).toBe('model "chat-copy:v1" not found, try pulling it first');
     const gone = await call('/api/delete', { model: 'chat-copy:v1' }, 'DELETE');
     expect(gone.status).toBe(404);
     expect(gone.json.error).toBe('model "chat-copy:v1" not found, try pulling it first');

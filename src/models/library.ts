@@ -12,6 +12,7 @@ import { type ImageModelLayout, readLayout } from '../images/layout.js';
 import type { Logger } from '../log.js';
 import type { NodeCache } from '../node/index.js';
 import { type GgufSummary, summariseGguf } from './gguf-info.js';
+import { MANIFEST_TTL_MS, ManifestCache } from './library-cache.js';
 import { normaliseModelName } from './names.js';
 import { type ModelOptions, parseOptions } from './options.js';
 import { checkQuantizeSource, type Quantizer, type QuantizeType, runQuantize } from './quantize.js';
@@ -127,6 +128,8 @@ export interface ModelLibraryDeps {
   files: FileStore;
   cache: NodeCache;
   log: Logger;
+  /** how long get() may serve a manifest from memory (library-cache.ts); 0: always read Atlas */
+  manifestTtlMs?: number;
 }
 
 /**
@@ -134,7 +137,15 @@ export interface ModelLibraryDeps {
  * in the database. The node only ever holds verified cache copies.
  */
 export class ModelLibrary {
-  constructor(private readonly deps: ModelLibraryDeps) {}
+  private readonly manifests: ManifestCache<ModelEntry>;
+
+  constructor(private readonly deps: ModelLibraryDeps) {
+    this.manifests = new ManifestCache({
+      db: deps.db,
+      log: deps.log,
+      ttlMs: deps.manifestTtlMs ?? MANIFEST_TTL_MS,
+    });
+  }
 
   async list(): Promise<ModelEntry[]> {
     const rows = await this.deps.db.query<ModelRow>('select * from models order by modified_at desc, key');
@@ -147,9 +158,13 @@ export class ModelLibrary {
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
-  /** The model, or Ollama's 404: `model "x" not found, try pulling it first`. */
+  /**
+   * The model, or Ollama's 404: `model "x" not found, try pulling it first`. The request path's
+   * lookup: served from the node's copy of the manifest while no change was made or announced
+   * (library-cache.ts); find() always reads Atlas.
+   */
   async get(name: string): Promise<ModelEntry> {
-    const entry = await this.find(name);
+    const entry = await this.manifests.get(normaliseModelName(name).key, () => this.find(name));
     if (!entry) throw new HearthError('MODEL_NOT_FOUND', `model "${name}" not found, try pulling it first`);
     return entry;
   }
@@ -305,6 +320,7 @@ export class ModelLibrary {
         JSON.stringify(entry.messages),
       ],
     );
+    await this.manifests.changed(target.key);
     return fromRow(rows[0]!);
   }
 
@@ -542,6 +558,7 @@ export class ModelLibrary {
          license = excluded.license, messages = excluded.messages, modified_at = now()`,
       [normaliseModelName(src.name).key, dst.key, dst.display],
     );
+    await this.manifests.changed(dst.key);
   }
 
   /** Deletes a model; its blob goes too when no other model uses it (registered files on Atlas are never deleted). */
@@ -549,6 +566,7 @@ export class ModelLibrary {
     const entry = await this.get(name);
     const { key } = normaliseModelName(name);
     await this.deps.db.query('delete from models where key = $1', [key]);
+    await this.manifests.changed(key);
     await this.dropBlobIfUnused(entry.digest, entry.blobKey);
     const projector = projectorOf(entry);
     if (projector) await this.dropBlobIfUnused(projector.digest, projector.key);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
+import { Agent, type ClientRequest, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +49,14 @@ export class LlamaServerProcess {
   private readonly exitListeners = new Set<(why: string) => void>();
   private readonly lastLines: string[] = [];
   private killing = false;
+  /**
+   * Kept-alive connections to this server (its Unix socket): a request reuses an idle one instead of
+   * connecting again (a new connection per request cost about 4 ms of CPU, bench/server-ttft.ts).
+   * Node closes an idle one a second before the server's own Keep-Alive timeout; a request whose
+   * kept connection the server closed anyway before answering is sent once more on a fresh one
+   * (see post). Destroyed when the process exits.
+   */
+  private readonly agent = new Agent({ keepAlive: true });
 
   private constructor(
     private readonly child: ChildProcess,
@@ -68,6 +76,7 @@ export class LlamaServerProcess {
         log.error({ pid: this.pid, code, signal, lastOutput: this.lastLines.join('\n') }, `llama-server ${why}`);
       }
       for (const listener of [...this.exitListeners]) listener(why);
+      this.agent.destroy();
       void rm(socketDir, { recursive: true, force: true });
     });
   }
@@ -187,80 +196,92 @@ export class LlamaServerProcess {
         if (err) reject(err);
         else resolve();
       };
+      let current: ClientRequest | undefined;
       const offExit = this.onExit((why) => {
-        req.destroy();
+        current?.destroy();
         finish(new ServerExited(`llama-server ${why}`));
       });
       const onAbort = () => {
-        req.destroy();
+        current?.destroy();
         finish(opts.signal.reason);
       };
       const payload = JSON.stringify(body);
-      const req = request(
-        {
-          socketPath: this.socket,
-          path,
-          method: 'POST',
-          // one connection per request: a kept-alive socket the server closed meanwhile would fail the next request
-          agent: false,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
-            connection: 'close',
+      // false once a response has begun: from then on a failure is the request's, never retried
+      let answered = false;
+      const send = (fresh: boolean): ClientRequest => {
+        const req = request(
+          {
+            socketPath: this.socket,
+            path,
+            method: 'POST',
+            agent: fresh ? false : this.agent,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           },
-        },
-        (res) => {
-          res.setEncoding('utf8');
-          const status = res.statusCode ?? 0;
-          const sse = (res.headers['content-type'] ?? '').includes('text/event-stream');
-          let buffer = '';
-          res.on('data', (chunk: string) => {
-            buffer += chunk;
-            if (!sse || status !== 200) return;
-            let at = buffer.indexOf('\n\n');
-            while (at >= 0) {
-              const event = buffer.slice(0, at);
-              buffer = buffer.slice(at + 2);
-              for (const line of event.split('\n')) {
-                if (!line.startsWith('data: ')) continue;
-                const data = line.slice(6);
-                if (data === '[DONE]') continue;
+          (res) => {
+            answered = true;
+            res.setEncoding('utf8');
+            const status = res.statusCode ?? 0;
+            const sse = (res.headers['content-type'] ?? '').includes('text/event-stream');
+            let buffer = '';
+            res.on('data', (chunk: string) => {
+              buffer += chunk;
+              if (!sse || status !== 200) return;
+              let at = buffer.indexOf('\n\n');
+              while (at >= 0) {
+                const event = buffer.slice(0, at);
+                buffer = buffer.slice(at + 2);
+                for (const line of event.split('\n')) {
+                  if (!line.startsWith('data: ')) continue;
+                  const data = line.slice(6);
+                  if (data === '[DONE]') continue;
+                  try {
+                    opts.onEvent(data);
+                  } catch (err) {
+                    req.destroy();
+                    finish(err);
+                    return;
+                  }
+                }
+                at = buffer.indexOf('\n\n');
+              }
+            });
+            res.on('end', () => {
+              if (status !== 200) {
+                finish(opts.refuse?.(status) ?? serverError(status, buffer));
+                return;
+              }
+              if (!sse) {
                 try {
-                  opts.onEvent(data);
+                  opts.onEvent(buffer);
                 } catch (err) {
-                  req.destroy();
                   finish(err);
                   return;
                 }
               }
-              at = buffer.indexOf('\n\n');
-            }
-          });
-          res.on('end', () => {
-            if (status !== 200) {
-              finish(opts.refuse?.(status) ?? serverError(status, buffer));
-              return;
-            }
-            if (!sse) {
-              try {
-                opts.onEvent(buffer);
-              } catch (err) {
-                finish(err);
-                return;
-              }
-            }
-            finish();
-          });
-          res.on('error', (err) => void this.connectionError(err).then(finish));
-        },
-      );
-      req.on('error', (err) => void this.connectionError(err).then(finish));
+              finish();
+            });
+            res.on('error', (err) => void this.connectionError(err).then(finish));
+          },
+        );
+        req.on('error', (err) => {
+          if (!answered && !fresh && req.reusedSocket && isStaleSocket(err) && !this.exited && !opts.signal.aborted) {
+            // The kept connection was closed by the server (its keep-alive timeout, or its own limit of
+            // requests per connection) before any answer came: llama-server read nothing of this
+            // request, so it has not started generating. Once more, on a new connection.
+            current = send(true);
+            return;
+          }
+          void this.connectionError(err).then(finish);
+        });
+        req.end(payload);
+        return req;
+      };
       if (opts.signal.aborted) {
         onAbort();
         return;
       }
       opts.signal.addEventListener('abort', onAbort, { once: true });
-      req.end(payload);
+      current = send(false);
     });
   }
 
@@ -302,6 +323,12 @@ export class LlamaServerProcess {
     if (/\b(error|failed|abort)/i.test(line)) this.log.warn(line);
     else this.log.debug(line);
   }
+}
+
+/** The errors of writing to a connection the other end has closed (a kept-alive one gone stale). */
+function isStaleSocket(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** An error answer of llama-server as a HearthError: its own 4xx become BAD_REQUEST with its message. */
