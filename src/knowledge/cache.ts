@@ -10,6 +10,11 @@ const VERSION = 1;
 /** Rows read per statement while rebuilding (keyset pages keep memory and statement size bounded). */
 const PAGE = 5000;
 
+interface ChunkRow {
+  id: string | number;
+  embedding: Uint8Array;
+}
+
 interface Header {
   magic: string;
   version: number;
@@ -26,16 +31,27 @@ interface Header {
  */
 export class VectorIndexCache {
   private readonly dir: string;
-  private readonly db: Pick<AtlasDb, 'query'>;
+  private readonly db: Pick<AtlasDb, 'kind' | 'query' | 'copyRows'>;
+  private readonly rowsVia: 'copy' | 'pages';
   private readonly log: Logger;
   private readonly loaded = new Map<string, { generation: number; index: VectorIndex }>();
   private readonly building = new Map<string, Promise<VectorIndex>>();
   /** How many rebuilds from Atlas this process did (tests and metrics read it). */
   rebuilds = 0;
 
-  constructor(opts: { dir: string; db: Pick<AtlasDb, 'query'>; log: Logger }) {
+  /**
+   * `rows` (bench/knowledge.ts compares them): how a rebuild reads the chunk rows. 'copy' (the default on
+   * PostgreSQL): one binary COPY; 'pages' (PGlite's, where rows need no text round trip): keyset pages.
+   */
+  constructor(opts: {
+    dir: string;
+    db: Pick<AtlasDb, 'kind' | 'query' | 'copyRows'>;
+    log: Logger;
+    rows?: 'copy' | 'pages';
+  }) {
     this.dir = opts.dir;
     this.db = opts.db;
+    this.rowsVia = opts.rows ?? (opts.db.kind === 'postgres' ? 'copy' : 'pages');
     this.log = opts.log;
   }
 
@@ -109,18 +125,7 @@ export class VectorIndexCache {
   private async rebuild(base: string, generation: number): Promise<VectorIndex> {
     const started = performance.now();
     let builder: ReturnType<typeof VectorIndex.builder> | null = null;
-    const page = (after: number) =>
-      this.db.query<{ id: string | number; embedding: Uint8Array }>(
-        `select id, embedding from knowledge_chunks where base_id = $1 and id > $2 order by id limit ${PAGE}`,
-        [base, after],
-      );
-    // The next page is asked for before this one is quantised: on PostgreSQL the server reads and
-    // encodes it while this process works (bench/knowledge.ts measured the overlap).
-    let next: Promise<Array<{ id: string | number; embedding: Uint8Array }>> | null = page(0);
-    while (next) {
-      const rows: Array<{ id: string | number; embedding: Uint8Array }> = await next;
-      next = rows.length === PAGE ? page(Number(rows.at(-1)!.id)) : null;
-      next?.catch(() => undefined); // awaited on the next turn; a failure here must not go unhandled meanwhile
+    for await (const rows of this.rowsVia === 'copy' ? this.copyChunks(base) : this.pageChunks(base)) {
       for (const row of rows) {
         const vector = decodeVector(row.embedding);
         builder ??= VectorIndex.builder(vector.length);
@@ -137,6 +142,35 @@ export class VectorIndexCache {
       this.log.warn({ base, err: String(err) }, 'knowledge: cannot write the vector index cache; it stays in memory'),
     );
     return index;
+  }
+
+  /**
+   * The base's chunk rows as one binary COPY: on PostgreSQL the embeddings arrive as raw bytes, where a
+   * plain query gets them as hex text (the rebuild's main cost before, docs/knowledge.md, Speed).
+   */
+  private copyChunks(base: string): AsyncIterable<ChunkRow[]> {
+    return this.db.copyRows<ChunkRow>(
+      'select id, embedding from knowledge_chunks where base_id = $1 order by id',
+      [base],
+      { id: 'int8', embedding: 'bytea' },
+    );
+  }
+
+  private async *pageChunks(base: string): AsyncIterable<ChunkRow[]> {
+    const page = (after: number) =>
+      this.db.query<ChunkRow>(
+        `select id, embedding from knowledge_chunks where base_id = $1 and id > $2 order by id limit ${PAGE}`,
+        [base, after],
+      );
+    // The next page is asked for before this one is quantised: on PostgreSQL the server reads and
+    // encodes it while this process works (bench/knowledge.ts measured the overlap).
+    let next: Promise<ChunkRow[]> | null = page(0);
+    while (next) {
+      const rows: ChunkRow[] = await next;
+      next = rows.length === PAGE ? page(Number(rows.at(-1)!.id)) : null;
+      next?.catch(() => undefined); // awaited on the next turn; a failure here must not go unhandled meanwhile
+      yield rows;
+    }
   }
 
   private async write(base: string, generation: number, index: VectorIndex): Promise<void> {

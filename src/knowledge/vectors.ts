@@ -10,11 +10,12 @@ export function encodeVector(vector: readonly number[] | Float32Array): Buffer {
 /** The stored `bytea` back to floats (either driver's byte type). */
 export function decodeVector(bytes: Uint8Array): Float32Array {
   const n = bytes.byteLength >>> 2;
-  // Little-endian machines (all hearth runs on) read the bytes as they are; an unaligned view is copied first.
+  // Little-endian machines (all hearth runs on) read the bytes as they are; an unaligned view is copied first
+  // (through the Uint8Array constructor: a Buffer's `slice` is a view of the same memory, not a copy).
   if (LITTLE_ENDIAN) {
     return bytes.byteOffset % 4 === 0
       ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
-      : new Float32Array(bytes.slice(0, n * 4).buffer);
+      : new Float32Array(new Uint8Array(bytes.subarray(0, n * 4)).buffer);
   }
   const out = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

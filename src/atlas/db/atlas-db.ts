@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError, HearthError } from '../../errors.js';
+import type { CopyColumns } from './copy-binary.js';
 import { isEmbeddedDatabase, parsePostgresUrl } from './database-url.js';
 import type { AtlasDbDriver, AtlasTransaction, SqlRunner } from './driver.js';
 import { migrations } from './migrations/index.js';
@@ -43,6 +44,18 @@ export interface AtlasDb extends SqlRunner {
    * the same raw `$n` runner as `query`; inside `fn` use only it (PGlite has one connection).
    */
   transaction<T>(fn: (tx: AtlasTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Streams the rows of one SELECT in batches, for reading many rows at once (the knowledge index
+   * rebuild). PostgreSQL: a binary COPY on one pooled connection, columns decoded as `columns` says
+   * (int4 → number, int8 → string, text → string, bytea → Buffer; NULL → null), `$n` parameters quoted
+   * in as literals (strings and finite numbers only); stopping early closes that connection. PGlite: the
+   * query's rows, as `query` returns them, in one batch.
+   */
+  copyRows<R = Record<string, unknown>>(
+    select: string,
+    params: readonly (string | number)[],
+    columns: CopyColumns,
+  ): AsyncIterable<R[]>;
   /**
    * Sends `payload` to every session listening on `channel` (PostgreSQL's NOTIFY, sent when the
    * statement commits). The payload is a short signal, under NOTIFY_PAYLOAD_MAX_BYTES: listeners read
@@ -126,6 +139,14 @@ class AtlasDatabase implements AtlasDb {
   }
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     return this.driver.query<R>(sql, params);
+  }
+
+  copyRows<R = Record<string, unknown>>(
+    select: string,
+    params: readonly (string | number)[],
+    columns: CopyColumns,
+  ): AsyncIterable<R[]> {
+    return this.driver.copyRows<R>(select, params, columns);
   }
 
   exec<R = Record<string, unknown>>(script: string): Promise<R[]> {

@@ -1,3 +1,5 @@
+import type { CopyColumns } from './copy-binary.js';
+
 /**
  * Runs one statement with `$1`-style parameters and returns its rows: the one way hearth runs SQL,
  * on the database (AtlasDb) and inside a transaction (AtlasTransaction) alike.
@@ -45,6 +47,8 @@ export interface AtlasDbDriver extends SqlRunner {
    * the returned function is called; resolves once listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Streams the rows of one SELECT in batches (AtlasDb.copyRows). */
+  copyRows<R>(select: string, params: readonly (string | number)[], columns: CopyColumns): AsyncIterable<R[]>;
   /** Lends one dedicated connection to `fn`. */
   withMigrationSession<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { describeError, HearthError } from '../../../errors.js';
+import type { CopyColumns } from '../copy-binary.js';
 import type { AtlasDbDriver, AtlasTransaction, MigrationSession } from '../driver.js';
 import { EmbeddedDirLock } from './dir-lock.js';
 
@@ -68,6 +69,12 @@ class PgliteDriver implements AtlasDbDriver {
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     return (await this.pglite.query<R>(sql, params ? [...params] : undefined)).rows;
+  }
+
+  // PGlite runs in this process and hands over rows without a text round trip: the rows come as one
+  // batch, with the conventions of `query` (the columns' types are PostgreSQL's own).
+  async *copyRows<R>(select: string, params: readonly (string | number)[], _columns: CopyColumns): AsyncIterable<R[]> {
+    yield await this.query<R>(select, params);
   }
 
   async exec<R = Record<string, unknown>>(script: string): Promise<R[]> {
