@@ -254,6 +254,7 @@ describe('the contract modules', () => {
     );
     expect(outside).toEqual([]);
     expect([...seen.keys()].sort()).toEqual([
+      'src/chat/sources.ts',
       'src/chat/vocabulary.ts',
       'src/http/knowledge/contract.ts',
       'src/http/openai/images-schema.ts',

@@ -17,6 +17,7 @@ import type {
   MessageStatus,
 } from './conversations.js';
 import { DEFAULT_TITLE, MESSAGE_ROLES, MESSAGE_STATUSES } from './conversations.js';
+import { chatSource } from './sources.js';
 
 export const EXPORT_FORMAT = 'hearth.chat';
 export const EXPORT_VERSION = 1;
@@ -129,19 +130,6 @@ const date = z.union([z.string(), z.number()]).transform((v, ctx) => {
     return z.NEVER;
   }
   return d;
-});
-
-/** A stored knowledge source (src/chat/conversations.ts ChatSource): checked, so the page can show it. */
-const chatSource = z.object({
-  n: z.int().min(1),
-  base: z.string(),
-  document: z.string(),
-  document_id: z.string(),
-  chunk_id: z.number(),
-  heading: z.string(),
-  text: z.string(),
-  score: z.number(),
-  rerank_score: z.number().optional(),
 });
 
 const BASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -8,6 +8,7 @@
  * Node-free: zod and vocabulary leaves only, because web/'s type check reads this file.
  */
 import * as z from 'zod';
+import { chatSource } from '../../chat/sources.js';
 import {
   type BYTE_ATTACHMENTS,
   MAX_ATTACHMENT_BYTES,
@@ -157,18 +158,7 @@ export const attachment = z.object({
   image: z.string().optional(),
 });
 /** A retrieved passage a reply cites as [n]. */
-export const source = z.object({
-  n: z.number(),
-  base: z.string(),
-  document: z.string(),
-  document_id: z.string(),
-  chunk_id: z.number(),
-  heading: z.string(),
-  text: z.string(),
-  score: z.number(),
-  /** the reranker's score, when the retrieval was reranked */
-  rerank_score: z.number().optional(),
-});
+export const source = chatSource;
 export const messageStats = z.object({
   promptTokens: z.number().optional(),
   evalTokens: z.number().optional(),
