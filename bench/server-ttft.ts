@@ -14,8 +14,22 @@
 // engine's total_duration splits the rest: engine − server (the pool's lease, the request to
 // llama-server and its stream) and wall − engine (HTTP, the model lookup on Atlas, the answer).
 // Medians of the per-sample differences.
+//
+// Then the first token as a client sees it (the figure the ≤ 5 ms target is about): streamed
+// requests, timed from sending to the first chunk that carries the token (or the end), through
+// hearth and straight to the llama-server hearth runs (its Unix socket, the same process, slots and
+// cache), taking turns, on the same text: hearth's /api/generate (raw) against llama-server's
+// /completion, and hearth's /api/chat and /v1/chat/completions against llama-server's
+// /v1/chat/completions. Every request of a way repeats one prompt, so the slot has it cached and
+// evaluates one token and samples one: prompt processing, which moves by ±60 ms between fresh
+// prompts, drops out, and what is left is the path. Why not llama-server alone in its own process:
+// taking turns between two llama-server processes slows each (measured here, two identical servers
+// on one model file: a one-token request 20 ms on one, 36–43 ms and far noisier alternating), which
+// swamps milliseconds. Once with a new connection per request, once with one kept-alive connection
+// to hearth (llama-server closes its connection after every streamed answer, so straight to it
+// each request is a new connection); medians of the paired differences.
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +50,8 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '8' },
     ctx: { type: 'string', default: '1024' },
     'prompt-words': { type: 'string', default: '32' },
+    /** streamed requests per way in the client's first-token comparison */
+    'ttft-samples': { type: 'string', default: '41' },
     'models-dir': { type: 'string', default: join(tmpdir(), 'hearth-bench-models') },
   },
 });
@@ -83,6 +99,57 @@ function post(
       },
     );
     req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The first chunk of a stream that carries generated text, or its last: Ollama NDJSON or server-sent events. */
+const TOKEN_OR_END = /"(?:response|content)":"[^"]|"done":true|"stop":true|"finish_reason":"/;
+
+/**
+ * A streamed POST over TCP; resolves the ms from sending to the first chunk that carries the token
+ * (TOKEN_OR_END), once the whole answer is in (so the next request starts on an idle server).
+ */
+function firstToken(
+  target: { url: string } | { socket: string },
+  path: string,
+  body: unknown,
+  agent: Agent | false,
+): Promise<number> {
+  const payload = JSON.stringify(body);
+  const where =
+    'socket' in target
+      ? { socketPath: target.socket }
+      : { host: new URL(target.url).hostname, port: Number(new URL(target.url).port) };
+  return new Promise((resolve, reject) => {
+    const sent = performance.now();
+    let first = -1;
+    let text = '';
+    const req = request(
+      {
+        ...where,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+          if (first < 0 && TOKEN_OR_END.test(text)) first = performance.now() - sent;
+        });
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 300)}`));
+          else if (first < 0) reject(new Error(`${path}: no token in ${text.slice(0, 300)}`));
+          else resolve(first);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', (err) =>
+      reject(new Error(`${'socket' in target ? target.socket : target.url}${path}: ${err.message}`)),
+    );
     req.end(payload);
   });
 }
@@ -202,6 +269,66 @@ try {
       samples[way]!.push(await ways[way]!(promptOf(WORDS, 5000 + i * 10 + names.indexOf(way)), 7 + i));
     }
   }
+  // The client's first token: hearth and llama-server alone, in turns, one cached prompt per way.
+  const TTFT = Number(args['ttft-samples']);
+  const chatPrompt = promptOf(WORDS, 7777);
+  const completionPrompt = promptOf(WORDS, 8888);
+  const messages = [{ role: 'user', content: chatPrompt }];
+  const openaiSampling = { temperature: 0.8, top_p: 0.9, seed: 7, max_tokens: 1 };
+  const pairs: Array<{ name: string; hearth: [string, unknown]; alone: [string, unknown] }> = [
+    {
+      name: 'raw completion: /api/generate vs /completion',
+      hearth: [
+        '/api/generate',
+        { model: name, prompt: completionPrompt, raw: true, stream: true, options: samplingFor('ollama', 1, 7) },
+      ],
+      alone: ['/completion', { prompt: completionPrompt, stream: true, ...samplingFor('llama', 1, 7) }],
+    },
+    {
+      name: 'chat: /api/chat vs /v1/chat/completions',
+      hearth: ['/api/chat', { model: name, messages, stream: true, options: samplingFor('ollama', 1, 7) }],
+      alone: ['/v1/chat/completions', { messages, stream: true, ...samplingFor('llama', 1, 7) }],
+    },
+    {
+      name: 'chat: /v1/chat/completions vs /v1/chat/completions',
+      hearth: ['/v1/chat/completions', { model: name, messages, stream: true, ...openaiSampling }],
+      alone: ['/v1/chat/completions', { messages, stream: true, ...openaiSampling }],
+    },
+  ];
+  const ttftRows: string[] = [];
+  const ttftLoads: number[] = [];
+  for (const keepAlive of [false, true]) {
+    const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
+    try {
+      for (const pair of pairs) {
+        ttftLoads.push(loadavg()[0]!);
+        const viaHearth = () => firstToken({ url: hearth.url }, pair.hearth[0], pair.hearth[1], agent);
+        const alone = () => firstToken({ socket }, pair.alone[0], pair.alone[1], false);
+        // two untimed requests each: the prompt into the slot's cache, and the connection opened
+        for (let w = 0; w < 2; w++) {
+          await viaHearth();
+          await alone();
+        }
+        const h: number[] = [];
+        const a: number[] = [];
+        for (let i = 0; i < TTFT; i++) {
+          if (i % 2 === 0) {
+            h.push(await viaHearth());
+            a.push(await alone());
+          } else {
+            a.push(await alone());
+            h.push(await viaHearth());
+          }
+        }
+        const diff = median(h.map((x, k) => x - a[k]!));
+        ttftRows.push(
+          `| ${pair.name} | ${keepAlive ? 'kept alive' : 'new each'} | ${median(a).toFixed(2)} | ${median(h).toFixed(2)} | **${diff >= 0 ? '+' : ''}${diff.toFixed(2)}** |`,
+        );
+      }
+    } finally {
+      if (agent) agent.destroy();
+    }
+  }
   // hearth's own CPU per request: the time it adds on a quiet machine, whatever the load here
   const cpuRequests = Number(args['cpu-requests']);
   // less what it uses idle (timers, the embedded database), measured over 10 s first
@@ -231,6 +358,12 @@ try {
       '| way | wall ms | prompt_n | prompt_ms | predicted_ms | wall − server ms | engine − server ms | wall − engine ms |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
+      '',
+      `The client's first token, streamed, one cached prompt per way (${TTFT} requests each, taking turns; load ${Math.min(...ttftLoads).toFixed(1)}–${Math.max(...ttftLoads).toFixed(1)}):`,
+      '',
+      '| requests | connection to hearth | straight to its llama-server ms | through hearth ms | hearth adds (median of pairs) ms |',
+      '| --- | --- | --- | --- | --- |',
+      ...ttftRows,
       '',
     ].join('\n'),
   );

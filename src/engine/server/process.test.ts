@@ -84,6 +84,23 @@ describe('kept-alive connections to a llama-server process', () => {
     expect(after.connections).toBe(before.connections);
   });
 
+  it('opens a new connection for each streamed request, which llama-server closes after its answer', async () => {
+    const before = await counts();
+    for (let i = 0; i < 2; i++) {
+      const events: string[] = [];
+      await proc.post(
+        '/completion',
+        { prompt: 'x', stream: true },
+        { signal: new AbortController().signal, onEvent: (e) => events.push(e) },
+      );
+      expect(events).toEqual(['{"content":"a"}', '{"content":"b"}']);
+    }
+    const after = await counts();
+    expect(after.completions - before.completions).toBe(2);
+    // one connection per streamed request; the counts went over the kept one
+    expect(after.connections - before.connections).toBe(2);
+  });
+
   it('sends a request once more on a new connection when the kept one is dropped before any answer', async () => {
     await dropNext('before');
     const before = await counts();

@@ -50,11 +50,14 @@ export class LlamaServerProcess {
   private readonly lastLines: string[] = [];
   private killing = false;
   /**
-   * Kept-alive connections to this server (its Unix socket): a request reuses an idle one instead of
-   * connecting again (a new connection per request cost about 4 ms of CPU, bench/server-ttft.ts).
-   * Node closes an idle one a second before the server's own Keep-Alive timeout; a request whose
-   * kept connection the server closed anyway before answering is sent once more on a fresh one
-   * (see post). Destroyed when the process exits.
+   * Kept-alive connections to this server (its Unix socket) for answers that are not streamed
+   * (embeddings, reranking, tokenizing, probes): a request reuses an idle one instead of connecting
+   * again. Node closes an idle one a second before the server's own Keep-Alive timeout; a request
+   * whose kept connection the server closed anyway before answering is sent once more on a fresh one
+   * (see post). A streamed request always opens its own: llama-server closes the connection after
+   * every streamed answer, although it announces Keep-Alive (its chunked content provider returns
+   * false once done, which cpp-httplib takes as a failed write), so a kept one would race that close.
+   * Destroyed when the process exits.
    */
   private readonly agent = new Agent({ keepAlive: true });
 
@@ -206,6 +209,8 @@ export class LlamaServerProcess {
         finish(opts.signal.reason);
       };
       const payload = JSON.stringify(body);
+      // a streamed answer ends its connection (see agent): a new one, never a kept one
+      const streamed = (body as { stream?: unknown } | null)?.stream === true;
       // false once a response has begun: from then on a failure is the request's, never retried
       let answered = false;
       const send = (fresh: boolean): ClientRequest => {
@@ -214,7 +219,7 @@ export class LlamaServerProcess {
             socketPath: this.socket,
             path,
             method: 'POST',
-            agent: fresh ? false : this.agent,
+            agent: fresh || streamed ? false : this.agent,
             headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           },
           (res) => {
