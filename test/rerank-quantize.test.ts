@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateReranker } from './fixtures/gguf/index.js';
 import { type HearthDirs, hearthDirs, type InProcessHearth, startHearthInProcess } from './support/hearth.js';
@@ -110,15 +111,26 @@ describe('POST /api/create with quantize', () => {
   }
 
   it("quantizes an F32 model with llama-quantize, with Ollama's progress, and the result generates", async () => {
-    for (const [type, level] of <Array<[string, string]>>[
-      ['q8_0', 'Q8_0'],
-      ['Q4_K_M', 'Q4_K_M'],
+    // q8_0 over plain HTTP; Q4_K_M through the official ollama client, as `ollama create --quantize` sends it
+    const ollama = new Ollama({ host: hearth.url });
+    for (const [type, level, client] of <Array<[string, string, 'http' | 'ollama']>>[
+      ['q8_0', 'Q8_0', 'http'],
+      ['Q4_K_M', 'Q4_K_M', 'ollama'],
     ]) {
       const name = `chat-${type.toLowerCase()}`;
-      const { status, lines } = await createLines({ model: name, from: 'chat', quantize: type });
-      expect(status).toBe(200);
-      expect(lines.map((l) => l.status)).toContain(`quantizing F32 model to ${level}`);
-      expect(lines.at(-1)).toEqual({ status: 'success' });
+      let statuses: string[];
+      if (client === 'http') {
+        const { status, lines } = await createLines({ model: name, from: 'chat', quantize: type });
+        expect(status).toBe(200);
+        statuses = lines.map((l) => l.status);
+      } else {
+        statuses = [];
+        for await (const progress of await ollama.create({ model: name, from: 'chat', quantize: type, stream: true })) {
+          statuses.push(progress.status);
+        }
+      }
+      expect(statuses).toContain(`quantizing F32 model to ${level}`);
+      expect(statuses.at(-1)).toBe('success');
       const show = await post('/api/show', { model: name });
       expect(show.json.details.quantization_level).toBe(level);
       const generated = await post('/api/generate', {
