@@ -284,6 +284,7 @@ async function startServerEngine(
     backend: engine.backend,
   });
   log.info(`engine: ${selection.why}`);
+  if (selection.warning) log.warn(`engine: ${selection.warning}`);
   if (selection.binary) {
     engine.attachServer(selection.binary);
     return;

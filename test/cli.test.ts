@@ -80,6 +80,10 @@ describe('hearth (no server)', () => {
     expect(res.stdout).toMatch(/✓ gpu: cpu/);
     // the tests' shared llama-server build (test/support/engine.ts) is this node's engine
     expect(res.stdout).toMatch(/✓ engine: server on cpu: llama-server processes \(hearth engine build nlc/);
+    // the CUDA runtime a CUDA node would need, read from node-llama-cpp's prebuilt CUDA libraries
+    expect(res.stdout).toMatch(
+      /✓ cuda runtime: main \(@node-llama-cpp\/linux-x64-cuda\) needs the CUDA \d+ runtime \(libcudart\.so\.\d+, libcublas\.so\.\d+\) and the NVIDIA driver \(libcuda\.so\.1\): .*\[not used: backend cpu\]/,
+    );
     expect(res.stdout).toMatch(/all checks passed/);
   });
 

@@ -5,6 +5,7 @@ import { openFileStore } from '../atlas/files/index.js';
 import { atlasDbHealth, atlasFilesHealth } from '../atlas/health.js';
 import { embeddedDbDir, engineDirOf } from '../config/index.js';
 import { detectGpu } from '../engine/gpu.js';
+import { chooseCudaLibrary, cudaNeeds, describeCudaNeeds } from '../engine/server/cuda-runtime.js';
 import { selectServer } from '../engine/server/select.js';
 import { describeError, isHearthError } from '../errors.js';
 import { executionProviders, ortBinaryDir } from '../images/runtime.js';
@@ -86,8 +87,25 @@ async function doctor(opts: ConfigOption): Promise<void> {
           engineDir: engineDirOf(config),
           backend: gpu.backend,
         });
-        const cuda = gpu.backend === 'cuda' ? ' (needs the CUDA runtime libraries node-llama-cpp ships for cuda)' : '';
-        return `${selection.binary ? 'server' : 'in-process'} on ${gpu.backend}${cuda}: ${selection.why} [inference.engine: ${config.inference.engine}]`;
+        const warning = selection.warning ? `\n  warning: ${selection.warning}` : '';
+        return `${selection.binary ? 'server' : 'in-process'} on ${gpu.backend}: ${selection.why} [inference.engine: ${config.inference.engine}]${warning}`;
+      },
+    },
+    {
+      // what the CUDA backend needs of this node, read from node-llama-cpp's prebuilt CUDA libraries
+      name: 'cuda runtime',
+      run: async () => {
+        const gpu = await detectGpu(config.node.gpu);
+        const needs = await cudaNeeds();
+        const line = describeCudaNeeds(needs);
+        if (gpu.backend !== 'cuda') return `${line} [not used: backend ${gpu.backend}]`;
+        const choice = chooseCudaLibrary(needs);
+        if (!choice?.complete) {
+          throw new Error(
+            `${line}: llama-server would run on the CPU; install the NVIDIA driver and the CUDA runtime and cuBLAS of one of those versions (or put them on LD_LIBRARY_PATH)`,
+          );
+        }
+        return `${line}; llama-server loads the ${choice.chosen.label} one`;
       },
     },
     {

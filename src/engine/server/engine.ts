@@ -31,6 +31,11 @@ export interface ServerBinary {
   path: string;
   /** folder of its shared libraries (a linked build: node-llama-cpp's prebuilt backend) */
   libDir?: string;
+  /**
+   * the folder ggml loads its backend libraries from (the process's working folder; default libDir):
+   * a folder of links when the CUDA library that suits this node is node-llama-cpp's fallback (./cuda-runtime.ts)
+   */
+  backendDir?: string;
   /** what it is: "hearth engine build (linked to the cpu prebuilt libraries)", "inference.llamaServer" ... */
   origin: string;
   /** llama-quantize built with it (hearth create --quantize); absent for inference.llamaServer */
@@ -70,6 +75,7 @@ export class ServerEngine {
     this.pool = new ServerPool({
       binary: opts.binary.path,
       ...(opts.binary.libDir ? { libDir: opts.binary.libDir } : {}),
+      ...(opts.binary.backendDir ? { backendDir: opts.binary.backendDir } : {}),
       maxLoadedModels: opts.maxLoadedModels,
       maxQueue: opts.maxQueue,
       memoryBudget: opts.memoryBudget,

@@ -29,6 +29,8 @@ export interface ServerPoolOptions {
   /** the llama-server executable and the folder of its shared libraries */
   binary: string;
   libDir?: string;
+  /** the folder ggml loads its backend libraries from (see ServerBinary.backendDir) */
+  backendDir?: string;
   maxLoadedModels: number;
   maxQueue: number;
   memoryBudget: number;
@@ -364,6 +366,7 @@ export class ServerPool {
       const proc = await LlamaServerProcess.start({
         binary: this.opts.binary,
         ...(this.opts.libDir ? { libDir: this.opts.libDir } : {}),
+        ...(this.opts.backendDir ? { backendDir: this.opts.backendDir } : {}),
         args: serverArgs({
           modelPath: file.path,
           load,

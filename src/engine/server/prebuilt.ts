@@ -97,6 +97,34 @@ export function findPrebuilt(backend: ServerBackend): PrebuiltLibraries | { miss
   return { missing: problems.join('; ') };
 }
 
+/**
+ * The prebuilt ggml CUDA libraries node-llama-cpp ships, in the order it tries them: the main one
+ * (@node-llama-cpp/<platform>-cuda) and the fallback built for an older CUDA runtime
+ * (@node-llama-cpp/<platform>-cuda-ext, `fallback/`). Only those installed.
+ */
+export function cudaLibraries(): Array<{ label: string; path: string }> {
+  const base = `${platform()}-${arch()}`;
+  const found: Array<{ label: string; path: string }> = [];
+  for (const [pkg, sub, label] of [
+    [`${base}-cuda`, '', 'main'],
+    [`${base}-cuda-ext`, 'fallback', 'fallback'],
+  ] as const) {
+    try {
+      const path = join(
+        packageRoot(`@node-llama-cpp/${pkg}`, [nlcRoot()]),
+        'bins',
+        `${base}-cuda`,
+        sub,
+        'libggml-cuda.so',
+      );
+      if (existsSync(path)) found.push({ label: `${label} (@node-llama-cpp/${pkg})`, path });
+    } catch {
+      // not installed
+    }
+  }
+  return found;
+}
+
 /** The CPU part of the build key: the architecture and a short hash of the CPU model. */
 export function cpuTag(): string {
   const model = cpus()[0]?.model ?? 'unknown';

@@ -14,6 +14,8 @@ export interface ServerLaunch {
   binary: string;
   /** folder of the shared libraries it links (LD_LIBRARY_PATH, and the folder ggml loads its CPU variants from); none for a self-contained build */
   libDir?: string;
+  /** the folder ggml loads its backend libraries from (the process's working folder); default libDir */
+  backendDir?: string;
   /** arguments except --host (hearth adds the socket) */
   args: string[];
   /** bounded: start, model load and the first ready answer */
@@ -93,8 +95,8 @@ export class LlamaServerProcess {
     try {
       const [file, args] = command(launch.binary, [...launch.args, '--host', socket]);
       child = spawn(file, args, {
-        // ggml looks for its CPU variants (libggml-cpu-*.so) beside the executable and in the working folder
-        cwd: launch.libDir ?? socketDir,
+        // ggml loads its backends (libggml-cpu-*.so, libggml-cuda.so) from beside the executable and the working folder
+        cwd: launch.backendDir ?? launch.libDir ?? socketDir,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { describeError } from '../../errors.js';
 import type { Backend } from '../llama.js';
 import { type BuildProgress, buildServer, findServerBuild, type ServerBuild } from './build.js';
+import { backendFolder, type CudaNeeds, chooseCudaLibrary, cudaNeeds, describeCudaNeeds } from './cuda-runtime.js';
 import type { ServerBinary } from './engine.js';
 import { checkLlamaServer } from './flags.js';
 import type { ServerBackend } from './prebuilt.js';
@@ -15,6 +17,8 @@ export interface ServerSelection {
   buildNeeded: boolean;
   /** one line: what serves and why */
   why: string;
+  /** something the node lacks that the engine will run without (a CUDA runtime): logged as a warning */
+  warning?: string;
 }
 
 /** The server backend for the backend node-llama-cpp runs on (metal: no linked build on this platform, compiled whole). */
@@ -22,13 +26,39 @@ export function serverBackend(backend: Backend): ServerBackend {
   return backend === 'cuda' || backend === 'vulkan' ? backend : 'cpu';
 }
 
-export function binaryOfBuild(build: ServerBuild): ServerBinary {
-  return {
+/**
+ * The llama-server of a build. A build linked for CUDA loads the prebuilt CUDA library whose
+ * runtime this node has (node-llama-cpp's main one, else its fallback for an older CUDA); with
+ * neither complete, `warning` says what is missing: ggml's CUDA load would fail and llama-server
+ * run on the CPU.
+ */
+export async function binaryOfBuild(build: ServerBuild): Promise<{ binary: ServerBinary; warning?: string }> {
+  const binary: ServerBinary = {
     path: build.server,
     libDir: build.libDir,
     quantize: build.quantize,
     origin: `hearth engine build ${build.key} (${build.mode === 'linked' ? `linked to node-llama-cpp's prebuilt ${build.backend} libraries` : 'llama.cpp compiled whole'})`,
   };
+  if (build.backend !== 'cuda' || build.mode !== 'linked') return { binary };
+  let needs: CudaNeeds[];
+  try {
+    needs = await cudaNeeds();
+  } catch (err) {
+    return { binary, warning: `cannot check the CUDA libraries llama-server needs: ${describeError(err)}` };
+  }
+  const choice = chooseCudaLibrary(needs);
+  if (!choice) return { binary, warning: 'no prebuilt CUDA library installed (@node-llama-cpp/*-cuda)' };
+  const { chosen, complete } = choice;
+  if (!complete) {
+    return {
+      binary,
+      warning: `the CUDA libraries are incomplete here, so llama-server would run on the CPU: ${describeCudaNeeds(needs)}`,
+    };
+  }
+  binary.origin += `, ${chosen.runtime ?? 'CUDA'} through the ${chosen.label.split(' ')[0]} CUDA library`;
+  if (chosen !== needs[0])
+    binary.backendDir = await backendFolder(join(build.dir, 'backends-cuda'), build.libDir, chosen.library);
+  return { binary };
 }
 
 /**
@@ -56,11 +86,12 @@ export async function selectServer(opts: {
   const backend = serverBackend(opts.backend);
   const build = await findServerBuild(opts.engineDir, backend);
   if (build) {
-    const binary = binaryOfBuild(build);
+    const { binary, warning } = await binaryOfBuild(build);
     return {
       binary,
       buildNeeded: false,
       why: `llama-server processes (${binary.origin}, in ${opts.engineDir})`,
+      ...(warning ? { warning } : {}),
     };
   }
   return {
@@ -100,7 +131,10 @@ export function buildInBackground(opts: {
   }).then(
     (build) => {
       opts.log.info({ seconds: build.seconds, dir: build.dir }, 'engine: llama-server built');
-      opts.attach(binaryOfBuild(build));
+      return binaryOfBuild(build).then(({ binary, warning }) => {
+        if (warning) opts.log.warn(`engine: ${warning}`);
+        opts.attach(binary);
+      });
     },
     (err: unknown) => {
       if (abort.signal.aborted) return;
