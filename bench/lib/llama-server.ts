@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 
 export interface RawLlamaServer {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -72,6 +73,7 @@ export async function startRawLlamaServer(binary: string, args: string[], libDir
   }
   return {
     url,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
