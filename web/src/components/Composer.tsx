@@ -95,7 +95,7 @@ export function Composer(props: {
   disabled: boolean;
   /** Resolves false when the message was not taken (an error): the text comes back to the box. */
   onSend: (draft: Draft) => Promise<boolean>;
-  /** Stops the reply being written (absent: what runs cannot be stopped, e.g. an image being drawn). */
+  /** Stops the reply being written or the picture being drawn (absent: what runs cannot be stopped). */
   onStop?: (() => void) | undefined;
   onError: (text: string) => void;
   /** Why the chosen model takes no images (null: it sees them) */
