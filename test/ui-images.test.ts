@@ -212,6 +212,26 @@ describe('Create image', () => {
     expect((await atlasState()).messages).toBe(before.messages + 2);
   });
 
+  it('ends a draw when hearth shuts down, storing nothing and telling the page why', async () => {
+    const chat = (await bob.post('/api/ui/conversations', {})).json.conversation.id;
+    const before = await atlasState();
+    let stepped!: () => void;
+    const firstStep = new Promise<void>((resolve) => {
+      stepped = resolve;
+    });
+    const drawn = bob.createImage(
+      chat,
+      { parentId: null, prompt: 'a late night', model: 'tiny-sd', size: '256x256', steps: 500 },
+      () => stepped(),
+    );
+    await firstStep;
+    // What closing hearth does first with the chat (src/chat/index.ts); the server itself stays up here.
+    await hearth.ctx.chat.images.close();
+    expect((await drawn).events.at(-1)).toEqual({ error: 'hearth is shutting down' });
+    expect(await atlasState()).toEqual(before);
+    expect((await bob.get(`/api/ui/conversations/${chat}`)).json.drawing).toBeNull();
+  });
+
   it('is stopped and followed only by the chat’s owner', async () => {
     const chat = (await bob.post('/api/ui/conversations', {})).json.conversation.id;
     const dave = new UiClient(hearth.url);

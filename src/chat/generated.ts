@@ -127,11 +127,13 @@ export class GeneratedImages {
           tell({ type: 'progress', step, total });
         });
         // Stopped after the last step: the picture is not kept either.
-        if (controller.signal.aborted) return null;
+        if (controller.signal.aborted) throw new HearthError('IMAGE_ABORTED');
         return await this.save(user, conversation, { ...image, png: made.png, caption: made.caption });
       } catch (err) {
-        if (controller.signal.aborted && isHearthError(err, 'IMAGE_ABORTED')) return null;
-        throw err;
+        if (!controller.signal.aborted || !isHearthError(err, 'IMAGE_ABORTED')) throw err;
+        // Hearth shutting down is a failure the page reports; a person's stop is not.
+        if (isHearthError(controller.signal.reason, 'SHUTTING_DOWN')) throw controller.signal.reason;
+        return null;
       }
     })();
     const running: Running = { userId: user.id, drawing, controller, watchers, ended: work };
@@ -178,6 +180,13 @@ export class GeneratedImages {
     } finally {
       running.watchers.delete(onEvent);
     }
+  }
+
+  /** Ends every draw on this node, storing nothing (hearth is shutting down: SHUTTING_DOWN to their pages). */
+  async close(): Promise<void> {
+    const running = [...this.running.values()];
+    for (const r of running) r.controller.abort(new HearthError('SHUTTING_DOWN', 'hearth is shutting down'));
+    await Promise.allSettled(running.map((r) => r.ended));
   }
 
   /**
