@@ -174,6 +174,10 @@ export const ERRORS = {
   IMAGE_MODEL_INVALID: { status: 400, message: '%s' },
   IMAGE_RUNTIME_FAILED: { status: 500, message: 'ONNX Runtime failed in %s: %s' },
   IMAGE_ABORTED: { status: 409, message: 'interrupted' },
+  IMAGE_DRAWING: {
+    status: 409,
+    message: 'a picture is being drawn in this chat (%s): wait for it, or stop it first',
+  },
   // knowledge bases (src/knowledge)
   KNOWLEDGE_NOT_FOUND: {
     status: 404,

@@ -133,6 +133,43 @@ describe('a reply followed from another node', () => {
     expect(b!.ctx.chat.replies.followWakes.polled).toBeGreaterThan(before.polled);
   });
 
+  it('wakes a follower on another node when a reply is marked interrupted (restart or lost lease)', async () => {
+    const created = await onA.post('/api/ui/conversations', { model: 'chat' });
+    const id = created.json.conversation.id;
+    const conversations = a!.ctx.chat.conversations;
+    // Followed on B, then changed on A only once B reads it (B has listened by then): the change must
+    // be announced, or B learns of it only at its 2 s poll.
+    const followUntilChanged = async (leaseMs: number, change: (messageId: string) => Promise<number>) => {
+      const orphan = await orphanReply(conversations, id, leaseMs);
+      const before = b!.ctx.chat.replies.followWakes.notified;
+      let changed: Promise<number> | undefined;
+      const followed = await onB.follow(id, orphan.id, 0, (e) => {
+        if (e.type === 'text') changed = change(orphan.id);
+      });
+      expect(await changed).toBe(1);
+      expect(b!.ctx.chat.replies.followWakes.notified).toBeGreaterThan(before);
+      return followed.events.at(-1);
+    };
+    // A node restarting marks what it was writing interrupted.
+    expect(await followUntilChanged(60_000, () => conversations.markInterrupted('a-node-that-died'))).toMatchObject({
+      type: 'done',
+      message: { status: 'interrupted', content: 'half a rep', error: expect.stringMatching(/restarted/) },
+    });
+    // Any node ends a reply whose lease ran out (here: moved into the past rather than waited for).
+    expect(
+      await followUntilChanged(60_000, async (messageId) => {
+        await a!.ctx.atlas.db.query(
+          `update chat_messages set lease_until = now() - interval '1 second' where id = $1`,
+          [messageId],
+        );
+        return conversations.expireLeases(id);
+      }),
+    ).toMatchObject({
+      type: 'done',
+      message: { status: 'interrupted', content: 'half a rep', error: expect.stringMatching(/stopped answering/) },
+    });
+  });
+
   it('releases every connection, the listening one included, when the nodes close', async () => {
     expect(await sessions()).toContain('hearth-listen');
     await b!.close();

@@ -1,7 +1,9 @@
 // "Create image" end to end in real headless Chromium on a phone (390×844, touch) against a real
 // hearth (in this process, embedded PGlite Atlas) with a generated diffusers-layout ONNX model: the
 // composer's action, the busy state, the picture as a thumbnail with the viewer, still there after
-// a reload (it is on Atlas), 44 px touch targets and axe. Kept short: a tiny size and two steps.
+// a reload (it is on Atlas), 44 px touch targets and axe. Kept short: a tiny size and two steps. Then
+// Stop: a long draw stopped from the composer (the prompt comes back, nothing is stored), and a draw
+// that a reload finds still running, shown, followed and stopped.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +29,15 @@ async function loadedWidth(img: Locator): Promise<number> {
   await img.waitFor();
   for (let i = 0; i < 50 && (await naturalWidth(img)) === 0; i++) await page.waitForTimeout(100);
   return naturalWidth(img);
+}
+
+/** "Create image" mode (a reload leaves it) for a long draw: 1024×1024, 100 steps, seconds on the tiny model. */
+async function startImageMode(): Promise<void> {
+  const toggle = page.getByRole('button', { name: 'Create image' });
+  await toggle.click();
+  expect(await toggle.getAttribute('aria-pressed')).toBe('true');
+  await page.getByLabel('Size').selectOption('1024x1024');
+  await page.getByLabel('Steps').fill('100');
 }
 
 beforeAll(async () => {
@@ -97,7 +108,9 @@ describe('Create image in the chat', () => {
     });
     await page.getByRole('button', { name: 'Create', exact: true }).click();
     await page.getByRole('status').getByText('Creating “a red house”…').waitFor();
-    expect(await page.getByRole('button', { name: 'Creating…' }).isDisabled()).toBe(true);
+    // Busy: the composer offers Stop instead of Create.
+    await page.getByRole('button', { name: 'Stop' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Create', exact: true }).count()).toBe(0);
     await page.getByRole('progressbar', { name: 'Image progress' }).waitFor();
     await page.screenshot({ path: join(shots, 'creating-390x844.png') });
     expect(await axeViolations(page)).toEqual([]);
@@ -127,5 +140,53 @@ describe('Create image in the chat', () => {
     expect(await axeViolations(page)).toEqual([]);
     await page.keyboard.press('Escape');
     await viewer.waitFor({ state: 'detached' });
+    // Its answer was delivered long ago: the next draws stream as they come.
+    await page.unroute('**/api/ui/conversations/*/images');
+  });
+
+  it('stops a long draw from the composer: the prompt comes back and nothing is stored', async () => {
+    const answers = page.getByRole('article', { name: 'Reply from tiny-sd:latest' });
+    const before = await answers.count();
+    await startImageMode();
+    const prompt = page.getByRole('textbox', { name: 'Image prompt' });
+    await prompt.fill('a slow green field');
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    // Stopped once it is drawing (a step shown), between two of its 100 steps.
+    await page
+      .getByRole('status')
+      .getByText(/Creating “a slow green field”… step \d+ of 100/)
+      .waitFor();
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByRole('progressbar', { name: 'Image progress' }).waitFor({ state: 'detached' });
+    expect(await prompt.inputValue()).toBe('a slow green field');
+    await page.getByRole('button', { name: 'Create', exact: true }).waitFor();
+    expect(await answers.count()).toBe(before);
+    await page.reload();
+    await page.getByRole('article', { name: 'Your message' }).first().waitFor();
+    expect(await page.getByText('a slow green field').count()).toBe(0);
+  });
+
+  it('shows a draw still running after a reload, follows it, and stops it', async () => {
+    await startImageMode();
+    const prompt = page.getByRole('textbox', { name: 'Image prompt' });
+    await prompt.fill('a field after a reload');
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page
+      .getByRole('status')
+      .getByText(/step \d+ of 100/)
+      .waitFor();
+    await page.reload();
+    // The reloaded page shows the picture being drawn, its steps going on, and offers Stop.
+    await page
+      .getByRole('status')
+      .getByText(/Creating “a field after a reload”… step \d+ of 100/)
+      .waitFor();
+    await page.getByRole('progressbar', { name: 'Image progress' }).waitFor();
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText('Stopped: nothing of “a field after a reload” was stored.').waitFor();
+    await page.getByRole('progressbar', { name: 'Image progress' }).waitFor({ state: 'detached' });
+    expect(await page.getByRole('article', { name: 'Your message' }).getByText('a field after a reload').count()).toBe(
+      0,
+    );
   });
 });

@@ -147,6 +147,102 @@ describe('Create image', () => {
     expect((await atlasState()).files).toEqual(after.files);
   });
 
+  it('shows a draw as pending, stops it between sampling steps storing nothing, then draws again', async () => {
+    const chat = (await bob.post('/api/ui/conversations', {})).json.conversation.id;
+    const before = await atlasState();
+    // 500 steps (the most) at 256×256: seconds even for the tiny model, far longer than the checks below.
+    const slow = { parentId: null, prompt: 'a slow green field', model: 'tiny-sd', size: '256x256', steps: 500 };
+    let stepped!: () => void;
+    const firstStep = new Promise<void>((resolve) => {
+      stepped = resolve;
+    });
+    let steps = 0;
+    const drawn = bob.createImage(chat, slow, (e) => {
+      if (e.type !== 'progress') return;
+      steps++;
+      stepped();
+    });
+    await firstStep;
+
+    // A reload meanwhile: the chat says a picture is being drawn (nothing is on Atlas yet).
+    const shown = await bob.get(`/api/ui/conversations/${chat}`);
+    expect(shown.json.messages).toEqual([]);
+    expect(shown.json.drawing).toMatchObject({ prompt: 'a slow green field', model: 'tiny-sd:latest', total: 500 });
+    expect(shown.json.drawing.step).toBeGreaterThanOrEqual(1);
+    // A second picture in the same chat waits for this one.
+    const second = await bob.call('POST', `/api/ui/conversations/${chat}/images`, { ...slow, steps: 1 });
+    expect(second.status, second.text).toBe(409);
+    expect(second.json).toMatchObject({
+      error: expect.stringMatching(
+        /a picture is being drawn in this chat \("a slow green field"\): wait for it, or stop it/,
+      ),
+    });
+    // The reloaded page follows it, from the step it is at.
+    let following!: () => void;
+    const followingNow = new Promise<void>((resolve) => {
+      following = resolve;
+    });
+    const followed = bob.followImage(chat, () => following());
+    await followingNow;
+
+    const stop = await bob.post(`/api/ui/conversations/${chat}/images/stop`);
+    expect(stop.status, stop.text).toBe(200);
+    expect(stop.json).toEqual({ stopped: true });
+    // The stop answers once the draw has ended: no step after it.
+    const stepsAtStop = steps;
+    const events = (await drawn).events;
+    expect(events.at(-1)).toEqual({ type: 'stopped' });
+    expect(events.filter((e) => e.type === 'progress')).toHaveLength(stepsAtStop);
+    expect(stepsAtStop).toBeLessThan(500);
+    const seen = (await followed).events;
+    expect(seen[0]).toMatchObject({ type: 'progress', total: 500 });
+    expect(seen.at(-1)).toEqual({ type: 'stopped' });
+    expect(seen.some((e) => e.type === 'message' || e.type === 'done')).toBe(false);
+
+    // Nothing of it on Atlas, no draw any more, and nothing left to stop or follow.
+    expect(await atlasState()).toEqual(before);
+    expect((await bob.get(`/api/ui/conversations/${chat}`)).json).toMatchObject({ messages: [], drawing: null });
+    expect((await bob.post(`/api/ui/conversations/${chat}/images/stop`)).json).toEqual({ stopped: false });
+    expect((await bob.followImage(chat)).status).toBe(204);
+
+    // The next picture in that chat is drawn and stored.
+    const next = await bob.call('POST', `/api/ui/conversations/${chat}/images`, { ...slow, size: '64x64', steps: 1 });
+    expect(next.status, next.text).toBe(200);
+    expect(ndjson(next.text).map((e) => e.type)).toEqual(['progress', 'message', 'message', 'done']);
+    expect((await atlasState()).messages).toBe(before.messages + 2);
+  });
+
+  it('ends a draw when hearth shuts down, storing nothing and telling the page why', async () => {
+    const chat = (await bob.post('/api/ui/conversations', {})).json.conversation.id;
+    const before = await atlasState();
+    let stepped!: () => void;
+    const firstStep = new Promise<void>((resolve) => {
+      stepped = resolve;
+    });
+    const drawn = bob.createImage(
+      chat,
+      { parentId: null, prompt: 'a late night', model: 'tiny-sd', size: '256x256', steps: 500 },
+      () => stepped(),
+    );
+    await firstStep;
+    // What closing hearth does first with the chat (src/chat/index.ts); the server itself stays up here.
+    await hearth.ctx.chat.images.close();
+    expect((await drawn).events.at(-1)).toEqual({ error: 'hearth is shutting down' });
+    expect(await atlasState()).toEqual(before);
+    expect((await bob.get(`/api/ui/conversations/${chat}`)).json.drawing).toBeNull();
+  });
+
+  it('is stopped and followed only by the chat’s owner', async () => {
+    const chat = (await bob.post('/api/ui/conversations', {})).json.conversation.id;
+    const dave = new UiClient(hearth.url);
+    const admin = new UiClient(hearth.url);
+    expect((await admin.login('alice', 'correct horse')).status).toBe(200);
+    expect((await admin.post('/api/ui/users', { username: 'dave', password: 'dave dave dave' })).status).toBe(201);
+    expect((await dave.login('dave', 'dave dave dave')).status).toBe(200);
+    expect((await dave.post(`/api/ui/conversations/${chat}/images/stop`)).status).toBe(404);
+    expect((await dave.followImage(chat)).status).toBe(404);
+  });
+
   it('writes nothing when the image model fails in ONNX Runtime, and says where', async () => {
     await addImageModel(hearth.url, dirs.atlas, 'broken-sd', (dir) =>
       writeFile(join(dir, 'unet', 'model.onnx'), 'not a protobuf'),

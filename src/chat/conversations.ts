@@ -568,12 +568,16 @@ export class ConversationStore {
         update.leaseMs ?? null,
       ],
     );
-    if (row) {
-      // Followers on other nodes wake on it. A lost notification costs them only time (they also poll).
-      const written: ReplyWritten = { id: messageId, length: content.length, status: row.status };
-      await this.db.notify(REPLY_CHANNEL, JSON.stringify(written)).catch(() => undefined);
-    }
+    if (row) await this.announce([{ id: messageId, length: content.length, status: row.status }]);
     return { stopRequested: row?.stop_requested ?? false };
+  }
+
+  /**
+   * Tells every node's followers that these replies changed (one NOTIFY each). Followers on other
+   * nodes wake on it; a lost notification costs them only time (they also poll).
+   */
+  private async announce(written: readonly ReplyWritten[]): Promise<void> {
+    for (const w of written) await this.db.notify(REPLY_CHANNEL, JSON.stringify(w)).catch(() => undefined);
   }
 
   /**
@@ -617,14 +621,15 @@ export class ConversationStore {
    * message, or everywhere. Returns how many.
    */
   async expireLeases(conversationId?: string, messageId?: string): Promise<number> {
-    const rows = await this.db.query(
+    const rows = await this.db.query<ReplyWritten>(
       `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
          error = $3
        where status = 'streaming' and lease_until < now()
          and ($1::text is null or conversation_id = $1) and ($2::text is null or id = $2)
-       returning id`,
+       returning id, length(content) as length, status`,
       [conversationId ?? null, messageId ?? null, LEASE_LOST],
     );
+    await this.announce(rows);
     return rows.length;
   }
 
@@ -642,12 +647,13 @@ export class ConversationStore {
 
   /** At start-up: replies this node was writing when it died keep their text and say so. */
   async markInterrupted(nodeId: string): Promise<number> {
-    const rows = await this.db.query(
+    const rows = await this.db.query<ReplyWritten>(
       `update chat_messages set status = 'interrupted', node_id = null, lease_until = null, updated_at = now(),
          error = 'the node restarted while writing this reply; the text written until then is kept'
-       where status = 'streaming' and node_id = $1 returning id`,
+       where status = 'streaming' and node_id = $1 returning id, length(content) as length, status`,
       [nodeId],
     );
+    await this.announce(rows);
     return rows.length;
   }
 

@@ -135,9 +135,10 @@ export class ChatService {
     }
   }
 
-  /** Stops replies in flight (each keeps its text) and background titles. */
+  /** Stops replies in flight (each keeps its text), pictures being drawn (storing nothing) and background titles. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.images.close();
     await this.replies.close();
     await this.titles.close();
   }

@@ -95,6 +95,27 @@ export class UiClient {
     return this.stream(`/api/ui/conversations/${conversationId}/messages/${messageId}/continue`, {}, onEvent);
   }
 
+  /** "Create image" (POST .../images): its NDJSON events; `onEvent` sees each as it arrives. */
+  async createImage(
+    conversationId: string,
+    body: unknown,
+    onEvent?: (event: Json) => void,
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
+    return this.stream(`/api/ui/conversations/${conversationId}/images`, body, onEvent);
+  }
+
+  /** Follows the picture being drawn in a chat (GET .../images/stream): its NDJSON events (none: 204). */
+  async followImage(
+    conversationId: string,
+    onEvent?: (event: Json) => void,
+  ): Promise<{ status: number; events: Json[]; headers: Headers }> {
+    const res = await fetch(`${this.baseUrl}/api/ui/conversations/${conversationId}/images/stream`, {
+      headers: { cookie: this.cookie ?? '' },
+    });
+    if (res.status === 204) return { status: 204, events: [], headers: res.headers };
+    return readEvents(res, onEvent);
+  }
+
   private async stream(
     path: string,
     body: unknown,

@@ -27,6 +27,7 @@ import type {
   SessionInfo,
   SignedIn,
   StopAnswer,
+  StopImageAnswer,
   User,
   UserAnswer,
   UserPatch,
@@ -42,6 +43,7 @@ export type {
   ChatParams,
   Conversation,
   ConversationSummary,
+  Drawing,
   ImageEvent,
   ImageModelInfo,
   ImageRequest,
@@ -231,6 +233,23 @@ export const api = {
     });
     await readEvents(res, onEvent as (event: ReplyEvent) => void);
   },
+
+  /**
+   * Follows the picture being drawn in a chat (after a reload): events as for `createImage`, from a
+   * `progress` with its current step; nothing when none is being drawn. `signal` ends the following only.
+   */
+  async followImage(conversationId: string, onEvent: (event: ImageEvent) => void, signal: AbortSignal): Promise<void> {
+    const res = await send(`/api/ui/conversations/${encodeURIComponent(conversationId)}/images/stream`, {
+      credentials: 'same-origin',
+      signal,
+    });
+    if (res.status === 204) return;
+    await readEvents(res, onEvent as (event: ReplyEvent) => void);
+  },
+
+  /** Stops the picture being drawn in a chat; answers once it has ended (nothing of it is stored). */
+  stopImage: (conversationId: string) =>
+    request<StopImageAnswer>('POST', `/api/ui/conversations/${encodeURIComponent(conversationId)}/images/stop`, {}),
 
   /** Continues a reply that ended early: its saved text stays, the new text is appended (events as for `reply`). */
   async continueReply(

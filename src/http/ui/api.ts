@@ -63,6 +63,7 @@ import {
   sessionAnswer,
   signedInAnswer,
   stopAnswer,
+  stopImageAnswer,
   userAnswer,
   userPatch,
   usersAnswer,
@@ -354,7 +355,8 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     const userId = auth.session(request).user.id;
     const conversation = await chat.conversations.get(userId, request.params.id);
     const messages = await chat.conversations.messages(userId, conversation.id);
-    return answer(conversationWithMessages, { conversation, messages });
+    const drawing = chat.images.drawing(userId, conversation.id);
+    return answer(conversationWithMessages, { conversation, messages, drawing });
   });
 
   app.patch<{ Params: IdParams }>('/api/ui/conversations/:id', async (request) => {
@@ -424,10 +426,11 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
   /**
    * "Create image": an image model draws the prompt, through the same generation code as the
    * images APIs. Everything is checked before the work starts (the chat, the parent message, the
-   * model, the size): a bad request is a 4xx and nothing is written. NDJSON while it draws:
-   * `progress` ({step, total}) per sampling step, then `message` twice (the prompt as the user's
-   * message, the answer with the PNG attached, both stored on Atlas at once) and `done`. The image
-   * is kept even when the page leaves meanwhile.
+   * model, the size, no other picture being drawn in the chat): a bad request is a 4xx and nothing
+   * is written. NDJSON while it draws: `progress` ({step, total}) per sampling step, then `message`
+   * twice (the prompt as the user's message, the answer with the PNG attached, both stored on Atlas
+   * at once) and `done`; or `stopped` when .../images/stop stopped it (nothing stored). The image is
+   * kept even when the page leaves meanwhile (follow it again with GET .../images/stream).
    */
   app.post<{ Params: IdParams }>('/api/ui/conversations/:id/images', async (request, reply) => {
     const body = parseRequest(createImageBody, request.body);
@@ -440,27 +443,59 @@ export async function uiApiRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     const model = (await ctx.models.find(req.model))?.name ?? req.model;
     const stream = new NdjsonStream(request, reply);
     try {
-      const started = Date.now();
-      const [png] = await generateImages(ctx.images, {
-        ...req,
-        onStep: (step, total) => void stream.write(answer(imageEvent, { type: 'progress', step, total })),
-      });
-      if (!png) throw new HearthError('IMAGE_RUNTIME_FAILED', ['the image pipeline', 'it returned no image']);
-      const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      const messages = await chat.images.save(user, conversation, {
-        parentId: body.parentId,
-        prompt: body.prompt,
-        model,
-        png,
-        caption: `${req.width}×${req.height} · ${req.steps} steps · seed ${req.seed} · ${seconds} s`,
-      });
-      for (const message of messages) void stream.write(answer(imageEvent, { type: 'message', message }));
-      void stream.write(answer(imageEvent, { type: 'done', message: messages.at(-1)! }));
+      await chat.images.draw(
+        user,
+        conversation,
+        { parentId: body.parentId, prompt: body.prompt, model, steps: req.steps },
+        async (signal, onStep) => {
+          const started = Date.now();
+          const [png] = await generateImages(ctx.images, { ...req, signal, onStep });
+          if (!png) throw new HearthError('IMAGE_RUNTIME_FAILED', ['the image pipeline', 'it returned no image']);
+          const seconds = ((Date.now() - started) / 1000).toFixed(1);
+          return { png, caption: `${req.width}×${req.height} · ${req.steps} steps · seed ${req.seed} · ${seconds} s` };
+        },
+        (event) => void stream.write(answer(imageEvent, event)),
+      );
       stream.end();
     } catch (err) {
       stream.fail(err);
     }
     return reply;
+  });
+
+  /**
+   * Follows the picture being drawn in this chat on this node (a page reloaded while it draws):
+   * NDJSON as for POST .../images, from a `progress` with the current step. 204 when nothing is
+   * being drawn here. Closing the connection ends the following, not the draw.
+   */
+  app.get<{ Params: IdParams }>('/api/ui/conversations/:id/images/stream', async (request, reply) => {
+    const userId = auth.session(request).user.id;
+    const conversation = await chat.conversations.get(userId, request.params.id);
+    const stream = new NdjsonStream(request, reply);
+    try {
+      const followed = await chat.images.follow(
+        userId,
+        conversation.id,
+        (event) => void stream.write(answer(imageEvent, event)),
+        stream.signal,
+      );
+      if (!followed) return reply.code(204).send();
+      stream.end();
+    } catch (err) {
+      stream.fail(err);
+    }
+    return reply;
+  });
+
+  /**
+   * Stops the picture being drawn in this chat (ComfyUI's /interrupt for "Create image"): it ends
+   * between two sampling steps, storing nothing, and its stream ends with `stopped`. Answers once it
+   * has ended: `{stopped: true}`, or `{stopped: false}` when nothing was being drawn here.
+   */
+  app.post<{ Params: IdParams }>('/api/ui/conversations/:id/images/stop', async (request) => {
+    const userId = auth.session(request).user.id;
+    const conversation = await chat.conversations.get(userId, request.params.id);
+    return answer(stopImageAnswer, { stopped: await chat.images.stop(userId, conversation.id) });
   });
 
   /**

@@ -214,7 +214,22 @@ export const conversationsAnswer = z.object({
   next: z.string().nullable(),
 });
 export const conversationAnswer = z.object({ conversation });
-export const conversationWithMessages = z.object({ conversation, messages: z.array(message) });
+/** A picture being drawn in the chat ("Create image") on the node that answers; see docs/ui.md. */
+export const drawing = z.object({
+  prompt: z.string(),
+  model: z.string(),
+  step: z.number(),
+  total: z.number(),
+  startedAt: timestamp,
+});
+export const conversationWithMessages = z.object({
+  conversation,
+  messages: z.array(message),
+  /** absent or null: no picture is being drawn in it */
+  drawing: drawing.nullable().optional(),
+});
+/** Stopping "Create image": true when the draw stopped and stored nothing; false when none was being drawn (or it was being stored already). */
+export const stopImageAnswer = z.object({ stopped: z.boolean() });
 /** Stop: the stopped message, or (another node writes it) a request it will see within about a second. */
 export const stopAnswer = z.union([z.object({ message }), z.object({ requested: z.literal(true) })]);
 export const searchAnswer = z.object({ results: z.array(searchHit) });
@@ -234,6 +249,8 @@ export const replyEvent = z.discriminatedUnion('type', [
 export const imageEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), step: z.number(), total: z.number() }),
   ...replyEvent.options,
+  /** the draw was stopped: nothing of it is stored */
+  z.object({ type: z.literal('stopped') }),
 ]);
 
 // ---- answers: presets
@@ -518,6 +535,8 @@ export type ConversationAnswer = Out<typeof conversationAnswer>;
 export type SearchAnswer = Out<typeof searchAnswer>;
 export type ConversationWithMessages = Out<typeof conversationWithMessages>;
 export type StopAnswer = Out<typeof stopAnswer>;
+export type StopImageAnswer = Out<typeof stopImageAnswer>;
+export type Drawing = Out<typeof drawing>;
 export type ImportAnswer = Out<typeof importAnswer>;
 export type ReplyEvent = Out<typeof replyEvent>;
 export type ImageModelInfo = Out<typeof imageModelInfo>;

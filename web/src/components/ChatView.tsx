@@ -4,6 +4,8 @@ import {
   api,
   type ChatParams,
   type Conversation,
+  type Drawing,
+  type ImageEvent,
   type ImageModelInfo,
   type Message,
   type ModelInfo,
@@ -79,6 +81,10 @@ export function ChatView(props: ChatViewProps) {
   const [atBottom, setAtBottom] = useState(true);
   // An image being drawn ("Create image"): its prompt and sampling step, shown until it is stored.
   const [drawing, setDrawing] = useState<{ prompt: string; model: string; step: number; total: number } | null>(null);
+  // Following a picture drawn before this page loaded (a reload, another tab): ends the following only.
+  const drawFollow = useRef<AbortController | null>(null);
+  const followDrawRef = useRef<(id: string, d: Drawing) => Promise<void>>(async () => undefined);
+  const stopDrawing = useRef<() => void>(() => undefined);
   // The chat this view created itself (on its first message): already loaded, not to be fetched.
   const created = useRef<string | null>(null);
 
@@ -91,7 +97,7 @@ export function ChatView(props: ChatViewProps) {
     let current = true;
     api
       .conversation(id)
-      .then(({ conversation: c, messages: ms }) => {
+      .then(({ conversation: c, messages: ms, drawing: d }) => {
         if (!current) return;
         setConversation(c);
         setMessages(ms);
@@ -99,6 +105,8 @@ export function ChatView(props: ChatViewProps) {
         setLeafId(initialLeaf(buildTree(ms), c.currentLeafId, ms));
         const live = ms.filter((m) => m.role === 'assistant' && m.status === 'streaming').at(-1);
         if (live && !streamingRef.current) void attachRef.current(c.id, live);
+        // A picture being drawn (on the node that answered): shown and followed until it is stored or stopped.
+        if (d && !drawFollow.current) void followDrawRef.current(c.id, d);
       })
       .catch((err: Error) => current && !(err instanceof ApiError && err.status === 0) && setMissing(err.message))
       .finally(() => current && setLoading(false));
@@ -119,8 +127,14 @@ export function ChatView(props: ChatViewProps) {
     return () => window.removeEventListener('hearth:reachable', onBack);
   }, []);
 
-  // Leaving the chat only closes the connection: the server goes on writing the reply.
-  useEffect(() => () => streamingRef.current?.controller.abort(), []);
+  // Leaving the chat only closes the connection: the server goes on writing the reply (or drawing).
+  useEffect(
+    () => () => {
+      streamingRef.current?.controller.abort();
+      drawFollow.current?.abort();
+    },
+    [],
+  );
 
   const model = conversation?.model ?? setup.model ?? user.defaultModel ?? models[0]?.name ?? null;
   // The same object until the chat's settings change: the settings panel resets its fields when it changes.
@@ -300,12 +314,7 @@ export function ChatView(props: ChatViewProps) {
       const id = await ensureConversation(false);
       if (!id) return false;
       await api.createImage(id, { parentId: last?.id ?? null, ...draft }, (event) => {
-        if (event.type === 'progress') setDrawing((d) => d && { ...d, step: event.step, total: event.total });
-        else if (event.type === 'message' || event.type === 'done') {
-          stored = true;
-          upsert(event.message);
-          setLeafId(event.message.id);
-        }
+        if (drawEvent(event)) stored = true;
       });
     } catch (err) {
       if (err instanceof ApiError && err.status === 0) lost.current = true;
@@ -317,6 +326,59 @@ export function ChatView(props: ChatViewProps) {
     }
     return stored;
   };
+
+  /** Shows one event of a picture being drawn; true when it stored a message. */
+  const drawEvent = (event: ImageEvent): boolean => {
+    if (event.type === 'progress') setDrawing((d) => d && { ...d, step: event.step, total: event.total });
+    else if (event.type === 'message' || event.type === 'done') {
+      upsert(event.message);
+      setLeafId(event.message.id);
+      return true;
+    }
+    return false;
+  };
+
+  /** Follows a picture being drawn that this page did not start (it was reloaded meanwhile). */
+  const followDraw = async (id: string, d: Drawing) => {
+    const controller = new AbortController();
+    drawFollow.current = controller;
+    setDrawing({ prompt: d.prompt, model: d.model, step: d.step, total: d.total });
+    let stopped = false;
+    try {
+      await api.followImage(
+        id,
+        (event) => {
+          if (event.type === 'stopped') stopped = true;
+          else drawEvent(event);
+        },
+        controller.signal,
+      );
+      if (stopped) toast({ text: `Stopped: nothing of “${d.prompt}” was stored.` });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 0) lost.current = true;
+      else if (!controller.signal.aborted) toast({ text: (err as Error).message, kind: 'error' });
+    } finally {
+      if (drawFollow.current === controller) {
+        drawFollow.current = null;
+        setDrawing(null);
+        onChanged();
+      }
+    }
+  };
+
+  followDrawRef.current = followDraw;
+
+  /** Stops the picture being drawn: its stream then ends as stopped (the prompt comes back to the box). */
+  const stopImage = async () => {
+    if (!conversation) return;
+    try {
+      await api.stopImage(conversation.id);
+    } catch (err) {
+      toast({ text: (err as Error).message, kind: 'error' });
+    }
+  };
+
+  stopDrawing.current = () => void stopImage();
 
   /** After a failed request: says so (unless the view went away); false when nothing was stored. */
   const noteFailure = (run: Streaming, err: unknown): boolean => {
@@ -424,17 +486,18 @@ export function ChatView(props: ChatViewProps) {
     );
   }, [toast]);
 
-  // Esc stops a reply (unless a dialog has it).
+  // Esc stops a reply, or the picture being drawn (unless a dialog has it).
+  const isDrawing = drawing !== null;
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && streamingRef.current && !props.panelOpen) {
-        e.preventDefault();
-        void stop();
-      }
+      if (e.key !== 'Escape' || props.panelOpen || !(streamingRef.current || isDrawing)) return;
+      e.preventDefault();
+      if (streamingRef.current) void stop();
+      else stopDrawing.current();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [stop, props.panelOpen]);
+  }, [stop, props.panelOpen, isDrawing]);
 
   const showBranch = (message: Message, by: number) => {
     const leaf = moveAmongSiblings(tree, message, by);
@@ -702,7 +765,7 @@ export function ChatView(props: ChatViewProps) {
             ? runCompare(draft, compareModels)
             : runReply({ parentId: last?.id ?? null, content: draft.text, attachments: draft.attachments })
         }
-        onStop={drawing ? undefined : () => void stop()}
+        onStop={drawing ? () => void stopImage() : () => void stop()}
         onError={(text) => toast({ text, kind: 'error' })}
       />
     </main>

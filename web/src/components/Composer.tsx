@@ -95,8 +95,8 @@ export function Composer(props: {
   disabled: boolean;
   /** Resolves false when the message was not taken (an error): the text comes back to the box. */
   onSend: (draft: Draft) => Promise<boolean>;
-  /** Stops the reply being written (absent: what runs cannot be stopped, e.g. an image being drawn). */
-  onStop?: (() => void) | undefined;
+  /** Stops the reply being written or the picture being drawn. */
+  onStop: () => void;
   onError: (text: string) => void;
   /** Why the chosen model takes no images (null: it sees them) */
   noImages: string | null;
@@ -305,11 +305,7 @@ export function Composer(props: {
           }}
           disabled={props.disabled}
         />
-        {props.busy && !props.onStop ? (
-          <button type="button" className="primary send" disabled aria-busy="true">
-            Creating…
-          </button>
-        ) : props.busy ? (
+        {props.busy ? (
           <button type="button" className="stop" onClick={props.onStop} aria-keyshortcuts="Escape">
             Stop
           </button>
