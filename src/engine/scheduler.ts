@@ -382,5 +382,3 @@ function claim(instance: ModelInstance, req: AcquireRequest): SequenceSlot | nul
   }
   return null;
 }
-
-export { clientClosed, shuttingDown, unloadReason } from './instances.js';
