@@ -34,7 +34,9 @@ function request(name: string, keepAliveMs = 60_000, signal?: AbortSignal): Pool
 const events: string[] = [];
 const pools: InstancePool<Fake, PoolRequest, FakeLease, true>[] = [];
 
-function makePool(opts: { maxLoadedModels?: number; maxQueue?: number; slots?: number; fail?: string } = {}) {
+function makePool(
+  opts: { maxLoadedModels?: number; maxQueue?: number; slots?: number; fail?: string; stopMs?: number } = {},
+) {
   const pool: InstancePool<Fake, PoolRequest, FakeLease, true> = new InstancePool(
     {
       maxLoadedModels: opts.maxLoadedModels ?? 3,
@@ -53,11 +55,15 @@ function makePool(opts: { maxLoadedModels?: number; maxQueue?: number; slots?: n
     },
     {
       start: async (key, req) => {
+        events.push(`start ${req.spec.name}`);
         if (req.spec.name === opts.fail) throw new Error('broken blob');
         await pool.makeRoom(key, req.spec, { bytes: 100, describe: '100 B', strict: true });
         return { instance: new Fake(key, req.spec, opts.slots ?? 1), loadDurationNs: 5 };
       },
-      stop: async () => {},
+      stop: async (instance) => {
+        if (opts.stopMs) await new Promise((r) => setTimeout(r, opts.stopMs));
+        events.push(`stopped ${instance.spec.name}`);
+      },
       claim: (instance) => (instance.active < instance.slots ? true : undefined),
       unclaim: () => {},
       lease: (instance, _claim, loadDurationNs, release) => ({ instance, loadDurationNs, release: () => release() }),
@@ -100,7 +106,7 @@ describe('InstancePool', () => {
     (await leases[1]!).release();
     (await leases[2]!).release();
     expect(order).toEqual([0, 1, 2]);
-    expect(events).toEqual(['loaded a']);
+    expect(events).toEqual(['start a', 'loaded a']);
   });
 
   it('refuses requests beyond maxQueue with QUEUE_FULL and fails a waiter whose client left', async () => {
@@ -124,7 +130,7 @@ describe('InstancePool', () => {
       code(pool.acquire('bad', request('bad'))),
     ]);
     expect(results).toEqual(['Error: broken blob', 'Error: broken blob']);
-    expect(events).toEqual(['load failed bad INTERNAL']);
+    expect(events).toEqual(['start bad', 'load failed bad INTERNAL']);
     expect(pool.queueDepth()).toBe(0);
   });
 
@@ -141,7 +147,23 @@ describe('InstancePool', () => {
     third.release();
     expect(third.instance.projectedExpiry()).toBeInstanceOf(Date);
     expect(await eventually(() => pool.instances.size === 0, 2000)).toBe(true);
-    expect(events).toEqual(['loaded a', 'unloaded a expired', 'loaded b', 'unloaded b expired']);
+    expect(events).toEqual([
+      'start a',
+      'loaded a',
+      'stopped a',
+      'unloaded a expired',
+      'start b',
+      'loaded b',
+      'stopped b',
+      'unloaded b expired',
+    ]);
+  });
+
+  it('starts a load only once the instances being stopped are freed (their memory is still held)', async () => {
+    const pool = makePool({ stopMs: 100 });
+    (await pool.acquire('a', request('a', 0))).release();
+    (await pool.acquire('b', request('b'))).release();
+    expect(events).toEqual(['start a', 'loaded a', 'stopped a', 'unloaded a expired', 'start b', 'loaded b']);
   });
 
   it('evicts the least recently used idle instance for maxLoadedModels', async () => {
@@ -172,6 +194,6 @@ describe('InstancePool', () => {
     expect(await code(pool.acquire('a', request('a')))).toBe('SHUTTING_DOWN');
     held.release();
     await closing;
-    expect(events).toEqual(['loaded a', 'unloaded a closing']);
+    expect(events).toEqual(['start a', 'loaded a', 'stopped a', 'unloaded a closing']);
   });
 });

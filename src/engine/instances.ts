@@ -262,7 +262,7 @@ export class InstancePool<I extends PooledInstance, R extends PoolRequest, L, C>
   }
 
   /** Resolves when the instances being stopped now are freed. */
-  async stopped(): Promise<void> {
+  private async stopped(): Promise<void> {
     await Promise.allSettled([...this.stopping]);
   }
 
@@ -353,8 +353,11 @@ export class InstancePool<I extends PooledInstance, R extends PoolRequest, L, C>
   private startLoad(first: Waiter<R, L>): void {
     const { key, req } = first;
     const settled = this.loadChain
-      .then(() => {
+      .then(async () => {
         if (this.closed) throw shuttingDown();
+        // An instance being stopped is out of `instances` (so out of the count) but still holds its
+        // memory until its contexts are disposed or its process has exited: wait for it first.
+        await this.stopped();
         return this.hooks.start(key, req);
       })
       .then(

@@ -191,8 +191,6 @@ export class Scheduler {
     spec: ModelSpec,
     load: LoadOptions,
   ): Promise<{ instance: ModelInstance; loadDurationNs: number }> {
-    // the memory of instances being unloaded is free before this load counts it
-    await this.pool.stopped();
     const started = process.hrtime.bigint();
     const { llama, backend, gpu, log } = this.opts;
     const attention = this.opts.attention ?? DEFAULT_ATTENTION;
