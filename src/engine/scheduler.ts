@@ -72,6 +72,10 @@ export class Scheduler {
 
   constructor(private readonly opts: SchedulerOptions) {
     const { backend } = opts;
+    // What differs from the server engine's pool is deliberate: a request takes a sequence or the
+    // embedding context (not a count of slots), an instance can be retired after a GPU failure
+    // (a llama-server crash is noticed by its process exiting instead), and weights shared by
+    // instances count once.
     this.pool = new InstancePool(opts, {
       start: (key, req) => this.loadInstance(key, req.spec, req.load),
       stop: (instance, reason) => this.unloadInstance(instance, reason),

@@ -98,6 +98,8 @@ export class ServerPool {
   private readonly crashes = new Map<string, number[]>();
 
   constructor(private readonly opts: ServerPoolOptions) {
+    // The queue, load chain, keep-alive and eviction are the in-process engine's (InstancePool);
+    // a process that exits on its own leaves through `lost` (onExit), not `stop`.
     this.pool = new InstancePool(opts, {
       start: (key, req) => this.startInstance(key, req),
       stop: (instance, reason) => this.stop(instance, reason),
