@@ -1,8 +1,8 @@
 import type { Token } from 'node-llama-cpp';
 import { HearthError } from '../errors.js';
 import type { ModelInstance } from './instance.js';
+import { clientClosed } from './instances.js';
 import { estimateContext } from './memory.js';
-import { clientClosed } from './scheduler.js';
 
 /**
  * Embeds each input with the instance's embedding context. Vectors are

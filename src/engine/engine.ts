@@ -11,11 +11,12 @@ import type { PreparedGeneration } from './generation.js';
 import { GpuHealth } from './gpu-health.js';
 import { OutputGrammars } from './grammars.js';
 import type { ModelInstance } from './instance.js';
+import { clientClosed } from './instances.js';
 import { acquireLlama, type Backend, type LlamaLease } from './llama.js';
 import { defaultMemoryBudget } from './memory.js';
 import type { EngineObserver, InferenceRequestObserver } from './observer.js';
 import { type EngineOptions, normalizeLoadOptions } from './options.js';
-import { clientClosed, Scheduler } from './scheduler.js';
+import { Scheduler } from './scheduler.js';
 import { type ServerBinary, ServerEngine } from './server/engine.js';
 import { defaultThreadCount } from './threads.js';
 import type {

@@ -10,6 +10,7 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { generatesText } from './capabilities.js';
+import { PooledInstance } from './instances.js';
 import { addMemory, type MemoryNeed } from './memory.js';
 import type { LoadOptions, ModelSpec } from './types.js';
 
@@ -114,18 +115,8 @@ export interface SequenceSlot {
  * (continuous batching: node-llama-cpp decodes the busy sequences together),
  * plus an embedding context made on first use.
  */
-export class ModelInstance {
-  state: 'ready' | 'unloading' = 'ready';
-  /** leases held right now (sequences, the embedding context, or a bare load) */
-  active = 0;
-  lastUsed = Date.now();
-  /** ms to stay loaded after the last request (the latest request's value); < 0 forever */
-  keepAliveMs = 0;
-  expiresAt: Date | null = null;
-  /** unload as soon as the last lease is released (Engine.unload on a busy instance) */
-  unloadWhenIdle = false;
+export class ModelInstance extends PooledInstance {
   embeddingBusy = false;
-  private expiry: NodeJS.Timeout | null = null;
   private embedding: Promise<LlamaEmbeddingContext> | null = null;
 
   private constructor(
@@ -140,7 +131,9 @@ export class ModelInstance {
     /** estimated bytes of this instance's contexts (weights are counted once, in LoadedWeights) */
     public memory: MemoryNeed,
     private readonly threads: number,
-  ) {}
+  ) {
+    super();
+  }
 
   static async create(opts: {
     key: string;
@@ -244,44 +237,6 @@ export class ModelInstance {
   /** Adds the estimate of a context made after the load (the embedding context of a chat model). */
   addMemory(need: MemoryNeed): void {
     this.memory = addMemory(this.memory, need);
-  }
-
-  /** Starts the keep-alive countdown (the instance is idle). */
-  scheduleExpiry(onExpire: () => void): void {
-    this.cancelExpiry();
-    if (this.keepAliveMs < 0) {
-      this.expiresAt = null;
-      return;
-    }
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer keep-alive re-arms when it fires
-    const delay = Math.min(this.keepAliveMs, 2 ** 31 - 1);
-    this.expiresAt = new Date(Date.now() + this.keepAliveMs);
-    const at = this.expiresAt.getTime();
-    const fire = () => {
-      const left = at - Date.now();
-      if (left > 0) {
-        this.expiry = setTimeout(fire, Math.min(left, 2 ** 31 - 1));
-        this.expiry.unref();
-        return;
-      }
-      this.expiry = null;
-      onExpire();
-    };
-    this.expiry = setTimeout(fire, delay);
-    // keep-alive must never keep the process alive
-    this.expiry.unref();
-  }
-
-  cancelExpiry(): void {
-    if (this.expiry) clearTimeout(this.expiry);
-    this.expiry = null;
-  }
-
-  /** When it unloads if nothing else comes: a running instance counts from now. */
-  projectedExpiry(): Date | null {
-    if (this.keepAliveMs < 0) return null;
-    if (this.active > 0) return new Date(Date.now() + this.keepAliveMs);
-    return this.expiresAt;
   }
 
   /** Disposes the contexts (the weights are the scheduler's to release). */

@@ -1,24 +1,15 @@
 import { GgufInsights, InsufficientMemoryError, type Llama, readGgufFileInfo, type Token } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { describeError, HearthError, isHearthError } from '../errors.js';
-import { formatBytes } from '../units.js';
 import { type AttentionSettings, DEFAULT_ATTENTION, inProcessAttention } from './attention.js';
-import type { MemoryBudget, MemoryTenant } from './budget.js';
+import type { MemoryBudget } from './budget.js';
 import { generatesText } from './capabilities.js';
-import { ChangeSignal } from './changes.js';
 import type { GpuHealth } from './gpu-health.js';
 import { ChatWrappers, LoadedWeights, ModelInstance, type SequenceSlot } from './instance.js';
+import { clientClosed, InstancePool, shuttingDown } from './instances.js';
 import type { Backend } from './llama.js';
-import {
-  addMemory,
-  budgetedBytes,
-  describeNeed,
-  estimateContext,
-  estimateWeights,
-  type MemoryNeed,
-  NO_MEMORY,
-} from './memory.js';
-import type { EngineObserver, UnloadReason } from './observer.js';
+import { addMemory, budgetedBytes, describeNeed, estimateContext, estimateWeights, NO_MEMORY } from './memory.js';
+import type { EngineObserver } from './observer.js';
 import { effectiveLoadOptions, instanceKey, type ModelFacts } from './options.js';
 import type { LoadedModel, LoadOptions, ModelSpec } from './types.js';
 
@@ -65,14 +56,6 @@ export interface SchedulerOptions {
   attention?: AttentionSettings;
 }
 
-interface Waiter extends AcquireRequest {
-  key: string;
-  loadDurationNs: number;
-  resolve(lease: Lease): void;
-  reject(err: unknown): void;
-  detach(): void;
-}
-
 /**
  * Decides which instance serves a request, loads and unloads instances, and
  * bounds the queue. Requests wait (counted in queueDepth) for a free sequence
@@ -80,44 +63,54 @@ interface Waiter extends AcquireRequest {
  * instances are evicted least recently used first when a load needs room.
  */
 export class Scheduler {
-  private readonly instances = new Map<string, ModelInstance>();
+  private readonly pool: InstancePool<ModelInstance, AcquireRequest, Lease, SequenceSlot | null>;
   private readonly weights = new Map<string, LoadedWeights>();
-  private readonly loads = new Map<string, Promise<void>>();
-  private loadChain: Promise<unknown> = Promise.resolve();
-  private readonly waiters: Waiter[] = [];
-  private readonly disposing = new Set<Promise<void>>();
-  private readonly changes = new ChangeSignal();
   private readonly chatWrappers = new ChatWrappers();
-  private closed = false;
   /** per blob digest: what decides its instances' effective options */
   private readonly facts = new Map<string, ModelFacts>();
   private readonly factsPending = new Map<string, Promise<ModelFacts>>();
 
   constructor(private readonly opts: SchedulerOptions) {
-    // Weights shared by several instances count once: each instance carries its share.
-    this.tenants = () =>
-      [...this.instances.values()].map((i) => ({
-        name: i.spec.name,
-        kind: 'llm' as const,
-        bytes:
-          budgetedBytes(opts.backend, i.memory) + budgetedBytes(opts.backend, i.weights.memory) / i.weights.holders,
-        lastUsed: i.lastUsed,
-        busy: () => i.active > 0 || i.state !== 'ready',
-        evict: (reason: string) => this.unloadInstance(i, reason),
-      }));
-    opts.budget?.addSource(this.tenants);
+    const { backend } = opts;
+    // What differs from the server engine's pool is deliberate: a request takes a sequence or the
+    // embedding context (not a count of slots), an instance can be retired after a GPU failure
+    // (a llama-server crash is noticed by its process exiting instead), and weights shared by
+    // instances count once.
+    this.pool = new InstancePool(opts, {
+      start: (key, req) => this.loadInstance(key, req.spec, req.load),
+      stop: (instance, reason) => this.unloadInstance(instance, reason),
+      claim: (instance, req) => claim(instance, req),
+      unclaim: (instance, req, slot, now) => {
+        if (slot) {
+          slot.busy = false;
+          slot.lastUsed = now;
+        }
+        if (req.want === 'embedding') instance.embeddingBusy = false;
+      },
+      lease: (instance, slot, loadDurationNs, release) => ({
+        instance,
+        slot,
+        loadDurationNs,
+        release: (opts) => release(opts?.unload ? 'failed on the GPU' : undefined),
+      }),
+      // Weights shared by several instances count once: each instance carries its share.
+      tenantBytes: (i) =>
+        budgetedBytes(backend, i.memory) + budgetedBytes(backend, i.weights.memory) / i.weights.holders,
+      usedBytes: () => this.usedBytes(),
+    });
   }
 
-  /** this scheduler's instances as tenants of the shared memory budget */
-  private readonly tenants: () => MemoryTenant[];
+  private get instances(): Map<string, ModelInstance> {
+    return this.pool.instances;
+  }
 
   queueDepth(): number {
-    return this.waiters.length;
+    return this.pool.queueDepth();
   }
 
   /** Gets an instance (loading it if needed) and what the request wants of it; waits in the queue when busy. */
   acquire(req: AcquireRequest): Promise<Lease> {
-    if (this.closed) return Promise.reject(shuttingDown());
+    if (this.pool.isClosed) return Promise.reject(shuttingDown());
     if (req.signal?.aborted) return Promise.reject(clientClosed());
     // Instances are keyed by the options they really run with, so the model's facts come first
     // (read once a blob, from its GGUF header).
@@ -156,47 +149,7 @@ export class Scheduler {
   }
 
   private acquireKeyed(req: AcquireRequest): Promise<Lease> {
-    if (this.closed) return Promise.reject(shuttingDown());
-    if (req.signal?.aborted) return Promise.reject(clientClosed());
-    const key = instanceKey(req.spec.digest, req.load);
-    const instance = this.instances.get(key);
-    if (instance && !this.waiters.some((w) => w.key === key)) {
-      try {
-        const lease = this.tryGrant(instance, req, 0);
-        if (lease) return Promise.resolve(lease);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    if (this.waiters.length >= this.opts.maxQueue) {
-      return Promise.reject(new HearthError('QUEUE_FULL', [this.opts.maxQueue]));
-    }
-    return new Promise<Lease>((resolve, reject) => {
-      const onAbort = () => {
-        if (!this.removeWaiter(waiter)) return;
-        // the engine aborts with SHUTTING_DOWN when it closes; anything else is the client going away
-        const reason: unknown = req.signal?.reason;
-        waiter.reject(isHearthError(reason) ? reason : clientClosed());
-        this.changes.notify();
-      };
-      const waiter: Waiter = {
-        ...req,
-        key,
-        loadDurationNs: 0,
-        resolve: (lease) => {
-          waiter.detach();
-          resolve(lease);
-        },
-        reject: (err) => {
-          waiter.detach();
-          reject(err);
-        },
-        detach: () => req.signal?.removeEventListener('abort', onAbort),
-      };
-      req.signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-      this.pump();
-    });
+    return this.pool.acquire(instanceKey(req.spec.digest, req.load), req);
   }
 
   loaded(): LoadedModel[] {
@@ -219,175 +172,29 @@ export class Scheduler {
   }
 
   /** Unloads every instance of a blob: idle ones now, busy ones when their last request ends. */
-  async unload(digest: string): Promise<boolean> {
-    const matching = [...this.instances.values()].filter((i) => i.spec.digest === digest);
-    await Promise.all(
-      matching.map((i) => {
-        if (i.active === 0) return this.unloadInstance(i, 'unload requested');
-        i.unloadWhenIdle = true;
-        return undefined;
-      }),
-    );
-    return matching.length > 0;
+  unload(digest: string): Promise<boolean> {
+    return this.pool.unload(digest);
   }
 
   /** Marks an instance broken (GPU failure): it serves nothing more and unloads when idle. */
   retire(instance: ModelInstance): void {
-    instance.unloadWhenIdle = true;
-    if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
-    if (instance.active === 0) void this.unloadInstance(instance, 'failed on the GPU');
+    this.pool.retire(instance, 'failed on the GPU');
   }
 
   async close(graceMs = 10_000): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w.reject(shuttingDown());
-    this.changes.notify();
-    await Promise.allSettled([...this.loads.values()]);
-    // Running requests were aborted by the engine; give them a moment to hand their sequences back.
-    const deadline = Date.now() + graceMs;
-    while ([...this.instances.values()].some((i) => i.active > 0) && Date.now() < deadline) {
-      await this.changes.wait(deadline - Date.now());
-    }
-    await Promise.allSettled([...this.instances.values()].map((i) => this.unloadInstance(i, 'engine closing')));
-    await Promise.allSettled([...this.disposing]);
+    await this.pool.close(graceMs);
     // weights still pinned by nothing (a load that failed late) are released here
     await Promise.allSettled([...this.weights.values()].map((w) => w.dispose()));
     this.weights.clear();
   }
 
-  // ---- granting ----
-
-  private tryGrant(instance: ModelInstance, req: AcquireRequest, loadDurationNs: number): Lease | null {
-    if (instance.state !== 'ready') return null;
-    let slot: SequenceSlot | null = null;
-    if (req.want === 'sequence') {
-      if (!instance.context) {
-        throw new HearthError(
-          'ENGINE_CAPABILITY',
-          `model "${req.spec.name}" is an embedding model and does not support generate or chat: use it with /api/embed`,
-        );
-      }
-      slot = instance.freeSlot(req.prompt ? () => req.prompt!(instance) : undefined) ?? null;
-      if (!slot) return null;
-      slot.busy = true;
-    } else if (req.want === 'embedding') {
-      if (instance.embeddingBusy) return null;
-      instance.embeddingBusy = true;
-    }
-    instance.active++;
-    instance.keepAliveMs = req.keepAliveMs;
-    instance.lastUsed = Date.now();
-    instance.cancelExpiry();
-    let released = false;
-    return {
-      instance,
-      slot,
-      loadDurationNs,
-      release: (opts) => {
-        if (released) return;
-        released = true;
-        const now = Date.now();
-        if (slot) {
-          slot.busy = false;
-          slot.lastUsed = now;
-        }
-        if (req.want === 'embedding') instance.embeddingBusy = false;
-        instance.active--;
-        instance.lastUsed = now;
-        if (opts?.unload) this.retire(instance);
-        // waiting requests first: keep-alive 0 must not unload a model someone is queued for
-        this.pump();
-        if (instance.active === 0) this.onIdle(instance);
-        this.changes.notify();
-      },
-    };
-  }
-
-  private pump(): void {
-    for (const w of [...this.waiters]) {
-      const instance = this.instances.get(w.key);
-      if (instance) {
-        let lease: Lease | null;
-        try {
-          lease = this.tryGrant(instance, w, w.loadDurationNs);
-        } catch (err) {
-          this.removeWaiter(w);
-          w.reject(err);
-          continue;
-        }
-        if (lease) {
-          this.removeWaiter(w);
-          w.resolve(lease);
-        }
-      } else if (!this.loads.has(w.key) && !this.closed) {
-        this.startLoad(w);
-      }
-    }
-  }
-
-  private removeWaiter(w: Waiter): boolean {
-    const i = this.waiters.indexOf(w);
-    if (i < 0) return false;
-    this.waiters.splice(i, 1);
-    return true;
-  }
-
-  private onIdle(instance: ModelInstance): void {
-    if (instance.state !== 'ready' || this.closed) return;
-    if (instance.unloadWhenIdle || instance.keepAliveMs === 0) {
-      void this.unloadInstance(instance, instance.unloadWhenIdle ? 'unload requested' : 'keep-alive 0');
-      return;
-    }
-    instance.scheduleExpiry(() => {
-      if (instance.active === 0) void this.unloadInstance(instance, 'keep-alive expired');
-    });
-  }
-
   // ---- loading ----
-
-  private startLoad(first: Waiter): void {
-    const { key, spec, load } = first;
-    const run = this.loadChain.then(() => this.loadInstance(key, spec, load));
-    const settled = run.then(
-      ({ instance, loadDurationNs }) => {
-        this.loads.delete(key);
-        this.opts.observer?.modelLoaded({ model: spec.name, durationNs: loadDurationNs });
-        if (this.closed) {
-          void this.unloadInstance(instance, 'engine closing');
-          return;
-        }
-        instance.keepAliveMs = first.keepAliveMs;
-        this.instances.set(key, instance);
-        for (const w of this.waiters) if (w.key === key) w.loadDurationNs = loadDurationNs;
-        this.pump();
-        // everyone who asked for it left meanwhile: it idles like any other instance
-        if (instance.active === 0) this.onIdle(instance);
-        this.changes.notify();
-      },
-      (err) => {
-        this.loads.delete(key);
-        this.opts.observer?.modelLoadFailed({ model: spec.name, code: isHearthError(err) ? err.code : 'INTERNAL' });
-        for (const w of [...this.waiters]) {
-          if (w.key !== key) continue;
-          this.removeWaiter(w);
-          w.reject(err);
-        }
-        this.pump();
-        this.changes.notify();
-      },
-    );
-    this.loads.set(key, settled);
-    this.loadChain = settled;
-  }
 
   private async loadInstance(
     key: string,
     spec: ModelSpec,
     load: LoadOptions,
   ): Promise<{ instance: ModelInstance; loadDurationNs: number }> {
-    if (this.closed) throw shuttingDown();
-    await Promise.allSettled([...this.disposing]);
     const started = process.hrtime.bigint();
     const { llama, backend, gpu, log } = this.opts;
     const attention = this.opts.attention ?? DEFAULT_ATTENTION;
@@ -422,7 +229,12 @@ export class Scheduler {
       });
       // With numGpu -1 on a GPU, llama.cpp offloads what fits and keeps the rest in RAM: VRAM is no hard limit there.
       const strict = backend === 'cpu' || gpuLayers >= 0;
-      await this.makeRoom(key, spec, addMemory(weightsNeed, contextNeed), strict);
+      const need = addMemory(weightsNeed, contextNeed);
+      await this.pool.makeRoom(key, spec, {
+        bytes: budgetedBytes(backend, need),
+        describe: describeNeed(backend, need),
+        strict,
+      });
       if (!weights) {
         const loadingFile = file!;
         file = null; // owned by the weights from here on, released when they are disposed
@@ -498,55 +310,6 @@ export class Scheduler {
     );
   }
 
-  /** Evicts idle instances (least recently used first) until `need` fits; waits (bounded) for busy ones. */
-  private async makeRoom(key: string, spec: ModelSpec, need: MemoryNeed, strict: boolean): Promise<void> {
-    const { backend, memoryBudget, maxLoadedModels, loadWaitMs } = this.opts;
-    const needBytes = budgetedBytes(backend, need);
-    const deadline = Date.now() + loadWaitMs;
-    for (;;) {
-      if (this.closed) throw shuttingDown();
-      const budget = this.opts.budget;
-      // With a shared budget, image models count too, and an idle one may be evicted for this load.
-      const used = this.usedBytes() + (budget?.used(this.tenants) ?? 0);
-      const fitsCount = this.instances.size < maxLoadedModels;
-      const fitsBytes = !strict || used + needBytes <= memoryBudget;
-      if (fitsCount && fitsBytes) return;
-      if (strict && needBytes > memoryBudget) throw outOfMemory(spec, backend, need, used, memoryBudget);
-      const shared = fitsCount ? budget?.victim() : undefined;
-      if (shared) {
-        await budget!.evict(shared, spec.name, 'llm');
-        continue;
-      }
-      const idle = [...this.instances.values()]
-        .filter((i) => i.active === 0 && i.state === 'ready')
-        .sort((a, b) => a.lastUsed - b.lastUsed);
-      const victim = idle[0];
-      if (victim) {
-        this.opts.log.info(
-          { model: victim.spec.name, for: spec.name },
-          fitsCount
-            ? 'engine: evicting an idle model to free memory'
-            : 'engine: evicting an idle model (maxLoadedModels)',
-        );
-        await this.unloadInstance(victim, `evicted for ${spec.name}`);
-        continue;
-      }
-      if (!this.waiters.some((w) => w.key === key)) {
-        throw new HearthError(
-          'CLIENT_CLOSED',
-          `engine: load of "${spec.name}" abandoned: nobody waits for it any more`,
-        );
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new HearthError('ENGINE_OUT_OF_MEMORY', [
-          `model "${spec.name}" needs ${describeNeed(backend, need)} and waited ${Math.round(loadWaitMs / 1000)} s for busy models to finish (${formatBytes(used)} of ${formatBytes(memoryBudget)} in use, ${this.instances.size}/${maxLoadedModels} models loaded): retry later or raise the memory budget / inference.maxLoadedModels`,
-        ]);
-      }
-      await this.changes.wait(left);
-    }
-  }
-
   private usedBytes(): number {
     const { backend } = this.opts;
     let used = 0;
@@ -555,27 +318,15 @@ export class Scheduler {
     return used;
   }
 
-  private unloadInstance(instance: ModelInstance, reason: string): Promise<void> {
-    if (instance.state !== 'ready') return Promise.resolve();
-    instance.state = 'unloading';
-    instance.cancelExpiry();
-    if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
-    const done = (async () => {
-      try {
-        await instance.dispose();
-      } catch (err) {
-        this.opts.log.warn({ err, model: instance.spec.name }, 'engine: error while disposing a model instance');
-      }
-      await this.unpinWeights(instance.weights);
-      this.opts.log.info({ model: instance.spec.name, reason }, 'engine: model unloaded');
-      this.opts.observer?.modelUnloaded({ model: instance.spec.name, reason: unloadReason(reason) });
-    })();
-    this.disposing.add(done);
-    void done.finally(() => {
-      this.disposing.delete(done);
-      this.changes.notify();
-    });
-    return done;
+  /** Frees an instance the pool stops (its contexts, then its share of the weights). */
+  private async unloadInstance(instance: ModelInstance, reason: string): Promise<void> {
+    try {
+      await instance.dispose();
+    } catch (err) {
+      this.opts.log.warn({ err, model: instance.spec.name }, 'engine: error while disposing a model instance');
+    }
+    await this.unpinWeights(instance.weights);
+    this.opts.log.info({ model: instance.spec.name, reason }, 'engine: model unloaded');
   }
 
   private async unpinWeights(weights: LoadedWeights): Promise<void> {
@@ -613,29 +364,23 @@ async function readInsights(path: string, llama: Llama, name: string): Promise<G
   return insights;
 }
 
-function outOfMemory(spec: ModelSpec, backend: Backend, need: MemoryNeed, used: number, budget: number): HearthError {
-  return new HearthError(
-    'ENGINE_OUT_OF_MEMORY',
-    [
-      `model "${spec.name}" needs ${describeNeed(backend, need)} but the engine's memory budget is ${formatBytes(budget)} (${formatBytes(used)} in use): choose a smaller model, num_ctx or num_parallel, or raise the memory budget`,
-    ],
-    { details: { needBytes: budgetedBytes(backend, need), budgetBytes: budget, usedBytes: used } },
-  );
-}
-
-/** The observer's reason for an unload, from the logged one. */
-export function unloadReason(reason: string): UnloadReason {
-  if (reason.startsWith('evicted')) return 'evicted';
-  if (reason.startsWith('keep-alive')) return 'expired';
-  if (reason.startsWith('failed')) return 'failed';
-  if (reason === 'engine closing') return 'closing';
-  return 'requested';
-}
-
-export function shuttingDown(): HearthError {
-  return new HearthError('SHUTTING_DOWN', 'engine: shutting down; retry on another node or after the restart');
-}
-
-export function clientClosed(): HearthError {
-  return new HearthError('CLIENT_CLOSED', 'engine: request aborted by the client');
+/** Takes what a request wants of an instance: a sequence, the embedding context, or nothing (a bare load). */
+function claim(instance: ModelInstance, req: AcquireRequest): SequenceSlot | null | undefined {
+  if (req.want === 'sequence') {
+    if (!instance.context) {
+      throw new HearthError(
+        'ENGINE_CAPABILITY',
+        `model "${req.spec.name}" is an embedding model and does not support generate or chat: use it with /api/embed`,
+      );
+    }
+    const slot = instance.freeSlot(req.prompt ? () => req.prompt!(instance) : undefined);
+    if (!slot) return undefined;
+    slot.busy = true;
+    return slot;
+  }
+  if (req.want === 'embedding') {
+    if (instance.embeddingBusy) return undefined;
+    instance.embeddingBusy = true;
+  }
+  return null;
 }
