@@ -12,6 +12,12 @@ export const WORK_QUEUE = 'hearth-jobs';
 /** Tickets that used up their attempts land here; a worker turns each into a failed job. */
 export const DEAD_QUEUE = 'hearth-jobs-dead';
 
+/**
+ * What a queue's notification says: 'work' (a ticket became fetchable: sent, handed back, or a retry
+ * came due) or 'dead' (a ticket used up its attempts and waits in the dead-letter queue).
+ */
+export type QueueSignal = 'work' | 'dead';
+
 /** What a ticket asks a worker to do. Tickets are disposable: the job tables say what is done. */
 export type TicketWork =
   | { kind: 'plan'; jobId: string }
@@ -97,12 +103,17 @@ export class JobQueue<W extends object = TicketWork> {
   private readonly opts: JobQueueOptions<W>;
   private readonly names: TicketQueueNames<W>;
   private readonly instance = randomUUID();
+  /** the LISTEN/NOTIFY channel of this queue (its work queue's name as a channel name) */
+  readonly channel: string;
+  /** retries this node scheduled, announced when they come due (see `fail`) */
+  private readonly dueTimers = new Set<NodeJS.Timeout>();
   private closed: Promise<void> | undefined;
 
   private constructor(boss: PgBoss, opts: JobQueueOptions<W>, names: TicketQueueNames<W>) {
     this.boss = boss;
     this.opts = opts;
     this.names = names;
+    this.channel = names.work.replace(/-/g, '_');
   }
 
   /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
@@ -168,6 +179,27 @@ export class JobQueue<W extends object = TicketWork> {
       }));
       await this.boss.insert(slice, { db: bossDb(tx) });
     }
+    await this.announce('work', tx);
+  }
+
+  /**
+   * Calls `onSignal` on each notification of this queue from any node, until the returned function
+   * is called; `onState` hears the listening connection's losses and returns (AtlasDb.listen).
+   * Throws ATLAS_DB_UNREACHABLE when the database cannot be reached.
+   */
+  listen(onSignal: (signal: QueueSignal) => void, onState: (listening: boolean) => void): Promise<() => Promise<void>> {
+    return this.opts.db.listen(this.channel, (payload) => onSignal(payload === 'dead' ? 'dead' : 'work'), onState);
+  }
+
+  /**
+   * Tells every listening node (this one too) that the queue changed; inside `tx`, when it commits.
+   * Best effort outside a transaction: a lost notification costs a wait for the fallback poll.
+   */
+  private async announce(signal: QueueSignal, tx?: SqlRunner): Promise<void> {
+    if (tx) return this.opts.db.notify(this.channel, signal, tx);
+    await this.opts.db.notify(this.channel, signal).catch((err: unknown) => {
+      this.opts.log.debug({ err: describeError(err) }, 'job queue: cannot announce a change; the poll will find it');
+    });
   }
 
   /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
@@ -210,7 +242,36 @@ export class JobQueue<W extends object = TicketWork> {
   async fail(ticket: HeldTicket<W>, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
     if (!(await this.stillHeld(ticket))) return 'lost';
     await this.boss.fail(this.names.work, ticket.id, { message: describeError(error) });
-    return ticket.retryCount >= ticket.retryLimit ? 'dead' : 'retry';
+    if (ticket.retryCount >= ticket.retryLimit) {
+      await this.announce('dead');
+      return 'dead';
+    }
+    await this.announceWhenDue(ticket.id);
+    return 'retry';
+  }
+
+  /**
+   * A retry is fetchable at its `start_after` (pg-boss's backoff): this node announces it then, so
+   * it starts on time on whichever node has room. Were this node to stop first, the others' slow
+   * poll finds it (at most one poll interval late).
+   */
+  private async announceWhenDue(id: string): Promise<void> {
+    const [row] = await this.opts.db.query<{ wait_ms: number | string | null }>(
+      `select greatest(0, extract(epoch from start_after - now()) * 1000)::float8 as wait_ms
+         from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'retry'`,
+      [this.names.work, id],
+    );
+    if (!row || this.closed) return;
+    const timer = setTimeout(
+      () => {
+        this.dueTimers.delete(timer);
+        void this.announce('work');
+      },
+      // A little after the due time: pg-boss compares start_after with the database's clock.
+      Number(row.wait_ms ?? 0) + 50,
+    );
+    timer.unref();
+    this.dueTimers.add(timer);
   }
 
   /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
@@ -220,6 +281,7 @@ export class JobQueue<W extends object = TicketWork> {
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
       [this.names.work, ticket.id, ticket.token],
     );
+    await this.announce('work');
   }
 
   /** Cancels every open ticket of a job inside `tx`; returns how many. */
@@ -257,6 +319,7 @@ export class JobQueue<W extends object = TicketWork> {
       await this.boss.fail(this.names.work, id, {
         message: `node ${this.opts.node} restarted while holding this work`,
       });
+      await this.announceWhenDue(id);
     }
     return rows.length;
   }
@@ -275,6 +338,8 @@ export class JobQueue<W extends object = TicketWork> {
 
   /** Stops maintenance and (on PostgreSQL) closes pg-boss's pool. Held tickets should be released first. */
   close(): Promise<void> {
+    for (const timer of this.dueTimers) clearTimeout(timer);
+    this.dueTimers.clear();
     this.closed ??= this.boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
       this.opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
     });
