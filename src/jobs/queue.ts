@@ -82,8 +82,21 @@ export interface JobQueueOptions<W = TicketWork> {
   retryDelayMs: number;
   /** false: every retry waits retryDelayMs (which may then be 0: at once); default true */
   retryBackoff?: boolean;
-  /** how often expired leases are looked for (one node does it per interval) */
+  /** how often expired leases are looked for (every node looks; one expires them) */
   maintenanceIntervalMs: number;
+}
+
+/**
+ * How often finished tickets are archived and old archives dropped. pg-boss would do it with every
+ * lease check (each a locked write transaction: on PGlite a write to disk every few seconds, the
+ * larger part of an idle node's CPU); tickets are archived a day after they finish, so once an hour
+ * is plenty.
+ */
+const HOUSEKEEPING_MS = 3_600_000;
+
+/** The LISTEN/NOTIFY channel of a pg-boss queue: its work queue's name (a dead queue is `<work>-dead`). */
+function channelOf(queueName: string): string {
+  return queueName.replace(/-dead$/, '').replace(/-/g, '_');
 }
 
 /**
@@ -97,6 +110,9 @@ export interface JobQueueOptions<W = TicketWork> {
  * Two small reaches into pg-boss's table, both on one row of a held ticket: a heartbeat extends the
  * ticket's `expire_in` (pg-boss 10 has no heartbeat of its own), and `release` puts a ticket back
  * without counting an attempt (a clean shutdown is not a failure).
+ *
+ * Maintenance is ours, not pg-boss's `supervise` (see `maintain`): a cheap read looks for expired
+ * leases every `maintenanceIntervalMs`, and pg-boss's expiry runs only when there are some.
  */
 export class JobQueue<W extends object = TicketWork> {
   private readonly boss: PgBoss;
@@ -107,13 +123,21 @@ export class JobQueue<W extends object = TicketWork> {
   readonly channel: string;
   /** retries this node scheduled, announced when they come due (see `fail`) */
   private readonly dueTimers = new Set<NodeJS.Timeout>();
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintaining: Promise<void> | undefined;
+  /**
+   * The first archiving comes at a random point of the first hour, not with the first lease check:
+   * nodes started together spread it, and a node just started does no 150 ms of writes at once.
+   */
+  private lastHousekeeping = Date.now() - Math.random() * HOUSEKEEPING_MS;
   private closed: Promise<void> | undefined;
 
   private constructor(boss: PgBoss, opts: JobQueueOptions<W>, names: TicketQueueNames<W>) {
     this.boss = boss;
     this.opts = opts;
     this.names = names;
-    this.channel = names.work.replace(/-/g, '_');
+    this.channel = channelOf(names.work);
+    this.scheduleMaintenance();
   }
 
   /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
@@ -124,9 +148,12 @@ export class JobQueue<W extends object = TicketWork> {
     const common = {
       schema: QUEUE_SCHEMA,
       schedule: false,
-      supervise: true,
+      // pg-boss's supervision would run expiry, archiving and dropping, each a locked write
+      // transaction, on every node every interval whether or not there is anything to do: `maintain`
+      // does the same work only when needed (the same guarantee: expired leases are found within
+      // maintenanceIntervalMs).
+      supervise: false,
       migrate: true,
-      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
       // Finished tickets are kept a day for debugging, then archived; the job tables are the record.
       archiveCompletedAfterSeconds: 24 * 3600,
     };
@@ -195,11 +222,70 @@ export class JobQueue<W extends object = TicketWork> {
    * Tells every listening node (this one too) that the queue changed; inside `tx`, when it commits.
    * Best effort outside a transaction: a lost notification costs a wait for the fallback poll.
    */
-  private async announce(signal: QueueSignal, tx?: SqlRunner): Promise<void> {
-    if (tx) return this.opts.db.notify(this.channel, signal, tx);
-    await this.opts.db.notify(this.channel, signal).catch((err: unknown) => {
+  private async announce(signal: QueueSignal, tx?: SqlRunner, channel = this.channel): Promise<void> {
+    if (tx) return this.opts.db.notify(channel, signal, tx);
+    await this.opts.db.notify(channel, signal).catch((err: unknown) => {
       this.opts.log.debug({ err: describeError(err) }, 'job queue: cannot announce a change; the poll will find it');
     });
+  }
+
+  /** Announces 'work' on `channel` in `ms` (a retry coming due), unless the queue closes first. */
+  private announceLater(ms: number, channel = this.channel): void {
+    if (this.closed) return;
+    const timer = setTimeout(
+      () => {
+        this.dueTimers.delete(timer);
+        void this.announce('work', undefined, channel);
+      },
+      // A little after the due time: pg-boss compares start_after with the database's clock.
+      ms + 50,
+    );
+    timer.unref();
+    this.dueTimers.add(timer);
+  }
+
+  private scheduleMaintenance(): void {
+    if (this.closed) return;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintaining = this.maintain()
+        .catch((err: unknown) => this.opts.log.warn({ err: describeError(err) }, 'job queue: maintenance failed'))
+        .finally(() => {
+          this.maintaining = undefined;
+          this.scheduleMaintenance();
+        });
+    }, this.opts.maintenanceIntervalMs);
+    this.maintenanceTimer.unref();
+  }
+
+  /**
+   * Expires leases that ran out (their tickets are retried, or dead-lettered after the last attempt)
+   * and, hourly, archives finished tickets. The expiry is pg-boss's own (a locked transaction, so
+   * nodes running it at once do it once), run only when a read finds an expired lease: an idle
+   * cluster writes nothing. Each queue with expired leases is announced at once (a dead letter to
+   * handle, a prompt to run again) and again when its retries come due, so no node waits for a poll.
+   * Every node looks (a dead node's leases must expire without it), each queue of the schema at once.
+   */
+  async maintain(): Promise<void> {
+    const expired = await this.opts.db.query<{ name: string }>(
+      `select distinct name from ${QUEUE_SCHEMA}.job where state = 'active' and started_on + expire_in < now()`,
+    );
+    if (expired.length > 0 && !this.closed) {
+      await this.boss.expire();
+      const names = expired.map((r) => r.name);
+      for (const name of names) await this.announce('dead', undefined, channelOf(name));
+      const due = await this.opts.db.query<{ name: string; wait_ms: number | string | null }>(
+        `select name, greatest(0, extract(epoch from max(start_after) - now()) * 1000)::float8 as wait_ms
+           from ${QUEUE_SCHEMA}.job where state = 'retry' and name = any($1::text[]) group by name`,
+        [names],
+      );
+      for (const row of due) this.announceLater(Number(row.wait_ms ?? 0), channelOf(row.name));
+    }
+    if (Date.now() - this.lastHousekeeping >= HOUSEKEEPING_MS && !this.closed) {
+      this.lastHousekeeping = Date.now();
+      await this.boss.archive();
+      // pg-boss 10 has drop() (deleting archived tickets past deleteAfter), missing from its types.
+      await (this.boss as unknown as { drop(): Promise<void> }).drop();
+    }
   }
 
   /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
@@ -261,17 +347,7 @@ export class JobQueue<W extends object = TicketWork> {
          from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'retry'`,
       [this.names.work, id],
     );
-    if (!row || this.closed) return;
-    const timer = setTimeout(
-      () => {
-        this.dueTimers.delete(timer);
-        void this.announce('work');
-      },
-      // A little after the due time: pg-boss compares start_after with the database's clock.
-      Number(row.wait_ms ?? 0) + 50,
-    );
-    timer.unref();
-    this.dueTimers.add(timer);
+    if (row) this.announceLater(Number(row.wait_ms ?? 0));
   }
 
   /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
@@ -340,7 +416,11 @@ export class JobQueue<W extends object = TicketWork> {
   close(): Promise<void> {
     for (const timer of this.dueTimers) clearTimeout(timer);
     this.dueTimers.clear();
-    this.closed ??= this.boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
+    clearTimeout(this.maintenanceTimer);
+    this.closed ??= (async () => {
+      await this.maintaining;
+      await this.boss.stop({ graceful: false, wait: true, close: true });
+    })().catch((err: unknown) => {
       this.opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
     });
     return this.closed;

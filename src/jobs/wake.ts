@@ -23,8 +23,8 @@ export interface QueueWakeOptions {
   what: string;
   /**
    * `jobs.pollInterval` / `workflows.pollInterval`: while this node listens, how often it looks for
-   * work that no notification announces (a retry whose announcing node stopped, a lease that expired
-   * with its node, a dead letter); while it does not listen, it polls every min(this, UNHEARD_POLL_MS).
+   * work that no notification announces (chiefly a retry whose announcing node stopped before it came
+   * due); while it does not listen, it polls every min(this, UNHEARD_POLL_MS).
    */
   pollMs: number;
   /** the shortest wait whatever the configuration says (an idle loop must not spin) */
@@ -36,7 +36,7 @@ export interface QueueWakeOptions {
  * notification from any node on the queue's channel, a slot freed), else after the poll interval.
  *
  * Notifications are PostgreSQL LISTEN/NOTIFY (in-process on PGlite): every path that makes a ticket
- * fetchable announces it (JobQueue.send/release/fail). The timed poll stays only for what no
+ * fetchable announces it (JobQueue.send/release/fail/maintain). The timed poll stays only for what no
  * notification announces, so it is slow while this node listens; when the listening connection is
  * lost (PostgreSQL restarting) the loop polls as often as it did before notifications, until it is
  * back, and looks once more then (what was announced meanwhile was not heard).

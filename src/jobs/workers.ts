@@ -67,8 +67,8 @@ export interface JobWorkersOptions {
   /** tickets (shards, plans, finalizes) this node works on at once (`node.jobs.concurrency`, ≥ 1) */
   concurrency: number;
   /**
-   * how often an idle node looks for work no notification announces (expired leases, dead letters,
-   * retries whose node stopped); while it cannot listen, every min(this, 1 s) (see QueueWake)
+   * how often an idle node looks for work no notification announces (chiefly retries whose node
+   * stopped before they came due); while it cannot listen, every min(this, 1 s) (see QueueWake)
    */
   pollIntervalMs: number;
   /** the lease length; heartbeats come several times within it */

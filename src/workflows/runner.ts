@@ -34,8 +34,8 @@ export interface PromptRunnerOptions {
   log: Logger;
   node: string;
   /**
-   * how often an idle node looks for prompts no notification announces (a lease that expired with
-   * its node, a dead letter); while it cannot listen, every min(this, 1 s) (see QueueWake)
+   * how often an idle node looks for prompts no notification announces; while it cannot listen,
+   * every min(this, 1 s) (see QueueWake)
    */
   pollIntervalMs: number;
   /** the lease length; heartbeats come several times within it */
