@@ -1,11 +1,13 @@
 // What an idle `hearth serve` costs in CPU (no model loaded, no requests): the CPU time its process
 // uses per second of wall time, and how often its threads are woken (context switches per second).
 //
-//   npx tsx bench/idle.ts [--rounds 3] [--settle 5] [--seconds 30] [--postgres]
+//   npx tsx bench/idle.ts [--rounds 3] [--settle 60] [--seconds 30] [--postgres]
 //
 // Each round starts one server per variant at the same time, lets them settle, then reads
 // /proc/<pid>/stat (utime + stime) and the context switches of every thread over the same window,
 // so the variants share whatever else the machine is doing; the start order alternates by round.
+// The settle is long because V8 runs a full garbage collection (a few hundred ms) some 40 s after
+// start-up, once the heap stops growing: a one-off that is no part of the idle cost.
 // Variants:
 //  - notify: the defaults (workers and the prompt runner wake on the queue's NOTIFY; the slow poll
 //    is 30 s);
@@ -25,7 +27,7 @@ import { type HearthServer, startHearthServer } from './lib/hearth-server.js';
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
-    settle: { type: 'string', default: '5' },
+    settle: { type: 'string', default: '60' },
     seconds: { type: 'string', default: '30' },
     postgres: { type: 'boolean', default: false },
   },
