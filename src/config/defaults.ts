@@ -47,10 +47,11 @@ export const DEFAULTS = {
   jobsLeaseMs: 60_000,
   jobsRetryDelayMs: 5_000,
   jobsMaintenanceIntervalMs: 15_000,
-  jobsPollIntervalMs: 1_000,
+  // Nodes wake on the queue's NOTIFY; the poll is the slow sweep for what no notification announces.
+  jobsPollIntervalMs: 30_000,
   workflowsCacheMaxBytes: 2 * 1024 ** 3,
   workflowsMemoryCacheMaxBytes: 256 * 1024 ** 2,
-  workflowsPollIntervalMs: 1_000,
+  workflowsPollIntervalMs: 30_000,
   workflowsLeaseMs: 60_000,
   workflowsMaxAttempts: 3,
   imagesExecutionProvider: 'auto' as 'auto' | 'cpu' | 'cuda',

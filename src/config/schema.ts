@@ -292,9 +292,12 @@ export const configSchema = z
         lease: durationField(false).default(DEFAULTS.jobsLeaseMs),
         /** Delay before the first retry; each later one doubles. */
         retryDelay: durationField(false).default(DEFAULTS.jobsRetryDelayMs),
-        /** How often expired leases are looked for. */
+        /** How often each node looks for expired leases (a read; the expiry runs only when some are found). */
         maintenanceInterval: durationField(false).default(DEFAULTS.jobsMaintenanceIntervalMs),
-        /** How often an idle worker asks for work. */
+        /**
+         * How often an idle worker looks for work no notification announces (chiefly retries whose
+         * node stopped before they came due); every min(this, 1 s) while it cannot LISTEN.
+         */
         pollInterval: durationField(false).default(DEFAULTS.jobsPollIntervalMs),
       })
       .prefault({}),
@@ -304,7 +307,10 @@ export const configSchema = z
         cacheMaxBytes: sizeField(0).default(DEFAULTS.workflowsCacheMaxBytes),
         /** Node outputs kept in memory, in front of the disk cache. */
         memoryCacheMaxBytes: sizeField(0).default(DEFAULTS.workflowsMemoryCacheMaxBytes),
-        /** How often an idle node looks for queued prompts. */
+        /**
+         * How often an idle node looks for prompts no notification announces; every min(this, 1 s)
+         * while it cannot LISTEN.
+         */
         pollInterval: durationField(false).default(DEFAULTS.workflowsPollIntervalMs),
         /** A running prompt whose node stops renewing this lease is run again by another node. */
         lease: durationField(false).default(DEFAULTS.workflowsLeaseMs),

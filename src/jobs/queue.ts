@@ -12,6 +12,12 @@ export const WORK_QUEUE = 'hearth-jobs';
 /** Tickets that used up their attempts land here; a worker turns each into a failed job. */
 export const DEAD_QUEUE = 'hearth-jobs-dead';
 
+/**
+ * What a queue's notification says: 'work' (a ticket became fetchable: sent, handed back, or a retry
+ * came due) or 'dead' (a ticket used up its attempts and waits in the dead-letter queue).
+ */
+export type QueueSignal = 'work' | 'dead';
+
 /** What a ticket asks a worker to do. Tickets are disposable: the job tables say what is done. */
 export type TicketWork =
   | { kind: 'plan'; jobId: string }
@@ -76,8 +82,21 @@ export interface JobQueueOptions<W = TicketWork> {
   retryDelayMs: number;
   /** false: every retry waits retryDelayMs (which may then be 0: at once); default true */
   retryBackoff?: boolean;
-  /** how often expired leases are looked for (one node does it per interval) */
+  /** how often expired leases are looked for (every node looks; one expires them) */
   maintenanceIntervalMs: number;
+}
+
+/**
+ * How often finished tickets are archived and old archives dropped. pg-boss would do it with every
+ * lease check (each a locked write transaction: on PGlite a write to disk every few seconds, the
+ * larger part of an idle node's CPU); tickets are archived a day after they finish, so once an hour
+ * is plenty.
+ */
+const HOUSEKEEPING_MS = 3_600_000;
+
+/** The LISTEN/NOTIFY channel of a pg-boss queue: its work queue's name (a dead queue is `<work>-dead`). */
+function channelOf(queueName: string): string {
+  return queueName.replace(/-dead$/, '').replace(/-/g, '_');
 }
 
 /**
@@ -91,18 +110,34 @@ export interface JobQueueOptions<W = TicketWork> {
  * Two small reaches into pg-boss's table, both on one row of a held ticket: a heartbeat extends the
  * ticket's `expire_in` (pg-boss 10 has no heartbeat of its own), and `release` puts a ticket back
  * without counting an attempt (a clean shutdown is not a failure).
+ *
+ * Maintenance is ours, not pg-boss's `supervise` (see `maintain`): a cheap read looks for expired
+ * leases every `maintenanceIntervalMs`, and pg-boss's expiry runs only when there are some.
  */
 export class JobQueue<W extends object = TicketWork> {
   private readonly boss: PgBoss;
   private readonly opts: JobQueueOptions<W>;
   private readonly names: TicketQueueNames<W>;
   private readonly instance = randomUUID();
+  /** the LISTEN/NOTIFY channel of this queue (its work queue's name as a channel name) */
+  readonly channel: string;
+  /** retries this node scheduled, announced when they come due (see `fail`) */
+  private readonly dueTimers = new Set<NodeJS.Timeout>();
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintaining: Promise<void> | undefined;
+  /**
+   * The first archiving comes at a random point of the first hour, not with the first lease check:
+   * nodes started together spread it, and a node just started does no 150 ms of writes at once.
+   */
+  private lastHousekeeping = Date.now() - Math.random() * HOUSEKEEPING_MS;
   private closed: Promise<void> | undefined;
 
   private constructor(boss: PgBoss, opts: JobQueueOptions<W>, names: TicketQueueNames<W>) {
     this.boss = boss;
     this.opts = opts;
     this.names = names;
+    this.channel = channelOf(names.work);
+    this.scheduleMaintenance();
   }
 
   /** Starts pg-boss (creating or migrating its schema) and makes sure both queues exist with current settings. */
@@ -113,9 +148,12 @@ export class JobQueue<W extends object = TicketWork> {
     const common = {
       schema: QUEUE_SCHEMA,
       schedule: false,
-      supervise: true,
+      // pg-boss's supervision would run expiry, archiving and dropping, each a locked write
+      // transaction, on every node every interval whether or not there is anything to do: `maintain`
+      // does the same work only when needed (the same guarantee: expired leases are found within
+      // maintenanceIntervalMs).
+      supervise: false,
       migrate: true,
-      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
       // Finished tickets are kept a day for debugging, then archived; the job tables are the record.
       archiveCompletedAfterSeconds: 24 * 3600,
     };
@@ -168,6 +206,86 @@ export class JobQueue<W extends object = TicketWork> {
       }));
       await this.boss.insert(slice, { db: bossDb(tx) });
     }
+    await this.announce('work', tx);
+  }
+
+  /**
+   * Calls `onSignal` on each notification of this queue from any node, until the returned function
+   * is called; `onState` hears the listening connection's losses and returns (AtlasDb.listen).
+   * Throws ATLAS_DB_UNREACHABLE when the database cannot be reached.
+   */
+  listen(onSignal: (signal: QueueSignal) => void, onState: (listening: boolean) => void): Promise<() => Promise<void>> {
+    return this.opts.db.listen(this.channel, (payload) => onSignal(payload === 'dead' ? 'dead' : 'work'), onState);
+  }
+
+  /**
+   * Tells every listening node (this one too) that the queue changed; inside `tx`, when it commits.
+   * Best effort outside a transaction: a lost notification costs a wait for the fallback poll.
+   */
+  private async announce(signal: QueueSignal, tx?: SqlRunner, channel = this.channel): Promise<void> {
+    if (tx) return this.opts.db.notify(channel, signal, tx);
+    await this.opts.db.notify(channel, signal).catch((err: unknown) => {
+      this.opts.log.debug({ err: describeError(err) }, 'job queue: cannot announce a change; the poll will find it');
+    });
+  }
+
+  /** Announces 'work' on `channel` in `ms` (a retry coming due), unless the queue closes first. */
+  private announceLater(ms: number, channel = this.channel): void {
+    if (this.closed) return;
+    const timer = setTimeout(
+      () => {
+        this.dueTimers.delete(timer);
+        void this.announce('work', undefined, channel);
+      },
+      // A little after the due time: pg-boss compares start_after with the database's clock.
+      ms + 50,
+    );
+    timer.unref();
+    this.dueTimers.add(timer);
+  }
+
+  private scheduleMaintenance(): void {
+    if (this.closed) return;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintaining = this.maintain()
+        .catch((err: unknown) => this.opts.log.warn({ err: describeError(err) }, 'job queue: maintenance failed'))
+        .finally(() => {
+          this.maintaining = undefined;
+          this.scheduleMaintenance();
+        });
+    }, this.opts.maintenanceIntervalMs);
+    this.maintenanceTimer.unref();
+  }
+
+  /**
+   * Expires leases that ran out (their tickets are retried, or dead-lettered after the last attempt)
+   * and, hourly, archives finished tickets. The expiry is pg-boss's own (a locked transaction, so
+   * nodes running it at once do it once), run only when a read finds an expired lease: an idle
+   * cluster writes nothing. Each queue with expired leases is announced at once (a dead letter to
+   * handle, a prompt to run again) and again when its retries come due, so no node waits for a poll.
+   * Every node looks (a dead node's leases must expire without it), each queue of the schema at once.
+   */
+  async maintain(): Promise<void> {
+    const expired = await this.opts.db.query<{ name: string }>(
+      `select distinct name from ${QUEUE_SCHEMA}.job where state = 'active' and started_on + expire_in < now()`,
+    );
+    if (expired.length > 0 && !this.closed) {
+      await this.boss.expire();
+      const names = expired.map((r) => r.name);
+      for (const name of names) await this.announce('dead', undefined, channelOf(name));
+      const due = await this.opts.db.query<{ name: string; wait_ms: number | string | null }>(
+        `select name, greatest(0, extract(epoch from max(start_after) - now()) * 1000)::float8 as wait_ms
+           from ${QUEUE_SCHEMA}.job where state = 'retry' and name = any($1::text[]) group by name`,
+        [names],
+      );
+      for (const row of due) this.announceLater(Number(row.wait_ms ?? 0), channelOf(row.name));
+    }
+    if (Date.now() - this.lastHousekeeping >= HOUSEKEEPING_MS && !this.closed) {
+      this.lastHousekeeping = Date.now();
+      await this.boss.archive();
+      // pg-boss 10 has drop() (deleting archived tickets past deleteAfter), missing from its types.
+      await (this.boss as unknown as { drop(): Promise<void> }).drop();
+    }
   }
 
   /** Takes up to `count` tickets, stamping each with this node and a fresh token. */
@@ -210,7 +328,26 @@ export class JobQueue<W extends object = TicketWork> {
   async fail(ticket: HeldTicket<W>, error: unknown): Promise<'retry' | 'dead' | 'lost'> {
     if (!(await this.stillHeld(ticket))) return 'lost';
     await this.boss.fail(this.names.work, ticket.id, { message: describeError(error) });
-    return ticket.retryCount >= ticket.retryLimit ? 'dead' : 'retry';
+    if (ticket.retryCount >= ticket.retryLimit) {
+      await this.announce('dead');
+      return 'dead';
+    }
+    await this.announceWhenDue(ticket.id);
+    return 'retry';
+  }
+
+  /**
+   * A retry is fetchable at its `start_after` (pg-boss's backoff): this node announces it then, so
+   * it starts on time on whichever node has room. Were this node to stop first, the others' slow
+   * poll finds it (at most one poll interval late).
+   */
+  private async announceWhenDue(id: string): Promise<void> {
+    const [row] = await this.opts.db.query<{ wait_ms: number | string | null }>(
+      `select greatest(0, extract(epoch from start_after - now()) * 1000)::float8 as wait_ms
+         from ${QUEUE_SCHEMA}.job where name = $1 and id = $2 and state = 'retry'`,
+      [this.names.work, id],
+    );
+    if (row) this.announceLater(Number(row.wait_ms ?? 0));
   }
 
   /** Puts a held ticket back at once without counting an attempt (shutdown, or work handed back). */
@@ -220,6 +357,7 @@ export class JobQueue<W extends object = TicketWork> {
         where name = $1 and id = $2 and state = 'active' and output ->> 'token' = $3`,
       [this.names.work, ticket.id, ticket.token],
     );
+    await this.announce('work');
   }
 
   /** Cancels every open ticket of a job inside `tx`; returns how many. */
@@ -257,6 +395,7 @@ export class JobQueue<W extends object = TicketWork> {
       await this.boss.fail(this.names.work, id, {
         message: `node ${this.opts.node} restarted while holding this work`,
       });
+      await this.announceWhenDue(id);
     }
     return rows.length;
   }
@@ -275,7 +414,13 @@ export class JobQueue<W extends object = TicketWork> {
 
   /** Stops maintenance and (on PostgreSQL) closes pg-boss's pool. Held tickets should be released first. */
   close(): Promise<void> {
-    this.closed ??= this.boss.stop({ graceful: false, wait: true, close: true }).catch((err: unknown) => {
+    for (const timer of this.dueTimers) clearTimeout(timer);
+    this.dueTimers.clear();
+    clearTimeout(this.maintenanceTimer);
+    this.closed ??= (async () => {
+      await this.maintaining;
+      await this.boss.stop({ graceful: false, wait: true, close: true });
+    })().catch((err: unknown) => {
       this.opts.log.warn({ err: describeError(err) }, 'job queue: error while stopping');
     });
     return this.closed;

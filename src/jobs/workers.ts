@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AtlasDb, SqlRunner } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import { describeError, isHearthError } from '../errors.js';
@@ -20,6 +19,7 @@ import {
 } from './record-processor.js';
 import { errorLimit, LIVE_STATES } from './spec.js';
 import { type ErrorRow, type JobCore, jobStore, type ShardWork } from './store.js';
+import { QueueWake } from './wake.js';
 
 /**
  * The work of a job kind other than 'batch' (knowledge ingestion, src/knowledge): its shards are queued
@@ -66,7 +66,10 @@ export interface JobWorkersOptions {
   node: string;
   /** tickets (shards, plans, finalizes) this node works on at once (`node.jobs.concurrency`, ≥ 1) */
   concurrency: number;
-  /** how often an idle node asks the queue for work */
+  /**
+   * how often an idle node looks for work no notification announces (chiefly retries whose node
+   * stopped before they came due); while it cannot listen, every min(this, 1 s) (see QueueWake)
+   */
   pollIntervalMs: number;
   /** the lease length; heartbeats come several times within it */
   leaseMs: number;
@@ -111,8 +114,7 @@ export class JobWorkers {
   private readonly db: SqlRunner;
   private readonly running = new Map<string, Running>();
   private readonly heartbeatMs: number;
-  private readonly pollMs: number;
-  private wake: (() => void) | undefined;
+  private readonly wake: QueueWake;
   private loop: Promise<void> | undefined;
   private stopping = false;
 
@@ -120,8 +122,14 @@ export class JobWorkers {
     this.o = opts;
     this.db = opts.db;
     this.heartbeatMs = Math.max(200, Math.min(opts.leaseMs / 3, 2000));
-    // An idle loop must not spin, whatever the configuration says.
-    this.pollMs = Math.max(100, opts.pollIntervalMs);
+    // An idle loop must not spin, whatever the configuration says (minPollMs).
+    this.wake = new QueueWake({
+      source: opts.queue,
+      log: opts.log,
+      what: 'jobs',
+      pollMs: opts.pollIntervalMs,
+      minPollMs: 100,
+    });
   }
 
   start(): void {
@@ -130,7 +138,7 @@ export class JobWorkers {
 
   /** Looks for work now (a job was just submitted or retried here). */
   notify(): void {
-    this.wake?.();
+    this.wake.wake();
   }
 
   /** Stops this node's work on a job at once (it was cancelled or failed). */
@@ -144,7 +152,7 @@ export class JobWorkers {
   async close(): Promise<void> {
     this.stopping = true;
     for (const running of this.running.values()) running.controller.abort(new StopWork('shutdown'));
-    this.wake?.();
+    await this.wake.close();
     await this.loop;
     await Promise.all([...this.running.values()].map((r) => r.finished));
   }
@@ -160,25 +168,16 @@ export class JobWorkers {
         'jobs: cannot reclaim work held before a restart; its leases will expire',
       );
     }
-    let lastDeadCheck = 0;
     while (!this.stopping) {
       try {
         const free = this.o.concurrency - this.running.size;
         if (free > 0) for (const ticket of await this.o.queue.fetch(free)) this.startTicket(ticket);
-        if (Date.now() - lastDeadCheck >= this.pollMs * 5) {
-          lastDeadCheck = Date.now();
-          await this.handleDead();
-        }
+        if (this.wake.deadDue()) await this.handleDead();
       } catch (err) {
         this.o.log.warn({ err: describeError(err) }, 'jobs: cannot reach the queue; trying again');
       }
       if (this.stopping) break;
-      const wake = new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      // An unreferenced timer: an idle loop never keeps the process alive.
-      await Promise.race([wake, sleep(this.pollMs, undefined, { ref: false })]);
-      this.wake = undefined;
+      await this.wake.wait();
     }
   }
 
@@ -190,7 +189,7 @@ export class JobWorkers {
       .catch((err: unknown) => this.o.log.error({ err, work: ticket.work }, 'jobs: unexpected error in a worker'))
       .finally(() => {
         this.running.delete(ticket.id);
-        this.wake?.();
+        this.wake.wake();
       });
   }
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AtlasDb } from '../atlas/db/index.js';
 import type { FileStore } from '../atlas/files/index.js';
 import type { Engine } from '../engine/index.js';
@@ -7,6 +6,7 @@ import { describeError } from '../errors.js';
 import type { ImageRuntime } from '../images/runtime.js';
 import type { HeldTicket } from '../jobs/queue.js';
 import { QUEUE_SCHEMA } from '../jobs/queue.js';
+import { QueueWake } from '../jobs/wake.js';
 import type { Logger } from '../log.js';
 import type { InferencePlanner } from '../models/inference.js';
 import type { OutputCache } from './cache.js';
@@ -33,7 +33,10 @@ export interface PromptRunnerOptions {
   images: ImageRuntime;
   log: Logger;
   node: string;
-  /** how often an idle node asks the queue for a prompt */
+  /**
+   * how often an idle node looks for prompts no notification announces; while it cannot listen,
+   * every min(this, 1 s) (see QueueWake)
+   */
   pollIntervalMs: number;
   /** the lease length; heartbeats come several times within it */
   leaseMs: number;
@@ -64,16 +67,21 @@ interface Running {
 export class PromptRunner {
   private readonly o: PromptRunnerOptions;
   private readonly heartbeatMs: number;
-  private readonly pollMs: number;
+  private readonly wake: QueueWake;
   private running: Running | undefined;
-  private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
 
   constructor(opts: PromptRunnerOptions) {
     this.o = opts;
     this.heartbeatMs = Math.max(50, Math.min(opts.leaseMs / 3, 2000));
-    this.pollMs = Math.max(50, opts.pollIntervalMs);
+    this.wake = new QueueWake({
+      source: opts.queue,
+      log: opts.log,
+      what: 'workflow queue',
+      pollMs: opts.pollIntervalMs,
+      minPollMs: 50,
+    });
   }
 
   start(): void {
@@ -82,7 +90,7 @@ export class PromptRunner {
 
   /** Looks for a prompt now (one was just queued). */
   notify(): void {
-    this.wake?.();
+    this.wake.wake();
   }
 
   /** Stops the prompt running here (`id` or any) at its next node boundary or progress point. */
@@ -99,24 +107,20 @@ export class PromptRunner {
       running.stop = 'shutdown';
       running.controller.abort();
     }
-    this.wake?.();
+    await this.wake.close();
     await this.loop;
     await running?.done;
   }
 
   private async run(): Promise<void> {
     await this.recover();
-    let lastDeadCheck = 0;
     while (!this.stopping) {
       try {
         if (!this.running) {
           const [ticket] = await this.o.queue.fetch(1);
           if (ticket) await this.take(ticket);
         }
-        if (Date.now() - lastDeadCheck >= this.pollMs * 5) {
-          lastDeadCheck = Date.now();
-          await this.handleDead();
-        }
+        if (this.wake.deadDue()) await this.handleDead();
       } catch (err) {
         this.o.log.warn({ err: describeError(err) }, 'workflow queue: cannot reach the queue; trying again');
       }
@@ -125,11 +129,7 @@ export class PromptRunner {
         await this.running.done;
         continue;
       }
-      const wake = new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      await Promise.race([wake, sleep(this.pollMs, undefined, { ref: false })]);
-      this.wake = undefined;
+      await this.wake.wait();
     }
   }
 
@@ -184,7 +184,7 @@ export class PromptRunner {
       .catch((err: unknown) => this.o.log.error({ err, prompt: row.id }, 'workflow queue: unexpected runner error'))
       .finally(() => {
         this.running = undefined;
-        this.wake?.();
+        this.wake.wake();
       });
   }
 

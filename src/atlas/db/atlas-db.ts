@@ -60,16 +60,24 @@ export interface AtlasDb extends SqlRunner {
    * Sends `payload` to every session listening on `channel` (PostgreSQL's NOTIFY, sent when the
    * statement commits). The payload is a short signal, under NOTIFY_PAYLOAD_MAX_BYTES: listeners read
    * the state it points to from the database. Throws INTERNAL for a longer payload or a bad channel name.
+   * `within` (a transaction) sends it with that transaction: it goes out when, and only if, it commits.
    */
-  notify(channel: string, payload: string): Promise<void>;
+  notify(channel: string, payload: string, within?: SqlRunner): Promise<void>;
   /**
    * Calls `onNotify` with each payload sent on `channel` (by this process or any other on the same
    * database) until the returned function is called; resolves once listening. PostgreSQL: one
    * dedicated connection per process, outside the pool, opened again with a bounded back-off when
    * lost (notifications sent meanwhile are lost: listeners that must not miss a change also poll,
    * slowly). PGlite: in-process. Throws ATLAS_DB_UNREACHABLE when the database cannot be reached.
+   * `onState` hears when the dedicated connection is lost (false: nothing is heard until it is back)
+   * and when it listens again (true: notifications sent meanwhile were lost; read the state once).
+   * PGlite never loses it.
    */
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>>;
   /** Throws ATLAS_DB_UNREACHABLE within `timeoutMs` (default 5000) if the database does not answer `select 1`. */
   ping(timeoutMs?: number): Promise<void>;
   /** Applies pending migrations (see ./migrator.ts); throws ATLAS_DB_SCHEMA_TOO_NEW if a newer hearth migrated it. */
@@ -157,7 +165,7 @@ class AtlasDatabase implements AtlasDb {
     return this.driver.transaction(fn);
   }
 
-  async notify(channel: string, payload: string): Promise<void> {
+  async notify(channel: string, payload: string, within?: SqlRunner): Promise<void> {
     checkChannel(channel);
     const bytes = Buffer.byteLength(payload);
     if (bytes > NOTIFY_PAYLOAD_MAX_BYTES) {
@@ -166,12 +174,16 @@ class AtlasDatabase implements AtlasDb {
         `atlas database: a notification on ${channel} of ${bytes} bytes is over PostgreSQL's limit (${NOTIFY_PAYLOAD_MAX_BYTES})`,
       );
     }
-    await this.driver.query('select pg_notify($1, $2)', [channel, payload]);
+    await (within ?? this.driver).query('select pg_notify($1, $2)', [channel, payload]);
   }
 
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>> {
     checkChannel(channel);
-    return this.driver.listen(channel, onNotify);
+    return this.driver.listen(channel, onNotify, onState);
   }
 
   async ping(timeoutMs = 5000): Promise<void> {

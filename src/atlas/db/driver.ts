@@ -44,9 +44,14 @@ export interface AtlasDbDriver extends SqlRunner {
   ping(): Promise<void>;
   /**
    * Calls `onNotify` with each notification's payload on `channel` (a valid, lower-case name) until
-   * the returned function is called; resolves once listening.
+   * the returned function is called; resolves once listening. `onState` hears the listening
+   * connection's losses (false) and returns (true), as AtlasDb.listen says.
    */
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>>;
   /** Streams the rows of one SELECT in batches (AtlasDb.copyRows). */
   copyRows<R>(select: string, params: readonly (string | number)[], columns: CopyColumns): AsyncIterable<R[]>;
   /** Lends one dedicated connection to `fn`. */

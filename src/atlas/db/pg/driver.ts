@@ -167,8 +167,12 @@ class PostgresDriver implements AtlasDbDriver {
     await this.query('select 1');
   }
 
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    return this.listener.listen(channel, onNotify);
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>> {
+    return this.listener.listen(channel, onNotify, onState);
   }
 
   private toAtlasError(err: unknown): unknown {

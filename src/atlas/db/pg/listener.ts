@@ -9,6 +9,12 @@ const MAX_BACKOFF_MS = 5000;
 const FIRST_BACKOFF_MS = 100;
 const CLOSE_WAIT_MS = 5000;
 
+/** One `listen` call: its callbacks (the same function given twice is two subscribers). */
+interface Subscriber {
+  notify(payload: string): void;
+  state?: (listening: boolean) => void;
+}
+
 export interface PostgresListenerOptions {
   target: PostgresTarget;
   log: Logger;
@@ -21,12 +27,13 @@ export interface PostgresListenerOptions {
  * first `listen` and shared by every channel and subscriber. A lost connection is opened again
  * with a bounded back-off (FIRST_BACKOFF_MS doubling to MAX_BACKOFF_MS) for as long as someone
  * listens, and its channels are listened to again. Notifications sent while it was gone are lost:
- * subscribers that must not miss a change also read the state now and then.
+ * subscribers that must not miss a change also read the state now and then, and hear of the loss
+ * and of the return through their `onState` (to read more often meanwhile, and once on return).
  */
 export class PostgresListener {
   private readonly opts: PostgresListenerOptions;
   /** what subscribers want: channel → callbacks */
-  private readonly channels = new Map<string, Set<(payload: string) => void>>();
+  private readonly channels = new Map<string, Set<Subscriber>>();
   /** what the current connection listens to */
   private listening = new Set<string>();
   private client: pg.Client | null = null;
@@ -47,15 +54,19 @@ export class PostgresListener {
    * is called. Resolves once the LISTEN is in effect; throws ATLAS_DB_UNREACHABLE (nothing kept)
    * when the database cannot be reached.
    */
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('atlas database closed');
     let subscribers = this.channels.get(channel);
     if (!subscribers) {
       subscribers = new Set();
       this.channels.set(channel, subscribers);
     }
-    // One function per call, so the same callback given twice is two subscriptions.
-    const subscriber = (payload: string) => onNotify(payload);
+    // One object per call, so the same callback given twice is two subscriptions.
+    const subscriber: Subscriber = { notify: onNotify, ...(onState ? { state: onState } : {}) };
     subscribers.add(subscriber);
     const remove = () => {
       subscribers.delete(subscriber);
@@ -134,7 +145,7 @@ export class PostgresListener {
     client.on('notification', (message) => {
       for (const subscriber of this.channels.get(message.channel) ?? []) {
         try {
-          subscriber(message.payload ?? '');
+          subscriber.notify(message.payload ?? '');
         } catch (err) {
           this.opts.log.warn({ err, channel: message.channel }, 'atlas database: a notification handler failed');
         }
@@ -172,7 +183,21 @@ export class PostgresListener {
       { database: this.opts.target.masked, err: err.message },
       'atlas database listening connection lost; reconnecting',
     );
+    this.tell(false);
     this.retry();
+  }
+
+  /** Tells every subscriber that the connection was lost (false) or listens again (true). */
+  private tell(listening: boolean): void {
+    for (const subscribers of this.channels.values()) {
+      for (const subscriber of subscribers) {
+        try {
+          subscriber.state?.(listening);
+        } catch (err) {
+          this.opts.log.warn({ err }, 'atlas database: a listening-state handler failed');
+        }
+      }
+    }
   }
 
   private retry(): void {
@@ -180,11 +205,16 @@ export class PostgresListener {
     const delay = Math.min(FIRST_BACKOFF_MS * 2 ** this.failures, MAX_BACKOFF_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.sync().catch((err: unknown) => {
-        this.failures++;
-        this.opts.log.debug({ err, database: this.opts.target.masked }, 'atlas database: listening again failed');
-        this.retry();
-      });
+      this.sync().then(
+        () => {
+          if (this.client) this.tell(true);
+        },
+        (err: unknown) => {
+          this.failures++;
+          this.opts.log.debug({ err, database: this.opts.target.masked }, 'atlas database: listening again failed');
+          this.retry();
+        },
+      );
     }, delay);
     this.retryTimer.unref();
   }
