@@ -55,9 +55,18 @@ export async function binaryOfBuild(build: ServerBuild): Promise<{ binary: Serve
       warning: `the CUDA libraries are incomplete here, so llama-server would run on the CPU: ${describeCudaNeeds(needs)}`,
     };
   }
+  if (chosen !== needs[0]) {
+    try {
+      binary.backendDir = await backendFolder(join(build.dir, 'backends-cuda'), build.libDir, chosen.library);
+    } catch (err) {
+      // another hearth process making the same folder at this moment, or an unwritable engine folder
+      return {
+        binary,
+        warning: `cannot prepare the ${chosen.label} CUDA library (${describeError(err)}), so llama-server would run on the CPU: ${describeCudaNeeds(needs)}`,
+      };
+    }
+  }
   binary.origin += `, ${chosen.runtime ?? 'CUDA'} through the ${chosen.label.split(' ')[0]} CUDA library`;
-  if (chosen !== needs[0])
-    binary.backendDir = await backendFolder(join(build.dir, 'backends-cuda'), build.libDir, chosen.library);
   return { binary };
 }
 
