@@ -7,7 +7,7 @@ import { readCapabilities } from './capabilities.js';
 import { prepareChat } from './chat.js';
 import { prepareCompletion } from './completion.js';
 import { embedInputs } from './embed.js';
-import type { PreparedGeneration } from './generation.js';
+import { generationResult, type PreparedGeneration } from './generation.js';
 import { GpuHealth } from './gpu-health.js';
 import { OutputGrammars } from './grammars.js';
 import type { ModelInstance } from './instance.js';
@@ -266,16 +266,7 @@ export class Engine {
             signal,
             observed && ((n) => observed.tokens(n)),
           );
-          observed?.finished({
-            promptTokens: outcome.promptTokens,
-            promptTokensEvaluated: outcome.promptTokensEvaluated,
-            generatedTokens: outcome.evalTokens,
-          });
-          return {
-            ...outcome,
-            loadDurationNs: lease.loadDurationNs,
-            totalDurationNs: Number(process.hrtime.bigint() - started),
-          };
+          return generationResult(outcome, observed, lease.loadDurationNs, started);
         });
       }),
     );

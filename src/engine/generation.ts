@@ -1,5 +1,6 @@
 import type { Token } from 'node-llama-cpp';
 import type { ModelInstance, SequenceSlot } from './instance.js';
+import type { InferenceRequestObserver } from './observer.js';
 import type { GenerateResult, SamplingOptions } from './types.js';
 
 /** What a generation produces; the engine adds the load and total durations. */
@@ -69,6 +70,24 @@ export class GenerationClock {
     const first = this.first ?? end;
     return { promptEvalDurationNs: Number(first - this.started), evalDurationNs: Number(end - first) };
   }
+}
+
+/**
+ * A generation's result, either engine's: the observer is told its counts (the token metrics), and
+ * the lease's load time and the time since the request reached the engine are added.
+ */
+export function generationResult(
+  outcome: GenerationOutcome,
+  observed: InferenceRequestObserver | undefined,
+  loadDurationNs: number,
+  started: bigint,
+): GenerateResult {
+  observed?.finished({
+    promptTokens: outcome.promptTokens,
+    promptTokensEvaluated: outcome.promptTokensEvaluated,
+    generatedTokens: outcome.evalTokens,
+  });
+  return { ...outcome, loadDurationNs, totalDurationNs: Number(process.hrtime.bigint() - started) };
 }
 
 export function emptyOutcome(promptTokens: number): GenerationOutcome {

@@ -5,6 +5,7 @@ import { describeError, HearthError, isHearthError } from '../../errors.js';
 import { type AttentionSettings, attentionForModel, DEFAULT_ATTENTION, headSizes } from '../attention.js';
 import type { MemoryBudget } from '../budget.js';
 import { generatesText, isEmbeddingModel, isReranker } from '../capabilities.js';
+import { generationResult } from '../generation.js';
 import type { GpuHealth } from '../gpu-health.js';
 import type { Backend } from '../llama.js';
 import { addMemory, budgetedBytes, estimateContext, estimateWeights, type MemoryNeed, NO_MEMORY } from '../memory.js';
@@ -111,16 +112,7 @@ export class ServerEngine {
     observed?.started();
     try {
       const outcome = await generateOnServer(lease.instance.proc, req, signal, observed && ((n) => observed.tokens(n)));
-      observed?.finished({
-        promptTokens: outcome.promptTokens,
-        promptTokensEvaluated: outcome.promptTokensEvaluated,
-        generatedTokens: outcome.evalTokens,
-      });
-      return {
-        ...outcome,
-        loadDurationNs: lease.loadDurationNs,
-        totalDurationNs: Number(process.hrtime.bigint() - started),
-      };
+      return generationResult(outcome, observed, lease.loadDurationNs, started);
     } catch (err) {
       throw this.requestError(err, lease, 'generation');
     } finally {
