@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { median } from '../src/loadgen/stats.js';
 import { createTestDatabase, type PostgresServer, startPostgres } from '../test/support/postgres.js';
 import { type HearthServer, startHearthServer } from './lib/hearth-server.js';
+import { processCpuMs } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,8 +38,6 @@ const VARIANTS: Record<string, Record<string, string>> = {
   notify: {},
   'poll-1s': { HEARTH_JOBS_POLL_INTERVAL: '1s', HEARTH_WORKFLOWS_POLL_INTERVAL: '1s' },
 };
-/** Linux's clock tick for /proc times (USER_HZ, 100 on every mainstream kernel). */
-const TICKS_PER_SECOND = 100;
 
 interface Sample {
   cpuMs: number;
@@ -47,8 +46,7 @@ interface Sample {
 
 /** CPU time (user + system) and context switches (voluntary and not, all threads) of `pid` so far. */
 async function sample(pid: number): Promise<Sample> {
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  const cpuMs = ((Number(stat[11]) + Number(stat[12])) * 1000) / TICKS_PER_SECOND;
+  const cpuMs = await processCpuMs(pid);
   let switches = 0;
   for (const task of await readdir(`/proc/${pid}/task`)) {
     const status = await readFile(`/proc/${pid}/task/${task}/status`, 'utf8').catch(() => '');

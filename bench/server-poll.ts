@@ -15,7 +15,6 @@
 //   - one-token request on a cached prompt: to one server alone, and taking turns between the two
 //     (two models in use at once).
 // Medians over rounds; the load average per round.
-import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { median } from '../src/loadgen/stats.js';
 import { buildTestEngine } from '../test/support/engine.js';
 import { type RawLlamaServer, samplingFor, startRawLlamaServer, streamCompletion } from './lib/llama-server.js';
+import { processCpuMs } from './lib/machine.js';
 import { benchModel } from './lib/models.js';
 import { promptOf } from './lib/prompts.js';
 
@@ -39,13 +39,6 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const ROUNDS = Number(args.rounds);
 const TOKENS = Number(args.tokens);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** A streamed one-token completion; resolves its wall time once the answer is in. */
 function oneToken(server: RawLlamaServer, prompt: string): Promise<number> {
@@ -118,9 +111,9 @@ for (let round = 0; round < ROUNDS; round++) {
       let burn = 0;
       for (let i = 0; i < 5; i++) {
         await oneToken(a, cached);
-        const before = await cpuMs(a.pid);
+        const before = await processCpuMs(a.pid);
         await sleep(400);
-        burn += (await cpuMs(a.pid)) - before;
+        burn += (await processCpuMs(a.pid)) - before;
       }
       await sleep(500);
       const decodes: number[] = [];

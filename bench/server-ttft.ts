@@ -28,7 +28,6 @@
 // swamps milliseconds. Once with a new connection per request, once with one kept-alive connection
 // to hearth (llama-server closes its connection after every streamed answer, so straight to it
 // each request is a new connection); medians of the paired differences.
-import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +37,7 @@ import { median } from '../src/loadgen/stats.js';
 import { buildTestEngine, testEngineDir } from '../test/support/engine.js';
 import { startHearthServer } from './lib/hearth-server.js';
 import { childLlamaServerArgs, samplingFor, startRawLlamaServer } from './lib/llama-server.js';
+import { processCpuMs } from './lib/machine.js';
 import { benchModel, benchModelName } from './lib/models.js';
 import { promptOf } from './lib/prompts.js';
 
@@ -152,13 +152,6 @@ function firstToken(
     );
     req.end(payload);
   });
-}
-
-/** CPU time (user + system) a process has used so far, in ms (/proc, clock ticks of 10 ms). */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** llama-server's timings from a plain answer or the last event of a stream. */
@@ -332,14 +325,14 @@ try {
   // hearth's own CPU per request: the time it adds on a quiet machine, whatever the load here
   const cpuRequests = Number(args['cpu-requests']);
   // less what it uses idle (timers, the embedded database), measured over 10 s first
-  const idleFrom = await cpuMs(hearth.pid);
+  const idleFrom = await processCpuMs(hearth.pid);
   const idleStart = performance.now();
   await new Promise((r) => setTimeout(r, 10_000));
-  const idlePerMs = ((await cpuMs(hearth.pid)) - idleFrom) / (performance.now() - idleStart);
-  const cpuBefore = await cpuMs(hearth.pid);
+  const idlePerMs = ((await processCpuMs(hearth.pid)) - idleFrom) / (performance.now() - idleStart);
+  const cpuBefore = await processCpuMs(hearth.pid);
   const cpuStart = performance.now();
   for (let i = 0; i < cpuRequests; i++) await ways['hearth']!(promptOf(2, 9000 + i), 1);
-  const busy = (await cpuMs(hearth.pid)) - cpuBefore - idlePerMs * (performance.now() - cpuStart);
+  const busy = (await processCpuMs(hearth.pid)) - cpuBefore - idlePerMs * (performance.now() - cpuStart);
   const hearthCpuMs = busy / cpuRequests;
   const rows = names.map((n) => {
     const s = samples[n]!;

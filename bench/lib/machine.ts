@@ -33,3 +33,14 @@ export async function machineInfo(): Promise<MachineInfo> {
     loadAverage1m: loadavg()[0] ?? 0,
   };
 }
+
+/**
+ * CPU time (user + system, all threads) process `pid` has used so far, in ms, from /proc/<pid>/stat
+ * (clock ticks of 10 ms: USER_HZ is 100 on Linux).
+ */
+export async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // pid (comm) state …: comm may hold spaces, so split after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
